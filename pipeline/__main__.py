@@ -1,0 +1,9 @@
+"""`python -m pipeline` is the same as the `run-pipeline` console script."""
+
+from __future__ import annotations
+
+import sys
+
+from pipeline.cli import main
+
+sys.exit(main())
