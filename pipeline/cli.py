@@ -1,6 +1,216 @@
-"""Placeholder, replaced below."""
+"""Command line: parse arguments, call the core, map errors to exit codes (in one place)."""
+
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
 
-def main(argv: list[str] | None = None) -> int:
-    return 0
+from pipeline import __version__
+from pipeline.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PipelineError,
+    UsageError,
+)
+from pipeline.manifest import ManifestError, Rate, load_manifest
+from pipeline.models import schemas_dir
+
+COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate")
+DEFAULT_BASE_URL = "https://api.kie.ai"
+
+DESCRIPTION = """\
+Run a batch of Kie AI video generations described by a YAML manifest: validate it, submit
+each job exactly once (resumable after a crash or an edit), track every task, download the
+videos and write a results ledger.
+
+  run-pipeline MANIFEST [options]        run the batch (same as `run-pipeline run MANIFEST`)
+  run-pipeline MANIFEST --dry-run        show the plan and its cost; nothing is sent or written
+  run-pipeline MANIFEST --simulate       run against the built-in Kie simulator
+  run-pipeline validate MANIFEST...      check manifests, report every error as FILE:LINE:COL
+  run-pipeline status MANIFEST           jobs by status, from the state file (no network)
+  run-pipeline ledger MANIFEST           rewrite ledger.jsonl/ledger.csv from the state file
+  run-pipeline schema                    print the manifest JSON Schema
+  run-pipeline simulate                  run the Kie simulator in the foreground
+
+Environment: KIE_API_KEY (required for real runs), KIE_BASE_URL (default https://api.kie.ai).
+"""
+
+EPILOG = """\
+exit codes:
+  0    every job succeeded
+  1    some jobs failed or timed out (the ledger says which; a rerun retries what it may)
+  2    bad manifest or bad usage (nothing was submitted)
+  3    stopped by the account or service (401, 402, 505), output folder locked by another
+       run, or a state file from another endpoint or a newer version
+  130  interrupted (Ctrl-C or SIGTERM); rerun the same command to resume
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `run-pipeline {self.prog.split()[-1]} --help`)"
+                         if " " in self.prog else message)
+
+
+def _rate(text: str) -> Rate:
+    try:
+        return Rate.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+    return parse
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("manifest", metavar="MANIFEST", help="the manifest YAML file")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--base-url", metavar="URL",
+                       help=f"Kie API endpoint (default: $KIE_BASE_URL or {DEFAULT_BASE_URL})")
+    where.add_argument("--simulate", action="store_true",
+                       help="start the built-in Kie simulator in-process and run against it "
+                            "(outputs go to outputs/<name>-simulated/)")
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="output folder (default: outputs/<manifest stem>/)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and print the plan with its estimated cost; no network, "
+                        "no files written")
+    knobs = p.add_argument_group("settings (override the manifest's `settings`)")
+    knobs.add_argument("--concurrency", type=_positive(int), metavar="N",
+                       help="most tasks in flight at once (default 100)")
+    knobs.add_argument("--create-rate", type=_rate, metavar="N/SECONDS",
+                       help="createTask budget of the account (default 20/10)")
+    knobs.add_argument("--query-rate", type=_rate, metavar="N/SECONDS",
+                       help="query budget of the key: polls and URL refreshes (default 10/1)")
+    knobs.add_argument("--poll-interval", type=_positive(float), metavar="SECONDS",
+                       help="shortest interval between polls of one task (default 2)")
+    knobs.add_argument("--max-wait", type=_positive(float), metavar="SECONDS",
+                       help="a task unfinished after this long is timed_out (default 900)")
+    knobs.add_argument("--max-attempts", type=_positive(int), metavar="N",
+                       help="submissions per job at most, retries included (default 3)")
+    knobs.add_argument("--max-credits", type=_positive(int), metavar="N",
+                       help="stop new submissions once this many credits are committed")
+    knobs.add_argument("--no-download", dest="download", action="store_false", default=None,
+                       help="do not download videos (the ledger keeps their URLs)")
+    knobs.add_argument("--on-ambiguous", choices=("resubmit", "skip"),
+                       help="a job whose create may or may not have happened (found on "
+                            "resume): resubmit and flag possible_duplicate (default), or skip")
+    knobs.add_argument("--retry-failed", action="store_true",
+                       help="also resubmit jobs that failed for good or timed out (new "
+                            "attempts; history is kept)")
+    sim = p.add_argument_group("simulation")
+    sim.add_argument("--time-scale", type=_positive(float), default=None, metavar="F",
+                     help="with --simulate: compress every duration by F (default 0.01: "
+                          "a 2-minute generation takes 1.2 s)")
+    sim.add_argument("--seed", type=int, default=0, help="with --simulate: simulator seed")
+    out = p.add_argument_group("output")
+    out.add_argument("--quiet", "-q", action="store_true",
+                     help="no progress bars, only the final summary")
+    out.add_argument("--verbose", "-v", action="store_true",
+                     help="mirror run.log (one line per job transition) on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="run-pipeline", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"run-pipeline {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    run = sub.add_parser("run", help="run a batch (the default command)", epilog=EPILOG,
+                         formatter_class=fmt, description=DESCRIPTION)
+    _add_run_arguments(run)
+
+    validate = sub.add_parser("validate", help="check manifests; every error as FILE:LINE:COL",
+                              description="Validate manifests against the schema and the model "
+                                          "input schemas. Exit 0 when all are valid, else 2.")
+    validate.add_argument("manifests", nargs="+", metavar="MANIFEST")
+
+    for name, text in (("status", "jobs by status from the state file; no network"),
+                       ("ledger", "rewrite ledger.jsonl and ledger.csv from the state file")):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("manifest", metavar="MANIFEST")
+        cmd.add_argument("--out", metavar="DIR", type=Path,
+                         help="output folder (default: outputs/<manifest stem>/)")
+        cmd.add_argument("--simulate", action="store_true",
+                         help="use the folder of --simulate runs (outputs/<stem>-simulated/)")
+        if name == "status":
+            cmd.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    sub.add_parser("schema", help="print the manifest JSON Schema",
+                   description="Print the manifest JSON Schema (for editors and CI).")
+
+    # SIMULATE-SUBCOMMAND
+    return parser
+
+
+def _normalise(argv: Sequence[str]) -> list[str]:
+    """`run-pipeline MANIFEST ...` means `run-pipeline run MANIFEST ...`."""
+    args = list(argv)
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first is None or first in COMMANDS or args[0] in {"-h", "--help", "--version"}:
+        return args
+    return ["run", *args]
+
+
+def cmd_validate(paths: Sequence[str], stdout: TextIO) -> int:
+    failed = False
+    for path in paths:
+        try:
+            manifest = load_manifest(path)
+        except ManifestError as exc:
+            failed = True
+            for issue in exc.issues:
+                print(issue, file=stdout)
+        else:
+            print(f"{path}: ok ({len(manifest.jobs)} jobs)", file=stdout)
+    return EXIT_USAGE if failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        args = build_parser().parse_args(_normalise(argv))
+        if args.command is None:
+            build_parser().print_help(stdout)
+            return EXIT_USAGE
+        if args.command == "validate":
+            return cmd_validate(args.manifests, stdout)
+        if args.command == "schema":
+            stdout.write((schemas_dir() / "manifest.schema.json").read_text(encoding="utf-8"))
+            return EXIT_OK
+        from pipeline import commands
+
+        return commands.dispatch(args, stdout=stdout, stderr=stderr, environ=os.environ)
+    except ManifestError as exc:
+        for issue in exc.issues:
+            print(issue, file=stderr)
+        print(f"run-pipeline: {len(exc.issues)} problem(s) in the manifest; nothing was "
+              "submitted", file=stderr)
+        return EXIT_USAGE
+    except PipelineError as exc:
+        print(f"run-pipeline: error: {exc}", file=stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("run-pipeline: interrupted", file=stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,76 @@
+"""The commands behind the CLI that touch state: run (and --dry-run), status, ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from pipeline import report
+from pipeline.errors import EXIT_OK, UsageError
+from pipeline.manifest import Manifest, Settings, load_manifest
+from pipeline.plan import JobPlan, estimate, plan_manifest
+from pipeline.state import StateStore
+
+STATE_FILE = "state.sqlite"
+
+
+def output_folder(manifest: Path, out: Path | None, simulate: bool) -> Path:
+    """`--out`, else outputs/<manifest stem>/ (with -simulated for simulator runs)."""
+    if out is not None:
+        return out
+    return Path("outputs") / (manifest.stem + ("-simulated" if simulate else ""))
+
+
+def settings_from_args(manifest: Manifest, args: argparse.Namespace) -> Settings:
+    return manifest.settings.override(
+        concurrency=args.concurrency, create_rate=args.create_rate, query_rate=args.query_rate,
+        poll_interval=args.poll_interval, max_wait=args.max_wait,
+        max_attempts=args.max_attempts, download=args.download, max_credits=args.max_credits,
+        on_ambiguous=args.on_ambiguous)
+
+
+def read_plans(manifest: Manifest, folder: Path, settings: Settings) -> tuple[list[JobPlan], bool]:
+    """The plan from the state file, read-only; without a state file every job is new."""
+    state_path = folder / STATE_FILE
+    if not state_path.exists():
+        return plan_manifest(manifest, {}, settings), False
+    with StateStore.open(state_path, readonly=True) as store:
+        return plan_manifest(manifest, store.attempts_by_job(), settings), True
+
+
+def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
+             environ: Mapping[str, str]) -> int:
+    manifest = load_manifest(args.manifest)
+    folder = output_folder(Path(args.manifest), args.out, args.simulate)
+    if args.command == "status":
+        plans, _ = read_plans(manifest, folder, manifest.settings)
+        if args.json:
+            tally: dict[str, int] = {}
+            for plan in plans:
+                tally[plan.ledger_status] = tally.get(plan.ledger_status, 0) + 1
+            json.dump({"manifest": str(args.manifest), "counts": tally,
+                       "jobs": [{"id": p.job.id, "status": p.ledger_status,
+                                 "task_id": p.latest.task_id if p.latest else None,
+                                 "attempts": p.attempts} for p in plans]}, stdout)
+            stdout.write("\n")
+        else:
+            print(report.status_table(plans), file=stdout)
+        return EXIT_OK
+    if args.command == "ledger":
+        from pipeline.ledger import write_ledger
+
+        plans, has_state = read_plans(manifest, folder, manifest.settings)
+        write_ledger(folder, plans, download=manifest.settings.download)
+        print(f"wrote {folder / 'ledger.jsonl'} and {folder / 'ledger.csv'} "
+              f"({len(plans)} jobs)", file=stdout)
+        return EXIT_OK
+    settings = settings_from_args(manifest, args)
+    if args.dry_run:
+        plans, has_state = read_plans(manifest, folder, settings)
+        est = estimate(plans, on_ambiguous=settings.on_ambiguous)
+        print(report.plan_table(manifest, plans, est, has_state=has_state), file=stdout)
+        return EXIT_OK
+    raise UsageError("running batches lands with the runner; use --dry-run for now")

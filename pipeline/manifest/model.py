@@ -1,0 +1,100 @@
+"""What a loaded manifest is: frozen dataclasses, no raw dicts beyond this package."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+OnAmbiguous = Literal["resubmit", "skip"]
+
+_RATE = re.compile(r"^\s*([1-9][0-9]*)\s*/\s*([0-9]*\.?[0-9]+)\s*s?\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`count` calls per `seconds`."""
+
+    count: int
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """Parse COUNT/SECONDS ("20/10", "10/1s"); ValueError with a readable reason."""
+        match = _RATE.match(text)
+        if not match or float(match.group(2)) <= 0:
+            raise ValueError(f"invalid rate {text!r}: expected COUNT/SECONDS, e.g. 20/10")
+        return cls(int(match.group(1)), float(match.group(2)))
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds:g}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runner knobs (manifest `settings`, each overridable from the command line)."""
+
+    concurrency: int = 100
+    create_rate: Rate = Rate(20, 10.0)
+    query_rate: Rate = Rate(10, 1.0)
+    poll_interval: float = 2.0
+    poll_max_interval: float = 30.0
+    max_wait: float = 900.0
+    max_attempts: int = 3
+    download: bool = True
+    max_credits: int | None = None
+    on_ambiguous: OnAmbiguous = "resubmit"
+
+    def override(self, **changes: Any) -> Settings:
+        """A copy with every change that is not None applied."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One createTask call the manifest asks for."""
+
+    id: str
+    model: str
+    input: Mapping[str, Any] = field(repr=False)
+    callback_url: str | None
+    fingerprint: str
+    line: int  # where the job starts in the manifest, for messages
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input", MappingProxyType(dict(self.input)))
+
+    @property
+    def prompt(self) -> str:
+        return str(self.input.get("prompt", ""))
+
+    def body(self, callback_url: str | None = None) -> dict[str, Any]:
+        """The exact JSON body of the createTask call (a fresh dict each time)."""
+        body: dict[str, Any] = {"model": self.model}
+        url = callback_url or self.callback_url
+        if url:
+            body["callBackUrl"] = url
+        body["input"] = dict(self.input)
+        return body
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    name: str
+    settings: Settings
+    jobs: tuple[Job, ...]
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    def job(self, job_id: str) -> Job | None:
+        return next((j for j in self.jobs if j.id == job_id), None)

@@ -1,0 +1,244 @@
+"""The state file: every submission's intent, task id, outcome and download. All SQL lives here.
+
+Durability rules (they are what makes resuming safe):
+- the intent row is committed before the createTask call, the task id right after it;
+- SQLite runs in WAL mode with synchronous=FULL, so a commit survives a crash or a reboot;
+- progress that can be re-learned (last remote state, poll count) is written in batches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pipeline.errors import StateError
+
+SCHEMA_VERSION = 1
+
+Phase = Literal["intent", "submitted", "succeeded", "failed", "timed_out"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    id                 INTEGER PRIMARY KEY,
+    job_id             TEXT    NOT NULL,
+    fingerprint        TEXT    NOT NULL,
+    attempt            INTEGER NOT NULL,
+    model              TEXT    NOT NULL,
+    phase              TEXT    NOT NULL,
+    task_id            TEXT UNIQUE,
+    possible_duplicate INTEGER NOT NULL DEFAULT 0,
+    creates            INTEGER NOT NULL DEFAULT 0,
+    intent_at          REAL    NOT NULL,
+    submitted_at       REAL,
+    completed_at       REAL,
+    remote_state       TEXT,
+    polls              INTEGER NOT NULL DEFAULT 0,
+    video_url          TEXT,
+    error_code         TEXT,
+    error_message      TEXT,
+    permanent          INTEGER NOT NULL DEFAULT 0,
+    file               TEXT,
+    sha256             TEXT,
+    bytes              INTEGER,
+    UNIQUE (job_id, fingerprint, attempt)
+);
+CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job_id, id);
+"""
+
+_COLUMNS = (
+    "id, job_id, fingerprint, attempt, model, phase, task_id, possible_duplicate, creates, "
+    "intent_at, submitted_at, completed_at, remote_state, polls, video_url, error_code, "
+    "error_message, permanent, file, sha256, bytes"
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One submission of one job version (row of `attempts`)."""
+
+    id: int
+    job_id: str
+    fingerprint: str
+    attempt: int
+    model: str
+    phase: Phase
+    task_id: str | None
+    possible_duplicate: bool
+    creates: int
+    intent_at: float
+    submitted_at: float | None
+    completed_at: float | None
+    remote_state: str | None
+    polls: int
+    video_url: str | None
+    error_code: str | None
+    error_message: str | None
+    permanent: bool
+    file: str | None
+    sha256: str | None
+    bytes: int | None
+
+    @classmethod
+    def from_row(cls, row: tuple[object, ...]) -> Attempt:
+        values = list(row)
+        values[7] = bool(values[7])
+        values[17] = bool(values[17])
+        return cls(*values)  # type: ignore[arg-type]
+
+
+class StateStore:
+    """A state file opened for one endpoint. Use `StateStore.open(...)` as a context manager."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, endpoint: str | None = None, *, readonly: bool = False) -> StateStore:
+        """Open (creating unless readonly) and check schema version and endpoint."""
+        if readonly and not path.exists():
+            raise StateError(f"no state file at {path}")
+        try:
+            if readonly:
+                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            store = cls(conn, path)
+            store._check(endpoint, create=not readonly)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state file {path} cannot be used: {exc}") from None
+        return store
+
+    def _check(self, endpoint: str | None, *, create: bool) -> None:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            if not create:
+                raise StateError(f"{self.path} is not a run-pipeline state file")
+            with self.transaction():
+                # executescript() would COMMIT our transaction; run statements one by one.
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                                  (str(SCHEMA_VERSION),))
+                self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (str(time.time()),))
+                if endpoint:
+                    self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
+        version = int(self.meta("schema_version") or 0)
+        if version > SCHEMA_VERSION:
+            raise StateError(f"state file {self.path} was written by a newer run-pipeline "
+                             f"(schema {version}, this one reads up to {SCHEMA_VERSION}); "
+                             "upgrade run-pipeline or use another --out folder")
+        stored = self.meta("endpoint")
+        if endpoint and stored and stored != endpoint:
+            raise StateError(f"state file {self.path} belongs to endpoint {stored}, not "
+                             f"{endpoint}; its tasks cannot be tracked there (use another --out)")
+        if endpoint and not stored and create:
+            with self.transaction():
+                self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def attempts_by_job(self) -> dict[str, list[Attempt]]:
+        """Every attempt, grouped by job id, oldest first (one query, whatever the size)."""
+        result: dict[str, list[Attempt]] = {}
+        for row in self.conn.execute(f"SELECT {_COLUMNS} FROM attempts ORDER BY id"):
+            attempt = Attempt.from_row(row)
+            result.setdefault(attempt.job_id, []).append(attempt)
+        return result
+
+    def get(self, attempt_id: int) -> Attempt:
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM attempts WHERE id = ?",
+                                (attempt_id,)).fetchone()
+        return Attempt.from_row(row)
+
+    # -- writing (each commit is durable) ---------------------------------------------------
+
+    def record_intent(self, job_id: str, fingerprint: str, attempt: int, model: str) -> int:
+        """Commit the intent to submit, before the create call. Returns the attempt row id."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, intent_at) "
+                "VALUES (?, ?, ?, ?, 'intent', ?)",
+                (job_id, fingerprint, attempt, model, time.time()))
+        return int(cur.lastrowid or 0)
+
+    def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> None:
+        """Count a create call about to be sent; after an ambiguous one, flag a duplicate."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE attempts SET creates = creates + 1, "
+                "possible_duplicate = possible_duplicate OR ? WHERE id = ?",
+                (int(ambiguous), attempt_id))
+
+    def record_task(self, attempt_id: int, task_id: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE attempts SET phase = 'submitted', task_id = ?, submitted_at = ? "
+                "WHERE id = ?", (task_id, time.time(), attempt_id))
+
+    def record_outcome(self, attempt_id: int, phase: Phase, *, video_url: str | None = None,
+                       error_code: str | None = None, error_message: str | None = None,
+                       permanent: bool = False, remote_state: str | None = None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE attempts SET phase = ?, video_url = coalesce(?, video_url), "
+                "error_code = ?, error_message = ?, permanent = ?, "
+                "remote_state = coalesce(?, remote_state), "
+                "completed_at = CASE WHEN ? IN ('succeeded', 'failed') THEN ? "
+                "ELSE completed_at END WHERE id = ?",
+                (phase, video_url, error_code, error_message, int(permanent), remote_state,
+                 phase, time.time(), attempt_id))
+
+    def record_progress(self, updates: Iterable[tuple[int, str, int]]) -> None:
+        """Batch of (attempt id, remote state, polls since last write): one transaction."""
+        rows = [(state, polls, attempt_id) for attempt_id, state, polls in updates]
+        if rows:
+            with self.transaction():
+                self.conn.executemany(
+                    "UPDATE attempts SET remote_state = ?, polls = polls + ? WHERE id = ?", rows)
+
+    def record_download(self, attempt_id: int, file: str | None, sha256: str | None,
+                        size: int | None) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE attempts SET file = ?, sha256 = ?, bytes = ? WHERE id = ?",
+                              (file, sha256, size, attempt_id))
+
+    def set_video_url(self, attempt_id: int, url: str) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE attempts SET video_url = ? WHERE id = ?", (url, attempt_id))
