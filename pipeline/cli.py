@@ -114,8 +114,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                             "attempts; history is kept)")
     sim = p.add_argument_group("simulation")
     sim.add_argument("--time-scale", type=_positive(float), default=None, metavar="F",
-                     help="with --simulate: compress every duration by F (default 0.01: "
-                          "a 2-minute generation takes 1.2 s)")
+                     help="compress every duration of the run (pacing windows, poll "
+                          "intervals, max wait) by F, to match a simulator started with the "
+                          "same --time-scale; with --simulate the default is 0.01 (a "
+                          "2-minute generation takes 1.2 s)")
     sim.add_argument("--seed", type=int, default=0, help="with --simulate: simulator seed")
     out = p.add_argument_group("output")
     out.add_argument("--quiet", "-q", action="store_true",
@@ -154,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the manifest JSON Schema",
                    description="Print the manifest JSON Schema (for editors and CI).")
 
-    # SIMULATE-SUBCOMMAND
+    simulate = sub.add_parser("simulate", help="run the Kie simulator in the foreground",
+                              description="Run the built-in Kie simulator on loopback until "
+                                          "Ctrl-C. The first line on stdout is its base URL.")
+    from pipeline.simulator import cli as simulator_cli
+
+    simulator_cli.add_arguments(simulate)
     return parser
 
 
@@ -194,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             stdout.write((schemas_dir() / "manifest.schema.json").read_text(encoding="utf-8"))
             return EXIT_OK
+        if args.command == "simulate":
+            from pipeline.simulator import cli as simulator_cli
+
+            return simulator_cli.run(args)
         from pipeline import commands
 
         return commands.dispatch(args, stdout=stdout, stderr=stderr, environ=os.environ)

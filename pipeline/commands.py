@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from dataclasses import replace
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
 from pipeline import report
-from pipeline.errors import EXIT_OK, UsageError
+from pipeline.batch import SIMULATED_ENDPOINT, Target, resolve_target, run_batch
+from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
+from pipeline.ledger import row_status
+from pipeline.runner import RunOptions
 from pipeline.manifest import Manifest, Settings, load_manifest
 from pipeline.plan import JobPlan, estimate, plan_manifest
 from pipeline.state import StateStore
 
 STATE_FILE = "state.sqlite"
+SIMULATOR_KEY = "sim-key"
+# The demo's default: a 2-minute generation takes 1.2 s, the 20-per-10 s window 0.1 s.
+SIMULATE_TIME_SCALE = 0.01
 
 
 def output_folder(manifest: Path, out: Path | None, simulate: bool) -> Path:
@@ -73,4 +81,35 @@ def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
         est = estimate(plans, on_ambiguous=settings.on_ambiguous)
         print(report.plan_table(manifest, plans, est, has_state=has_state), file=stdout)
         return EXIT_OK
-    raise UsageError("running batches lands with the runner; use --dry-run for now")
+    return _run(manifest, settings, folder, args, stdout=stdout, stderr=stderr, environ=environ)
+
+
+def _run(manifest: Manifest, settings: Settings, folder: Path, args: argparse.Namespace, *,
+         stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> int:
+    options = RunOptions(settings=settings, retry_failed=args.retry_failed,
+                         time_scale=args.time_scale or 1.0)
+    with contextlib.ExitStack() as stack:
+        if args.simulate:
+            from pipeline.simulator import SimConfig, running_simulator
+
+            scale = args.time_scale or SIMULATE_TIME_SCALE
+            sim = stack.enter_context(running_simulator(
+                SimConfig(api_keys=(SIMULATOR_KEY,), time_scale=scale, seed=args.seed)))
+            target = Target(sim.base_url, SIMULATOR_KEY, SIMULATED_ENDPOINT)
+            options = replace(options, time_scale=scale, seed=args.seed)
+            print(f"run-pipeline: simulating Kie at {sim.base_url} (time scale {scale:g}); "
+                  f"outputs in {folder}", file=stderr)
+        else:
+            target = resolve_target(args.base_url, environ)
+        summary = run_batch(manifest, settings, folder, target, options=options,
+                            quiet=args.quiet, verbose=args.verbose, stderr=stderr)
+    print(report.summary_line(manifest, summary, folder, download=settings.download), file=stdout)
+    if summary.interrupted:
+        print(f"run-pipeline: interrupted; everything is recorded in {folder / STATE_FILE}. "
+              "Run the same command again to resume.", file=stderr)
+        return EXIT_INTERRUPTED
+    if summary.stop_reason:
+        print(f"run-pipeline: stopped: {summary.stop_reason}", file=stderr)
+        return EXIT_STOPPED
+    statuses = {row_status(p, settings.download) for p in summary.plans}
+    return EXIT_OK if statuses <= {"succeeded"} else EXIT_JOBS_FAILED

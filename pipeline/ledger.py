@@ -29,15 +29,22 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def row(plan: JobPlan, *, download: bool) -> dict[str, Any]:
-    """The ledger row of one job. With downloads on, `succeeded` means a verified file."""
+def row_status(plan: JobPlan, download: bool) -> str:
+    """The ledger status. With downloads on, `succeeded` means a verified file on disk."""
     latest = plan.latest
     status: str = plan.ledger_status
+    if status == "succeeded" and download and latest is not None and not latest.file:
+        status = "failed" if latest.error_code else "running"
+    return status
+
+
+def row(plan: JobPlan, *, download: bool) -> dict[str, Any]:
+    """The ledger row of one job."""
+    latest = plan.latest
+    status = row_status(plan, download)
     error_code = latest.error_code if latest else None
     error_message = latest.error_message if latest else None
-    if status == "succeeded" and download and latest is not None and not latest.file:
-        status = "failed" if error_code else "running"
-    elif plan.status == "ambiguous" and latest is not None:
+    if plan.status == "ambiguous" and latest is not None:
         error_message = error_message or ("the create call may or may not have reached Kie; "
                                           "not resubmitted yet")
     return {

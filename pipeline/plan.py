@@ -34,7 +34,9 @@ class JobPlan:
 
     @property
     def attempts(self) -> int:
-        return len(self.current)
+        """Submissions that reached, or may have reached, Kie (a create refused outright is
+        not one)."""
+        return sum(1 for a in self.current if a.task_id or a.phase == "intent")
 
     @property
     def ledger_status(self) -> LedgerStatus:
@@ -49,6 +51,7 @@ def classify(job: Job, history: Sequence[Attempt], settings: Settings) -> JobPla
     if not current:
         return JobPlan(job, "changed" if history else "new", current)
     latest = current[-1]
+    submitted = sum(1 for a in current if a.task_id or a.phase == "intent")
     status: PlanStatus
     if latest.phase == "intent":
         status = "ambiguous"
@@ -58,7 +61,7 @@ def classify(job: Job, history: Sequence[Attempt], settings: Settings) -> JobPla
         status = "timed out"
     elif latest.phase == "succeeded":
         status = "done"
-    elif latest.permanent or len(current) >= settings.max_attempts:
+    elif latest.permanent or submitted >= settings.max_attempts:
         status = "failed"
     else:
         status = "retry"

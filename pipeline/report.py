@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pathlib import Path
+
+from pipeline.ledger import row_status
 from pipeline.manifest import Manifest
 from pipeline.models import load_prices
 from pipeline.plan import Estimate, JobPlan, counts
+from pipeline.runner import RunSummary
 
 PLAN_ORDER = ("new", "changed", "retry", "ambiguous", "in flight", "timed out", "done", "failed")
 
@@ -49,3 +53,16 @@ def status_table(plans: Sequence[JobPlan]) -> str:
         tally[plan.ledger_status] = tally.get(plan.ledger_status, 0) + 1
     lines.append("Totals: " + ", ".join(f"{n} {s}" for s, n in sorted(tally.items())))
     return "\n".join(lines)
+
+
+def summary_line(manifest: Manifest, summary: RunSummary, folder: Path, *, download: bool) -> str:
+    """The one line a run ends with."""
+    tally: dict[str, int] = {}
+    for plan in summary.plans:
+        status = row_status(plan, download)
+        tally[status] = tally.get(status, 0) + 1
+    order = ("succeeded", "failed", "timed_out", "running", "pending")
+    parts = ", ".join(f"{tally[s]} {s}" for s in order if tally.get(s))
+    return (f"{manifest.name}: {parts} ({len(summary.plans)} jobs); {summary.creates} creates, "
+            f"{summary.queries} queries, {summary.credits_committed} credits committed this run;"
+            f" ledger: {folder / 'ledger.csv'}")

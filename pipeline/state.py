@@ -193,18 +193,25 @@ class StateStore:
         """Commit the intent to submit, before the create call. Returns the attempt row id."""
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, intent_at) "
-                "VALUES (?, ?, ?, ?, 'intent', ?)",
+                "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
+                "intent_at) VALUES (?, ?, ?, ?, 'intent', 1, ?)",
                 (job_id, fingerprint, attempt, model, time.time()))
         return int(cur.lastrowid or 0)
 
     def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> None:
-        """Count a create call about to be sent; after an ambiguous one, flag a duplicate."""
+        """Count a further create call about to be sent for this attempt (the intent counts
+        the first); after an ambiguous one, flag the attempt as a possible duplicate."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE attempts SET creates = creates + 1, "
                 "possible_duplicate = possible_duplicate OR ? WHERE id = ?",
                 (int(ambiguous), attempt_id))
+
+    def discard_intent(self, attempt_id: int) -> None:
+        """The create was answered with a refusal: nothing was created, forget the intent."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM attempts WHERE id = ? AND phase = 'intent'",
+                              (attempt_id,))
 
     def record_task(self, attempt_id: int, task_id: str) -> None:
         with self.transaction():
@@ -238,6 +245,11 @@ class StateStore:
         with self.transaction():
             self.conn.execute("UPDATE attempts SET file = ?, sha256 = ?, bytes = ? WHERE id = ?",
                               (file, sha256, size, attempt_id))
+
+    def record_download_error(self, attempt_id: int, message: str) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE attempts SET error_code = 'download', error_message = ? "
+                              "WHERE id = ?", (message, attempt_id))
 
     def set_video_url(self, attempt_id: int, url: str) -> None:
         with self.transaction():

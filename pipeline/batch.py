@@ -1,0 +1,135 @@
+"""Running a batch end to end: output folder, lock, state, log, client, runner, ledger.
+
+The CLI calls `run_batch`; everything here is plumbing around `Runner`, kept out of it so the
+runner stays about orchestration only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TextIO
+
+from pipeline.client import KieClient
+from pipeline.errors import UsageError
+from pipeline.events import Event, Fanout
+from pipeline.ledger import write_ledger
+from pipeline.lock import FolderLock
+from pipeline.manifest import Manifest, Rate, Settings
+from pipeline.progress import ProgressBars, RunLog
+from pipeline.runner import RunOptions, Runner, RunSummary
+from pipeline.state import StateStore
+
+DEFAULT_BASE_URL = "https://api.kie.ai"
+SIMULATED_ENDPOINT = "simulator"  # the state of --simulate runs: any simulator port will do
+LEDGER_EVERY = 2.0  # seconds between ledger rewrites during a run
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the run goes: the URL to call, the key, and the endpoint the state records."""
+
+    base_url: str
+    api_key: str
+    endpoint: str
+
+
+def scaled(settings: Settings, factor: float) -> Settings:
+    """Settings with every duration multiplied by `factor` (for time-compressed simulation)."""
+    if factor == 1.0:
+        return settings
+    return replace(
+        settings,
+        create_rate=Rate(settings.create_rate.count, settings.create_rate.seconds * factor),
+        query_rate=Rate(settings.query_rate.count, settings.query_rate.seconds * factor),
+        poll_interval=settings.poll_interval * factor,
+        poll_max_interval=settings.poll_max_interval * factor,
+        max_wait=settings.max_wait * factor)
+
+
+def resolve_target(base_url: str | None, environ: Mapping[str, str]) -> Target:
+    url = (base_url or environ.get("KIE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    key = environ.get("KIE_API_KEY", "").strip()
+    if not key:
+        raise UsageError("KIE_API_KEY is not set: export your Kie API key, or try the batch "
+                         "on the built-in simulator with --simulate")
+    return Target(url, key, url)
+
+
+@contextlib.contextmanager
+def _signals(runner: Runner, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: stop gracefully. A second one: stop now."""
+    installed: list[signal.Signals] = []
+
+    def handle() -> None:
+        if runner.interrupted:
+            raise KeyboardInterrupt
+        runner.interrupt()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, handle)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def _run(runner: Runner, folder: Path, download: bool) -> RunSummary:
+    async def keep_ledger() -> None:
+        while True:
+            await asyncio.sleep(LEDGER_EVERY)
+            write_ledger(folder, runner.plans(), download=download)
+
+    writer = asyncio.create_task(keep_ledger())
+    try:
+        with _signals(runner, asyncio.get_running_loop()):
+            return await runner.run()
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+
+
+def run_batch(manifest: Manifest, settings: Settings, folder: Path, target: Target, *,
+              options: RunOptions, quiet: bool, verbose: bool,
+              stderr: TextIO | None = None) -> RunSummary:
+    """Run the batch into `folder`; the ledger is written whatever happens."""
+    stderr = stderr or sys.stderr
+    options = replace(options, settings=scaled(settings, options.time_scale))
+    with FolderLock(folder), StateStore.open(folder / "state.sqlite", target.endpoint) as store:
+        log = RunLog(folder / "run.log", mirror=stderr if verbose else None)
+        log.write(f"=== run of {manifest.path} ({len(manifest.jobs)} jobs) against "
+                  f"{target.endpoint}")
+        runner: Runner | None = None
+        bars: ProgressBars | None = None
+        try:
+            async def main() -> RunSummary:
+                nonlocal runner, bars
+                async with KieClient(target.base_url, target.api_key) as client:
+                    emit = Fanout([log])
+                    runner = Runner(manifest, store, client, folder, options, emit)
+                    totals = runner.prepare()
+                    bars = ProgressBars(totals, download=settings.download,
+                                        enabled=False if quiet else None, stream=stderr)
+                    emit.listeners.append(bars)
+                    return await _run(runner, folder, settings.download)
+
+            summary = asyncio.run(main())
+        finally:
+            if bars is not None:
+                bars.close()
+            if runner is not None:
+                write_ledger(folder, runner.plans(), download=settings.download)
+            log.close()
+        return summary
+
+
+__all__ = ["Event", "Target", "resolve_target", "run_batch", "scaled"]

@@ -1,0 +1,481 @@
+"""Orchestration of one run: submit what is due, track every task, download, stop cleanly.
+
+Everything the runner learns goes to the state file first (see state.py for the durability
+rules); the runner reports through an event callback and never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import client as kie
+from pipeline.download import DownloadError, download
+from pipeline.events import Event, Listener, RunTotals
+from pipeline.manifest import Job, Manifest, Settings
+from pipeline.models import load_prices
+from pipeline.pacing import SlidingWindowLimiter, backoff
+from pipeline.plan import JobPlan, classify
+from pipeline.polling import PollPolicy
+from pipeline.state import Attempt, StateStore
+
+DOWNLOAD_WORKERS = 4
+CREATE_TRIES = 8  # transient failures (500, 455, transport) per submission before giving up
+PROGRESS_FLUSH = 2.0  # seconds (scaled) between batched writes of poll progress
+MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
+
+
+def is_moderation(code: str | None, message: str | None) -> bool:
+    text = (message or "").lower()
+    return code == "422" or any(word in text for word in MODERATION_WORDS)
+
+
+@dataclass
+class Active:
+    """A task being tracked in this run."""
+
+    job: Job
+    attempt_id: int
+    task_id: str
+    submitted: float  # monotonic time it was submitted (or tracking resumed)
+    deadline: float
+    polls: int = 0
+    unflushed_polls: int = 0
+    state: str = "waiting"
+
+
+@dataclass
+class RunSummary:
+    plans: list[JobPlan]
+    stop_reason: str | None = None  # set when the account or service stopped the run
+    interrupted: bool = False
+    credits_committed: int = 0
+    queries: int = 0
+    creates: int = 0
+
+
+@dataclass
+class RunOptions:
+    settings: Settings
+    time_scale: float = 1.0  # multiplies every duration (simulated runs)
+    retry_failed: bool = False
+    callback_url: str | None = None
+    seed: int | None = None
+
+
+@dataclass(order=True)
+class _Due:
+    at: float
+    seq: int
+    attempt_id: int = field(compare=False)
+
+
+class Runner:
+    def __init__(self, manifest: Manifest, store: StateStore, client: kie.KieClient,
+                 folder: Path, options: RunOptions, emit: Listener) -> None:
+        s = options.settings
+        self.manifest, self.store, self.client, self.folder = manifest, store, client, folder
+        self.settings, self.options, self.emit = s, options, emit
+        self.scale = options.time_scale
+        self.rng = random.Random(options.seed)
+        self.creates = SlidingWindowLimiter(s.create_rate, rng=self.rng)
+        self.queries = SlidingWindowLimiter(s.query_rate, rng=self.rng)
+        self.policy = PollPolicy(s.poll_interval, max(s.poll_interval, s.poll_max_interval),
+                                 scale=self.scale)
+        self.history: dict[str, list[Attempt]] = {}
+        self.queue: deque[Job] = deque()
+        self.active: dict[int, Active] = {}
+        self.due: list[_Due] = []
+        self.seq = itertools.count()
+        self.downloads: asyncio.Queue[tuple[Job, int, str]] = asyncio.Queue()
+        self.downloading = 0
+        self.creating = False
+        self.stop_submitting = False
+        self.stop_reason: str | None = None
+        self.interrupted = False
+        self.credits_committed = 0
+        self.prices = load_prices()
+        self.changed = asyncio.Event()
+        self.last_flush = time.monotonic()
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def prepare(self) -> RunTotals:
+        """Decide, from the state, what this run submits, tracks and downloads."""
+        self.history = self.store.attempts_by_job()
+        now = time.monotonic()
+        submit = track = fetch = 0
+        for job in self.manifest.jobs:
+            plan = self.plan(job)
+            latest = plan.latest
+            status = plan.status
+            if status in {"in flight", "timed out"} and latest and latest.task_id and not (
+                    status == "timed out" and self.options.retry_failed):
+                self._track(job, latest, now)
+                track += 1
+            elif status == "done" and latest and self.settings.download and not self._has_file(
+                    latest):
+                self.downloads.put_nowait((job, latest.id, latest.video_url or ""))
+                fetch += 1
+            elif status in {"new", "changed", "retry"} or (
+                    status == "ambiguous" and self.settings.on_ambiguous == "resubmit") or (
+                    status in {"failed", "timed out"} and self.options.retry_failed):
+                self.queue.append(job)
+                submit += 1
+        return RunTotals(len(self.manifest.jobs), submit, track, fetch)
+
+    def plan(self, job: Job) -> JobPlan:
+        return classify(job, self.history.get(job.id, ()), self.settings)
+
+    def plans(self) -> list[JobPlan]:
+        return [self.plan(job) for job in self.manifest.jobs]
+
+    def _has_file(self, attempt: Attempt) -> bool:
+        return bool(attempt.file) and (self.folder / str(attempt.file)).is_file()
+
+    def _refresh(self, attempt_id: int) -> Attempt:
+        """Re-read one attempt after a write, keeping the in-memory history current."""
+        attempt = self.store.get(attempt_id)
+        rows = self.history.setdefault(attempt.job_id, [])
+        for i, row in enumerate(rows):
+            if row.id == attempt_id:
+                rows[i] = attempt
+                break
+        else:
+            rows.append(attempt)
+        return attempt
+
+    def _track(self, job: Job, attempt: Attempt, now: float) -> None:
+        assert attempt.task_id is not None
+        self.active[attempt.id] = Active(job, attempt.id, attempt.task_id, now,
+                                         now + self.settings.max_wait)
+        self._schedule(attempt.id, now + self.settings.poll_interval)
+
+    def _schedule(self, attempt_id: int, at: float) -> None:
+        heapq.heappush(self.due, _Due(at, next(self.seq), attempt_id))
+        self._notify()
+
+    def _transition(self, job: Job, old: str, new: str, task_id: str | None = None,
+                    detail: str = "") -> None:
+        self.emit(Event("transition", job.id, old, new, task_id, detail))
+        self._notify()
+
+    def _finished(self) -> bool:
+        submitting_left = bool(self.queue) and not self.stop_submitting
+        return not (submitting_left or self.creating or self.active or self.downloading
+                    or not self.downloads.empty())
+
+    def _notify(self) -> None:
+        """Wake every loop waiting in _wait (each waits on the event current when it began,
+        so no wake-up is lost between a check and a wait)."""
+        event, self.changed = self.changed, asyncio.Event()
+        event.set()
+
+    async def _wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), timeout)
+
+    async def _sleep_backoff(self, attempt: int) -> None:
+        await asyncio.sleep(backoff(attempt, base=1.0 * self.scale, cap=60.0 * self.scale,
+                                    rng=self.rng))
+
+    # -- the run ------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Ctrl-C / SIGTERM: stop submitting, stop waiting, keep everything recorded."""
+        self.interrupted = True
+        self.stop_submitting = True
+        self._notify()
+
+    def _stop(self, reason: str, *, hard: bool) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.emit(Event("stop", detail=reason))
+        self.stop_submitting = True
+        if hard:
+            self.active.clear()
+            self.due.clear()
+            while not self.downloads.empty():
+                self.downloads.get_nowait()
+        self._notify()
+
+    async def run(self) -> RunSummary:
+        loops = [self._submit_loop(), self._poll_loop()]
+        loops += [self._download_loop() for _ in range(DOWNLOAD_WORKERS)]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            self._flush_progress(force=True)
+        return RunSummary(self.plans(), self.stop_reason, self.interrupted,
+                          self.credits_committed, self.queries.calls, self.creates.calls)
+
+    def _done(self) -> bool:
+        return self.interrupted or self._finished()
+
+    # -- submitting ---------------------------------------------------------------------
+
+    async def _submit_loop(self) -> None:
+        while not self._done():
+            if self.stop_submitting or not self.queue:
+                await self._wait(1.0)
+                continue
+            if len(self.active) >= self.settings.concurrency:
+                await self._wait(1.0)
+                continue
+            job = self.queue.popleft()
+            price = self.prices.credits_for(job.model, job.input) or 0
+            budget = self.settings.max_credits
+            if budget is not None and self.credits_committed + price > budget:
+                self.queue.appendleft(job)
+                self._stop(f"credit budget of {budget} reached; the rest stays pending",
+                           hard=False)
+                continue
+            self.creating = True
+            try:
+                await self._submit(job, price)
+            finally:
+                self.creating = False
+                self._notify()
+
+    async def _submit(self, job: Job, price: int) -> None:
+        plan = self.plan(job)
+        latest = plan.latest
+        ambiguous = latest is not None and latest.phase == "intent"
+        if latest is not None and ambiguous:
+            attempt_id = latest.id
+            self.store.record_create_try(attempt_id, ambiguous=True)
+        else:
+            attempt_id = self.store.record_intent(job.id, job.fingerprint,
+                                                  len(plan.current) + 1, job.model)
+        self._refresh(attempt_id)
+        self._transition(job, "pending", "submitting", detail=f"attempt {plan.attempts + 1}")
+        body = job.body(self.options.callback_url)
+        failures = 0
+        first = True
+        while True:
+            if not first:
+                self.store.record_create_try(attempt_id, ambiguous=ambiguous)
+            first = False
+            await self.creates.acquire()
+            try:
+                task_id = await self.client.create_task(body)
+            except kie.RateLimited:
+                self.creates.rejected()
+                continue
+            except kie.RetryableError as exc:
+                ambiguous = ambiguous or exc.ambiguous
+                failures += 1
+                if failures >= CREATE_TRIES or self.interrupted:
+                    self._give_up_create(job, attempt_id, ambiguous, str(exc))
+                    return
+                self.emit(Event("warning", job.id, detail=f"create: {exc.message}; retrying"))
+                await self._sleep_backoff(failures)
+                continue
+            except kie.PermanentError as exc:
+                self._create_refused(job, attempt_id, ambiguous, exc)
+                return
+            break
+        self.creates.succeeded()
+        self.store.record_task(attempt_id, task_id)
+        attempt = self._refresh(attempt_id)
+        self.credits_committed += price
+        self._track(job, attempt, time.monotonic())
+        self._transition(job, "submitting", "submitted", task_id)
+
+    def _give_up_create(self, job: Job, attempt_id: int, ambiguous: bool, message: str) -> None:
+        if ambiguous:  # the task may exist: keep the intent, so a rerun knows it is ambiguous
+            self._transition(job, "submitting", "pending", detail=f"{message}; left ambiguous")
+            return
+        self.store.record_outcome(attempt_id, "failed", error_code="create",
+                                  error_message=message)
+        self._refresh(attempt_id)
+        self._transition(job, "submitting", "failed", detail=message)
+
+    def _create_refused(self, job: Job, attempt_id: int, ambiguous: bool,
+                        exc: kie.PermanentError) -> None:
+        code = str(exc.code) if exc.code is not None else "error"
+        if isinstance(exc, kie.Rejected | kie.NotFound):
+            self.store.record_outcome(attempt_id, "failed", error_code=code,
+                                      error_message=exc.message, permanent=True)
+            self._refresh(attempt_id)
+            self._transition(job, "submitting", "failed", detail=exc.message)
+            return
+        # 401, 402, 505: nothing was created by this call; the job goes back to pending.
+        if not ambiguous:
+            self.store.discard_intent(attempt_id)
+            self.history[job.id] = [a for a in self.history.get(job.id, [])
+                                    if a.id != attempt_id]
+        self.queue.appendleft(job)
+        self._transition(job, "submitting", "pending", detail=exc.message)
+        if isinstance(exc, kie.AuthError):
+            self._stop(f"the API key was refused ({exc.message})", hard=True)
+        elif isinstance(exc, kie.InsufficientCredits):
+            self._stop(f"out of credits ({exc.message}); tracking what is in flight",
+                       hard=False)
+        else:
+            self._stop(f"model {job.model} is disabled ({exc.message})", hard=False)
+
+    # -- polling ------------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        while not self._done():
+            self._flush_progress()
+            now = time.monotonic()
+            if not self.due or self.due[0].at > now:
+                timeout = (self.due[0].at - now) if self.due else 1.0
+                await self._wait(min(max(timeout, 0.0), 1.0))
+                continue
+            item = heapq.heappop(self.due)
+            active = self.active.get(item.attempt_id)
+            if active is None:
+                continue
+            if now >= active.deadline:
+                self._timed_out(active)
+                continue
+            await self.queries.acquire()
+            if self.interrupted or item.attempt_id not in self.active:
+                continue
+            task = asyncio.create_task(self._poll(active))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        for task in list(pending):
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _timed_out(self, active: Active) -> None:
+        del self.active[active.attempt_id]
+        self.store.record_outcome(active.attempt_id, "timed_out", remote_state=active.state,
+                                  error_code="timeout",
+                                  error_message=f"unfinished after {self.settings.max_wait:g} s; "
+                                                "a rerun resumes tracking it")
+        self._refresh(active.attempt_id)
+        self._transition(active.job, "running", "timed_out", active.task_id)
+
+    async def _poll(self, active: Active) -> None:
+        active.polls += 1
+        active.unflushed_polls += 1
+        now = time.monotonic()
+        try:
+            info = await self.client.record_info(active.task_id)
+        except kie.RateLimited:
+            self.queries.rejected()
+            self._schedule(active.attempt_id, now + self.settings.poll_interval)
+            return
+        except kie.AuthError as exc:
+            self._stop(f"the API key was refused ({exc.message})", hard=True)
+            return
+        except kie.KieError as exc:
+            # 404s are retried too: a task can be unknown for a moment right after creation.
+            self.emit(Event("warning", active.job.id, task_id=active.task_id,
+                            detail=f"query: {exc.message}"))
+            self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
+            return
+        self.queries.succeeded()
+        if not info.finished:
+            if info.state != active.state:
+                self._transition(active.job, active.state, info.state, active.task_id)
+                active.state = info.state
+            self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
+            return
+        if active.attempt_id not in self.active:
+            return
+        del self.active[active.attempt_id]
+        self.policy.observe(now - active.submitted)
+        if info.state == "success":
+            self._succeeded(active, info)
+        else:
+            self._failed(active, info)
+
+    def _succeeded(self, active: Active, info: kie.TaskInfo) -> None:
+        url = info.result_urls[0] if info.result_urls else None
+        self.store.record_outcome(active.attempt_id, "succeeded", video_url=url,
+                                  remote_state="success")
+        self._refresh(active.attempt_id)
+        self._transition(active.job, active.state, "succeeded", active.task_id)
+        if self.settings.download and url:
+            self.downloads.put_nowait((active.job, active.attempt_id, url))
+        elif self.settings.download:
+            self.store.record_download_error(active.attempt_id, "success without a video URL")
+            self._refresh(active.attempt_id)
+
+    def _failed(self, active: Active, info: kie.TaskInfo) -> None:
+        permanent = is_moderation(info.fail_code, info.fail_msg)
+        self.store.record_outcome(active.attempt_id, "failed", error_code=info.fail_code,
+                                  error_message=info.fail_msg or "generation failed",
+                                  permanent=permanent, remote_state="fail")
+        self._refresh(active.attempt_id)
+        plan = self.plan(active.job)
+        retry = plan.status == "retry" and not self.stop_submitting
+        self._transition(active.job, active.state, "failed", active.task_id,
+                         detail=(info.fail_msg or "") + ("; retrying" if retry else ""))
+        if retry:
+            self.queue.append(active.job)
+
+    def _flush_progress(self, *, force: bool = False) -> None:
+        """Write remote states and poll counts in one transaction every few seconds."""
+        now = time.monotonic()
+        if not force and now - self.last_flush < PROGRESS_FLUSH * self.scale:
+            return
+        self.last_flush = now
+        updates = [(a.attempt_id, a.state, a.unflushed_polls) for a in self.active.values()
+                   if a.unflushed_polls]
+        self.store.record_progress(updates)
+        for a in self.active.values():
+            a.unflushed_polls = 0
+
+    # -- downloading --------------------------------------------------------------------
+
+    async def _download_loop(self) -> None:
+        while not self._done():
+            try:
+                job, attempt_id, url = self.downloads.get_nowait()
+            except asyncio.QueueEmpty:
+                await self._wait(1.0)
+                continue
+            self.downloading += 1
+            try:
+                await self._download(job, attempt_id, url)
+            finally:
+                self.downloading -= 1
+                self._notify()
+
+    async def _fresh_url(self, attempt_id: int, old: str) -> str:
+        """A new link for an expired result URL, paid from the query budget."""
+        await self.queries.acquire()
+        try:
+            url = await self.client.download_url(old)
+        except kie.KieError:
+            attempt = self.store.get(attempt_id)
+            if not attempt.task_id:
+                return old
+            await self.queries.acquire()
+            info = await self.client.record_info(attempt.task_id)
+            url = info.result_urls[0] if info.result_urls else old
+        self.store.set_video_url(attempt_id, url)
+        return url
+
+    async def _download(self, job: Job, attempt_id: int, url: str) -> None:
+        rel = f"videos/{job.id}.mp4"
+        try:
+            if not url:
+                url = await self._fresh_url(attempt_id, url)
+            result, url = await download(
+                self.client, url, self.folder / rel,
+                refresh=lambda old: self._fresh_url(attempt_id, old),
+                pause=self._sleep_backoff)
+        except (DownloadError, kie.KieError) as exc:
+            self.store.record_download_error(attempt_id, str(exc))
+            self._refresh(attempt_id)
+            self._transition(job, "succeeded", "failed", detail=f"download: {exc}")
+            return
+        self.store.record_download(attempt_id, rel, result.sha256, result.size)
+        self._refresh(attempt_id)
+        self._transition(job, "succeeded", "downloaded", detail=f"{result.size} bytes")

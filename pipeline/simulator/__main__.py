@@ -1,0 +1,9 @@
+"""`python -m pipeline.simulator [options]`: the same as `run-pipeline simulate`."""
+
+from __future__ import annotations
+
+import sys
+
+from pipeline.simulator.cli import main
+
+sys.exit(main())

@@ -1,0 +1,203 @@
+"""`run-pipeline simulate`: run the simulator in the foreground until SIGINT/SIGTERM.
+
+The first line on stdout is the base URL alone, flushed as soon as the socket listens, so a
+script can start the simulator and read where to point the runner:
+
+    url=$(run-pipeline simulate --port 0 --time-scale 0.01 | head -n 1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from pipeline.simulator.config import ConfigError, FaultRates, SimConfig
+from pipeline.simulator.simulator import Simulator
+
+_DEFAULTS = SimConfig()
+
+# (option, FaultRates field, what it does)
+_FAULT_OPTIONS = (
+    ("--fault-500", "http_500", "answer HTTP 500 with an HTML page, before any effect"),
+    ("--fault-reset", "reset", "reset the connection without an answer, before any effect"),
+    ("--fault-lost-answer", "lost_answer",
+     "createTask: create and charge the task, then close the connection unanswered"),
+    ("--fault-slow", "slow", "hold the answer back for --slow-delay seconds (after the effect)"),
+    ("--fault-malformed", "malformed_json",
+     "answer HTTP 200 with broken JSON (after the effect; on createTask a lost answer)"),
+    ("--fault-truncate", "truncated_download",
+     "video downloads: promise the full Content-Length, send half, close"),
+    ("--fault-gen-fail", "generation_failure",
+     "tasks end in state fail, failCode 501 (credits refunded)"),
+    ("--fault-stuck", "stuck", "tasks never finish"),
+)  # fmt: skip
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text}")
+    return value
+
+
+def _limit(text: str) -> tuple[int, float]:
+    count, sep, seconds = text.partition("/")
+    try:
+        parsed = (int(count), float(seconds))
+    except ValueError:
+        parsed = (0, 0.0)
+    if not sep or parsed[0] < 1 or parsed[1] <= 0:
+        raise argparse.ArgumentTypeError(f"expected N/SECONDS such as 20/10, got {text!r}")
+    return parsed
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run a local Kie AI look-alike (createTask, recordInfo, download-url, credit and result "
+        "videos), faults included. Prints the base URL as the first line on stdout, then runs "
+        "until SIGINT or SIGTERM. Introspection for tests: GET /__sim/stats, /__sim/tasks, "
+        "/__sim/requests; POST /__sim/control."
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    add("--port", type=int, default=8787, help="port to bind; 0 picks a free one (default: "
+        "%(default)s)")  # fmt: skip
+    add("--api-key", action="append", dest="api_keys", metavar="KEY",
+        help="accepted API key, one account each; repeatable (default: $KIE_API_KEY when set, "
+             "else sim-key)")  # fmt: skip
+    add("--time-scale", type=_positive, default=1.0, metavar="F",
+        help="multiply every duration (latency, rate windows, URL lifetimes, delays) by F; 0.01 "
+             "makes a 2-minute generation take 1.2 s (default: %(default)s)")  # fmt: skip
+    add("--seed", type=int, default=0, metavar="N",
+        help="seed for task ids, latencies and faults; same seed and requests, same run "
+             "(default: %(default)s)")  # fmt: skip
+    add("--credits", type=int, default=_DEFAULTS.credits, metavar="N",
+        help="starting credit balance of each account (default: %(default)s)")
+    limits = parser.add_argument_group("limits and lifetimes (in real seconds, before scaling)")
+    limits.add_argument("--create-limit", type=_limit, default=_DEFAULTS.create_limit,
+                        metavar="N/SECONDS", help="createTask calls per sliding window, per "
+                        "account (default: 20/10)")  # fmt: skip
+    limits.add_argument("--query-limit", type=_limit, default=_DEFAULTS.query_limit,
+                        metavar="N/SECONDS", help="recordInfo, download-url and credit calls per "
+                        "window, per key (default: 10/1)")  # fmt: skip
+    limits.add_argument("--http-429", action="store_true",
+                        help="rate limiting as a real HTTP 429 (default: HTTP 200, body code 429)")
+    limits.add_argument("--latency-median", type=_positive, default=_DEFAULTS.latency_median,
+                        metavar="SECONDS", help="median generation time, lognormal, capped at "
+                        "--latency-max (default: %(default)s)")  # fmt: skip
+    limits.add_argument("--latency-max", type=_positive, default=_DEFAULTS.latency_max,
+                        metavar="SECONDS", help="longest generation (default: %(default)s)")
+    limits.add_argument("--url-ttl", type=_positive, default=_DEFAULTS.url_ttl,
+                        metavar="SECONDS", help="lifetime of result URLs, from the task's end "
+                        "(default: %(default)s)")  # fmt: skip
+    limits.add_argument("--download-url-ttl", type=_positive, default=_DEFAULTS.download_url_ttl,
+                        metavar="SECONDS", help="lifetime of links from /common/download-url "
+                        "(default: %(default)s)")  # fmt: skip
+    behaviour = parser.add_argument_group("account and service behaviour")
+    behaviour.add_argument("--moderate", action="append", metavar="WORD",
+                           help="prompts containing WORD (any case) end as fail, failCode 422; "
+                           "repeatable, replaces the default list: gore, nsfw")  # fmt: skip
+    behaviour.add_argument("--maintenance", action="store_true",
+                           help="start in maintenance: every API call answers code 455")
+    behaviour.add_argument("--disable-model", action="append", default=[], metavar="MODEL",
+                           help="createTask for MODEL answers code 505; repeatable")
+    behaviour.add_argument("--webhook-hmac-key", default=os.environ.get("KIE_WEBHOOK_HMAC_KEY"),
+                           metavar="KEY", help="sign callbacks (X-Webhook-Timestamp, "
+                           "X-Webhook-Signature); default: $KIE_WEBHOOK_HMAC_KEY")  # fmt: skip
+    behaviour.add_argument("--callback-attempts", type=int, default=_DEFAULTS.callback_attempts,
+                           metavar="N", help="delivery attempts per callback, with doubling "
+                           "backoff (default: %(default)s)")  # fmt: skip
+    behaviour.add_argument("--slow-delay", type=_positive, default=_DEFAULTS.slow_delay,
+                           metavar="SECONDS", help="how long --fault-slow holds an answer "
+                           "(default: %(default)s)")  # fmt: skip
+    faults = parser.add_argument_group("faults (each a rate between 0 and 1, default 0)")
+    for option, _, text in _FAULT_OPTIONS:
+        faults.add_argument(option, type=_rate, default=0.0, metavar="RATE", help=text)
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    keys = args.api_keys or [os.environ.get("KIE_API_KEY") or "sim-key"]
+    moderation = tuple(args.moderate) if args.moderate else _DEFAULTS.moderation_words
+    rates = {name: getattr(args, option[2:].replace("-", "_")) for option, name, _ in
+             _FAULT_OPTIONS}  # fmt: skip
+    return SimConfig(
+        api_keys=tuple(keys),
+        credits=args.credits,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        create_limit=args.create_limit,
+        query_limit=args.query_limit,
+        http_429=args.http_429,
+        latency_median=args.latency_median,
+        latency_min=min(_DEFAULTS.latency_min, args.latency_median),
+        latency_max=max(args.latency_max, args.latency_median),
+        url_ttl=args.url_ttl,
+        download_url_ttl=args.download_url_ttl,
+        moderation_words=moderation,
+        maintenance=args.maintenance,
+        disabled_models=tuple(args.disable_model),
+        webhook_hmac_key=args.webhook_hmac_key or None,
+        callback_attempts=args.callback_attempts,
+        slow_delay=args.slow_delay,
+        faults=FaultRates(**rates),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"run-pipeline simulate: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Signal handlers can only be set from the main thread; elsewhere (an embedding test
+    # harness) the caller stops us by other means.
+    in_main = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGINT, signal.SIGTERM) if in_main else ()
+    previous = {sig: signal.signal(sig, on_signal) for sig in signals}
+    simulator = Simulator(config, args.host, args.port)
+    try:
+        try:
+            simulator.start()
+        except OSError as exc:
+            print(f"run-pipeline simulate: cannot listen on {args.host}:{args.port}: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        print(simulator.base_url, flush=True)
+        print(f"Kie simulator on {simulator.base_url}: {len(config.api_keys)} API key(s), "
+              f"time scale {config.time_scale:g}, seed {config.seed}; stats at "
+              f"{simulator.base_url}/__sim/stats. Ctrl-C to stop.", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+        return 0
+    finally:
+        simulator.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.simulator")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,165 @@
+"""Simulator settings: one frozen dataclass, plus the run-time changes `/__sim/control` accepts.
+
+Durations are given in *real Kie* seconds and multiplied by `time_scale` where they are used,
+so a test can run the realistic distribution a hundred times faster without re-tuning it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting (from the CLI, Python or /__sim/control) that cannot be used."""
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Probability in [0, 1] of each injected fault, drawn per request (or per task)."""
+
+    http_500: float = 0.0  # HTML 500 page, before any effect
+    reset: float = 0.0  # connection reset without an answer, before any effect
+    lost_answer: float = 0.0  # createTask: task created and charged, then no answer
+    slow: float = 0.0  # answer held back for `slow_delay` seconds (after the effect)
+    malformed_json: float = 0.0  # HTTP 200 with a broken JSON body (after the effect)
+    truncated_download: float = 0.0  # file body cut short of its Content-Length
+    generation_failure: float = 0.0  # task ends `fail` with failCode "501"
+    stuck: float = 0.0  # task never finishes
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            rate = getattr(self, f.name)
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+                raise ConfigError(f"fault rate {f.name} must be a number in [0, 1], got {rate!r}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+FAULT_KINDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FaultRates))
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    api_keys: tuple[str, ...] = ("sim-key",)
+    credits: int = 100_000  # starting balance of every account
+    time_scale: float = 1.0  # multiplies every duration below
+    seed: int = 0
+    create_limit: tuple[int, float] = (20, 10.0)  # creates per sliding window (s), per account
+    query_limit: tuple[int, float] = (10, 1.0)  # recordInfo/download-url/credit, per key
+    http_429: bool = False  # rate limiting as a real HTTP 429 instead of HTTP 200 + code 429
+    # Generation latency: lognormal around the median, clamped. sigma 0.45 puts ~95% of tasks
+    # between about 50 s and 290 s, which matches Kie's "1-5 minutes" guidance.
+    latency_median: float = 120.0
+    latency_sigma: float = 0.45
+    latency_min: float = 20.0
+    latency_max: float = 900.0
+    # Share of a task's life spent `waiting` and then `queuing`; the rest is `generating`.
+    phase_fractions: tuple[float, float] = (0.05, 0.15)
+    moderation_delay: float = 5.0  # moderated prompts fail this soon after creation
+    url_ttl: float = 86_400.0  # result URLs, counted from the task's end
+    download_url_ttl: float = 1_200.0  # links handed out by /common/download-url
+    moderation_words: tuple[str, ...] = ("gore", "nsfw")
+    maintenance: bool = False
+    disabled_models: tuple[str, ...] = ()
+    webhook_hmac_key: str | None = None
+    callback_attempts: int = 3
+    callback_backoff: float = 5.0  # first retry delay; doubles per attempt
+    callback_timeout: float = 10.0  # per delivery attempt, real seconds (not scaled)
+    slow_delay: float = 20.0
+    # A FaultRates, or a mapping {kind: rate} for short (turned into FaultRates).
+    faults: FaultRates | Mapping[str, float] = field(default_factory=FaultRates)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.faults, FaultRates):
+            if not isinstance(self.faults, Mapping) or not set(self.faults) <= set(FAULT_KINDS):
+                raise ConfigError(f"faults must be FaultRates or a mapping with keys {FAULT_KINDS}")
+            object.__setattr__(self, "faults", FaultRates(**self.faults))
+        if not self.api_keys or any(not isinstance(k, str) or not k for k in self.api_keys):
+            raise ConfigError("api_keys must be a non-empty tuple of non-empty strings")
+        if not self.time_scale > 0:
+            raise ConfigError(f"time_scale must be > 0, got {self.time_scale!r}")
+        for name in ("create_limit", "query_limit"):
+            count, window = getattr(self, name)
+            if count < 1 or not window > 0:
+                raise ConfigError(f"{name} must be (count >= 1, seconds > 0)")
+        if not 0 < self.latency_min <= self.latency_median <= self.latency_max:
+            raise ConfigError("latency must satisfy 0 < latency_min <= median <= latency_max")
+        if self.latency_sigma < 0 or self.credits < 0 or self.callback_attempts < 1:
+            raise ConfigError("latency_sigma and credits must be >= 0, callback_attempts >= 1")
+        waiting, queuing = self.phase_fractions
+        if waiting < 0 or queuing < 0 or waiting + queuing >= 1:
+            raise ConfigError("phase_fractions must be two shares >= 0 summing to < 1")
+        for name in ("moderation_delay", "url_ttl", "download_url_ttl", "slow_delay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+
+    @property
+    def rates(self) -> FaultRates:
+        """`faults`, typed: always a FaultRates once constructed."""
+        assert isinstance(self.faults, FaultRates)
+        return self.faults
+
+    def scaled(self, seconds: float) -> float:
+        """Real-Kie seconds to simulator seconds."""
+        return seconds * self.time_scale
+
+    def public(self) -> dict[str, Any]:
+        """The settings as JSON, without secrets (keys and the webhook key are never shown)."""
+        out = dataclasses.asdict(self)
+        out["api_keys"] = len(self.api_keys)
+        out["webhook_hmac_key"] = self.webhook_hmac_key is not None
+        return out
+
+
+# Fields /__sim/control may change at run time, with the JSON type each expects.
+_BOOLS = {"maintenance", "http_429"}
+_WORDS = {"disabled_models", "moderation_words"}
+_LIMITS = {"create_limit", "query_limit"}
+_NUMBERS = {
+    "latency_median", "latency_sigma", "latency_min", "latency_max", "moderation_delay",
+    "url_ttl", "download_url_ttl", "callback_backoff", "callback_timeout", "slow_delay",
+}  # fmt: skip
+CONTROLLABLE = frozenset(_BOOLS | _WORDS | _LIMITS | _NUMBERS | {"callback_attempts", "faults"})
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def apply_changes(config: SimConfig, changes: Mapping[str, Any]) -> SimConfig:
+    """A new config with JSON-shaped `changes` applied; ConfigError names the bad field.
+
+    `credits` and other per-account state are not config; the service handles them first.
+    """
+    updates: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in CONTROLLABLE:
+            raise ConfigError(f"cannot change {name!r} at run time")
+        if name in _BOOLS:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name} must be true or false")
+            updates[name] = value
+        elif name in _WORDS:
+            if not isinstance(value, list | tuple) or not all(isinstance(w, str) for w in value):
+                raise ConfigError(f"{name} must be a list of strings")
+            updates[name] = tuple(value)
+        elif name in _LIMITS:
+            if not isinstance(value, list | tuple) or len(value) != 2:
+                raise ConfigError(f"{name} must be [count, seconds]")
+            updates[name] = (int(_number(name, value[0])), _number(name, value[1]))
+        elif name in _NUMBERS:
+            updates[name] = _number(name, value)
+        elif name == "callback_attempts":
+            updates[name] = int(_number(name, value))
+        else:  # faults
+            if not isinstance(value, Mapping) or not set(value) <= set(FAULT_KINDS):
+                raise ConfigError(f"faults must be an object with keys among {FAULT_KINDS}")
+            rates = {k: _number(f"faults.{k}", v) for k, v in value.items()}
+            updates[name] = dataclasses.replace(config.rates, **rates)
+    return dataclasses.replace(config, **updates)

@@ -1,0 +1,331 @@
+"""What Kie does with each API call: accounts, credits, limits, validation and task records.
+
+Transport concerns (faults, envelopes on the wire, sockets) live in `api.py` and `server.py`;
+this module answers "what would Kie say", and keeps the books. Every public method takes the
+service lock, so the HTTP threads, the scheduler and the callback pool see one consistent
+state.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema.exceptions import best_match
+
+from pipeline.fingerprint import fingerprint
+from pipeline.models import ModelRegistry, load_prices
+from pipeline.simulator.callbacks import CallbackSender
+from pipeline.simulator.config import ConfigError, SimConfig, apply_changes
+from pipeline.simulator.files import Grant, file_path, parse_file_path
+from pipeline.simulator.ratelimit import SlidingWindow
+from pipeline.simulator.rng import Streams
+from pipeline.simulator.scheduler import Scheduler
+from pipeline.simulator.stats import Stats
+from pipeline.simulator.tasks import Task, plan_task
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One envelope Kie would send, before any transport fault is applied."""
+
+    code: int
+    msg: str
+    data: Any = None
+    account: int | None = None  # who asked (None: not authenticated)
+    created: Task | None = None  # createTask: the task this call created
+
+    def envelope(self) -> dict[str, Any]:
+        return {"code": self.code, "msg": self.msg, "data": self.data}
+
+
+MAINTENANCE = Reply(455, "Service unavailable: the system is under maintenance")
+UNAUTHORIZED = Reply(401, "Unauthorized: missing or invalid API key")
+
+
+class KieService:
+    def __init__(
+        self, config: SimConfig, clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.lock = threading.RLock()
+        self.config = config
+        self.clock, self.wall = clock, wall
+        self.base_url = ""  # set once the server is bound; file URLs are built from it
+        self.rng = Streams(config.seed)
+        self.stats = Stats()
+        self.registry = ModelRegistry()
+        self.prices = load_prices()
+        self._accounts = {key: i for i, key in enumerate(dict.fromkeys(config.api_keys))}
+        self.balances = [config.credits] * len(self._accounts)
+        self._create_windows = [SlidingWindow() for _ in self._accounts]
+        self._query_windows = [SlidingWindow() for _ in self._accounts]
+        self.tasks: dict[str, Task] = {}
+        self.grants: dict[str, Grant] = {}
+        self._ends: list[tuple[float, str]] = []  # (end time, taskId) not yet settled
+        self.scheduler = Scheduler(clock)
+        self.callbacks = CallbackSender(self.scheduler, self.stats, self.lock,
+                                        lambda: self.config, clock)  # fmt: skip
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.callbacks.close()
+
+    # --- the API -------------------------------------------------------------------------
+
+    def account_of(self, authorization: str | None) -> int | None:
+        scheme, _, key = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return self._accounts.get(key.strip())
+
+    def _gate(self, authorization: str | None, kind: str, now: float) -> Reply | int:
+        """Maintenance, auth and rate limit, in Kie's order: a Reply to stop, or the account."""
+        if self.config.maintenance:
+            return MAINTENANCE
+        account = self.account_of(authorization)
+        if account is None:
+            return UNAUTHORIZED
+        windows = self._create_windows if kind == "create" else self._query_windows
+        count, seconds = self.config.create_limit if kind == "create" else self.config.query_limit
+        if not windows[account].try_acquire(now, count, self.config.scaled(seconds)):
+            self.stats.rate_limited[kind] += 1
+            return Reply(429, f"Rate limited: at most {count} requests per {seconds:g} s",
+                         account=account)  # fmt: skip
+        return account
+
+    def create(self, authorization: str | None, body: bytes) -> Reply:
+        with self.lock:
+            now = self.clock()
+            self._settle_due(now)
+            gate = self._gate(authorization, "create", now)
+            if isinstance(gate, Reply):
+                return gate
+            reply = self._create(gate, body, now)
+            return Reply(reply.code, reply.msg, reply.data, gate, reply.created)
+
+    def _create(self, account: int, raw: bytes, now: float) -> Reply:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return Reply(422, "Request body is not valid JSON")
+        if not isinstance(body, dict):
+            return Reply(422, "Request body must be a JSON object")
+        model_name = body.get("model")
+        if not isinstance(model_name, str) or not model_name:
+            return Reply(422, "model is required")
+        if model_name in self.config.disabled_models:
+            return Reply(505, f"The model {model_name} is currently disabled")
+        model = self.registry.get(model_name)
+        if model is None:
+            return Reply(422, f"model: unsupported model {model_name!r}")
+        task_input = body.get("input")
+        if not isinstance(task_input, dict):
+            return Reply(422, "input is required and must be an object")
+        error = best_match(model.validator.iter_errors(task_input))
+        if error is not None:
+            where = ".".join(["input", *(str(p) for p in error.absolute_path)])
+            return Reply(422, f"{where}: {error.message}")
+        callback = body.get("callBackUrl")
+        if callback is not None and not _is_http_url(callback):
+            return Reply(422, "callBackUrl must be an http(s) URL")
+        # Price and identity use the schema defaults filled in, as the live service would
+        # apply them: sending {"prompt": p} and {"prompt": p, "n_frames": "10"} is one job.
+        effective = {**model.defaults(), **task_input}
+        price = self.prices.credits_for(model_name, effective) or 0
+        if self.balances[account] < price:
+            return Reply(402, f"Insufficient credits: the task costs {price}, "
+                              f"the balance is {self.balances[account]}")  # fmt: skip
+        self.balances[account] -= price
+        prompt = str(task_input.get("prompt", "")).casefold()
+        moderated = any(w.casefold() in prompt for w in self.config.moderation_words if w)
+        task = Task(
+            task_id=self._fresh_task_id(),
+            account=account,
+            model=model_name,
+            body=body,
+            fingerprint=fingerprint(model_name, effective),
+            aspect_ratio=str(effective.get("aspect_ratio", "landscape")),
+            credits=price,
+            created_mono=now,
+            created_wall=self.wall(),
+            plan=plan_task(self.config, self.rng.tasks, moderated),
+            phases=self.config.phase_fractions,
+            callback_url=callback,
+            result_token=self.rng.hex_id(),
+            watermark_token=self.rng.hex_id(),
+        )
+        self.tasks[task.task_id] = task
+        self.stats.creates += 1
+        self.stats.creates_by_fingerprint[task.fingerprint] += 1
+        end = task.end_mono
+        if end is not None:
+            expires = end + self.config.scaled(self.config.url_ttl)
+            for token in (task.result_token, task.watermark_token):
+                self.grants[token] = Grant(task.task_id, account, expires)
+            heapq.heappush(self._ends, (end, task.task_id))
+            self.scheduler.call_at(end, self.tick)
+        data = {"taskId": task.task_id, "recordId": task.task_id}
+        return Reply(200, "success", data, created=task)
+
+    def _fresh_task_id(self) -> str:
+        while (task_id := self.rng.hex_id()) in self.tasks:
+            pass
+        return task_id
+
+    def record_info(self, authorization: str | None, task_id: str | None) -> Reply:
+        with self.lock:
+            now = self.clock()
+            self._settle_due(now)
+            self.stats.queries += 1
+            gate = self._gate(authorization, "query", now)
+            if isinstance(gate, Reply):
+                return gate
+            if not task_id:
+                return Reply(422, "taskId is required", account=gate)
+            task = self.tasks.get(task_id)
+            if task is None or task.account != gate:
+                return Reply(404, "Task not found", account=gate)
+            return Reply(200, "success", self._record(task, now), gate)
+
+    def download_url(self, authorization: str | None, raw: bytes) -> Reply:
+        with self.lock:
+            now = self.clock()
+            self._settle_due(now)
+            self.stats.download_url_calls += 1
+            gate = self._gate(authorization, "query", now)
+            if isinstance(gate, Reply):
+                return gate
+            try:
+                url = json.loads(raw).get("url")
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                url = None
+            if not isinstance(url, str) or not url:
+                return Reply(422, "url is required", account=gate)
+            parsed = parse_file_path(url)
+            if parsed is None:
+                return Reply(422, "url is not a file URL of this service", account=gate)
+            grant = self.grants.get(parsed[0])
+            if grant is None or grant.task_id != parsed[1] or grant.account != gate:
+                return Reply(404, "File not found", account=gate)
+            token = self.rng.hex_id()
+            ttl = self.config.scaled(self.config.download_url_ttl)
+            self.grants[token] = Grant(grant.task_id, gate, now + ttl)
+            return Reply(200, "success", self.base_url + file_path(token, grant.task_id), gate)
+
+    def credit(self, authorization: str | None) -> Reply:
+        with self.lock:
+            now = self.clock()
+            self._settle_due(now)  # refunds due by now show in the balance
+            self.stats.credit_calls += 1
+            gate = self._gate(authorization, "query", now)
+            if isinstance(gate, Reply):
+                return gate
+            return Reply(200, "success", self.balances[gate], gate)
+
+    def _record(self, task: Task, now: float) -> dict[str, Any]:
+        return task.record(
+            now,
+            self.base_url + file_path(task.result_token, task.task_id),
+            self.base_url + file_path(task.watermark_token, task.task_id, watermark=True),
+        )
+
+    # --- task ends: refunds and callbacks ------------------------------------------------
+
+    def tick(self) -> None:
+        with self.lock:
+            self._settle_due(self.clock())
+
+    def _settle_due(self, now: float) -> None:
+        """Book every task that has ended by `now`: refund failures, send callbacks.
+
+        Runs from the scheduler at each end time and at the start of every API call, so the
+        balance is right even if the scheduler thread is a little late.
+        """
+        while self._ends and self._ends[0][0] <= now:
+            _, task_id = heapq.heappop(self._ends)
+            task = self.tasks[task_id]
+            if task.settled:
+                continue
+            task.settled = True
+            if task.plan.fail:  # Kie refunds tasks that end without a video
+                self.balances[task.account] += task.credits
+            if task.callback_url:
+                record = self._record(task, now)
+                code, msg = (501, record["failMsg"]) if task.plan.fail else (200, "success")
+                envelope = {"code": code, "msg": msg, "data": record}
+                self.callbacks.send(task.callback_url, task.task_id, envelope)
+
+    # --- /__sim/ views and control -------------------------------------------------------
+
+    def stats_view(self) -> dict[str, Any]:
+        with self.lock:
+            now = self.clock()
+            self._settle_due(now)
+            out = self.stats.snapshot()
+            out["tasks_by_state"] = dict(Counter(t.state(now) for t in self.tasks.values()))
+            out["accounts"] = [
+                {"index": i, "credits": balance,
+                 "tasks": sum(1 for t in self.tasks.values() if t.account == i)}
+                for i, balance in enumerate(self.balances)
+            ]  # fmt: skip
+            return out
+
+    def tasks_view(self) -> list[dict[str, Any]]:
+        with self.lock:
+            now = self.clock()
+            return [task.summary(now) for task in self.tasks.values()]
+
+    def requests_view(self, since: float | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.stats.requests if since is None or r["time"] >= since]
+
+    def settings_view(self) -> dict[str, Any]:
+        with self.lock:
+            out = self.config.public()
+            out["balances"] = list(self.balances)
+            return out
+
+    def control(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply run-time changes atomically (all or nothing); ConfigError when invalid."""
+        with self.lock:
+            rest = dict(changes)
+            balances = self._new_balances(rest.pop("credits", None))
+            self.config = apply_changes(self.config, rest)
+            self.balances = balances
+        return self.settings_view()
+
+    def _new_balances(self, credits: Any) -> list[int]:
+        balances = list(self.balances)
+        if credits is None:
+            return balances
+        if isinstance(credits, int) and not isinstance(credits, bool):
+            return [credits] * len(balances)
+        if not isinstance(credits, Mapping):
+            raise ConfigError("credits must be a number or an object {api key: number}")
+        for key, value in credits.items():
+            # Accept the key itself or an account index; never echo a key back in the error.
+            account = self._accounts.get(key)
+            if account is None and str(key).isdigit() and int(key) < len(balances):
+                account = int(key)
+            if account is None or isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError("credits: unknown API key or account, or not an integer")
+            balances[account] = value
+        return balances
+
+
+def _is_http_url(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in {"http", "https"} and bool(parts.netloc)
