@@ -22,7 +22,7 @@ from pipeline.ledger import write_ledger
 from pipeline.lock import FolderLock
 from pipeline.manifest import Manifest, Rate, Settings
 from pipeline.progress import ProgressBars, RunLog
-from pipeline.runner import RunOptions, Runner, RunSummary
+from pipeline.runner import Runner, RunOptions, RunSummary
 from pipeline.state import StateStore
 
 DEFAULT_BASE_URL = "https://api.kie.ai"

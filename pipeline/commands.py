@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from pipeline import report
 from pipeline.batch import SIMULATED_ENDPOINT, Target, resolve_target, run_batch
-from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
+from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED
 from pipeline.ledger import row_status
-from pipeline.runner import RunOptions
 from pipeline.manifest import Manifest, Settings, load_manifest
 from pipeline.plan import JobPlan, estimate, plan_manifest
+from pipeline.runner import RunOptions
 from pipeline.state import StateStore
 
 STATE_FILE = "state.sqlite"
