@@ -18,6 +18,7 @@ from typing import TextIO
 from pipeline.client import KieClient
 from pipeline.errors import UsageError
 from pipeline.events import Event, Fanout
+from pipeline.gallery import write_gallery
 from pipeline.ledger import write_ledger
 from pipeline.lock import FolderLock
 from pipeline.manifest import Manifest, Rate, Settings
@@ -128,6 +129,7 @@ def run_batch(manifest: Manifest, settings: Settings, folder: Path, target: Targ
                 bars.close()
             if runner is not None:
                 write_ledger(folder, runner.plans(), download=settings.download)
+                write_gallery(folder, manifest, runner.plans(), download=settings.download)
             log.close()
         return summary
 

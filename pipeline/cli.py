@@ -104,6 +104,9 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                        help="submissions per job at most, retries included (default 3)")
     knobs.add_argument("--max-credits", type=_positive(int), metavar="N",
                        help="stop new submissions once this many credits are committed")
+    knobs.add_argument("--partial", action="store_true",
+                       help="start even when the account balance does not cover the plan, "
+                            "and submit as many jobs as it pays for")
     knobs.add_argument("--no-download", dest="download", action="store_false", default=None,
                        help="do not download videos (the ledger keeps their URLs)")
     knobs.add_argument("--on-ambiguous", choices=("resubmit", "skip"),

@@ -68,11 +68,13 @@ def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
             print(report.status_table(plans), file=stdout)
         return EXIT_OK
     if args.command == "ledger":
+        from pipeline.gallery import write_gallery
         from pipeline.ledger import write_ledger
 
         plans, has_state = read_plans(manifest, folder, manifest.settings)
         write_ledger(folder, plans, download=manifest.settings.download)
-        print(f"wrote {folder / 'ledger.jsonl'} and {folder / 'ledger.csv'} "
+        gallery = write_gallery(folder, manifest, plans, download=manifest.settings.download)
+        print(f"wrote {folder / 'ledger.jsonl'}, {folder / 'ledger.csv'} and {gallery} "
               f"({len(plans)} jobs)", file=stdout)
         return EXIT_OK
     settings = settings_from_args(manifest, args)
@@ -86,7 +88,7 @@ def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
 
 def _run(manifest: Manifest, settings: Settings, folder: Path, args: argparse.Namespace, *,
          stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> int:
-    options = RunOptions(settings=settings, retry_failed=args.retry_failed,
+    options = RunOptions(settings=settings, retry_failed=args.retry_failed, partial=args.partial,
                          time_scale=args.time_scale or 1.0)
     with contextlib.ExitStack() as stack:
         if args.simulate:

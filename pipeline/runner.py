@@ -29,6 +29,7 @@ from pipeline.state import Attempt, StateStore
 DOWNLOAD_WORKERS = 4
 CREATE_TRIES = 8  # transient failures (500, 455, transport) per submission before giving up
 PROGRESS_FLUSH = 2.0  # seconds (scaled) between batched writes of poll progress
+NOT_FOUND_LIMIT = 5  # consecutive 404s before a tracked task counts as failed
 MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
 
 
@@ -49,6 +50,7 @@ class Active:
     polls: int = 0
     unflushed_polls: int = 0
     state: str = "waiting"
+    not_found: int = 0  # consecutive "Task not found" answers
 
 
 @dataclass
@@ -66,6 +68,7 @@ class RunOptions:
     settings: Settings
     time_scale: float = 1.0  # multiplies every duration (simulated runs)
     retry_failed: bool = False
+    partial: bool = False  # start even when the balance does not cover the plan
     callback_url: str | None = None
     seed: int | None = None
 
@@ -100,7 +103,8 @@ class Runner:
         self.stop_submitting = False
         self.stop_reason: str | None = None
         self.interrupted = False
-        self.credits_committed = 0
+        self.credits_committed = 0  # this run
+        self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
         self.prices = load_prices()
         self.changed = asyncio.Event()
         self.last_flush = time.monotonic()
@@ -114,6 +118,7 @@ class Runner:
         submit = track = fetch = 0
         for job in self.manifest.jobs:
             plan = self.plan(job)
+            self.credits_before += self._price(job) * plan.attempts
             latest = plan.latest
             status = plan.status
             if status in {"in flight", "timed out"} and latest and latest.task_id and not (
@@ -206,7 +211,33 @@ class Runner:
                 self.downloads.get_nowait()
         self._notify()
 
+    def _price(self, job: Job) -> int:
+        return self.prices.credits_for(job.model, job.input) or 0
+
+    async def check_balance(self) -> None:
+        """Before the first create: refuse to start a batch the balance cannot pay for."""
+        needed = sum(self._price(job) for job in self.queue)
+        if self.settings.max_credits is not None:
+            needed = min(needed, max(self.settings.max_credits - self.credits_before, 0))
+        if not needed:
+            return
+        await self.queries.acquire()
+        try:
+            balance = await self.client.credit()
+        except kie.AuthError as exc:
+            self._stop(f"the API key was refused ({exc.message})", hard=True)
+            return
+        except kie.KieError as exc:
+            self.emit(Event("warning", detail=f"could not read the balance: {exc.message}"))
+            return
+        self.emit(Event("warning", detail=f"balance {balance:g} credits; this run needs "
+                                          f"up to {needed}"))
+        if balance < needed and not self.options.partial:
+            self._stop(f"the balance ({balance:g} credits) is short of the {needed} this run "
+                       "needs; top up, or pass --partial to submit what it covers", hard=False)
+
     async def run(self) -> RunSummary:
+        await self.check_balance()
         loops = [self._submit_loop(), self._poll_loop()]
         loops += [self._download_loop() for _ in range(DOWNLOAD_WORKERS)]
         try:
@@ -232,7 +263,7 @@ class Runner:
             job = self.queue.popleft()
             price = self.prices.credits_for(job.model, job.input) or 0
             budget = self.settings.max_credits
-            if budget is not None and self.credits_committed + price > budget:
+            if budget is not None and self.credits_before + self.credits_committed + price > budget:
                 self.queue.appendleft(job)
                 self._stop(f"credit budget of {budget} reached; the rest stays pending",
                            hard=False)
@@ -257,7 +288,7 @@ class Runner:
         self._refresh(attempt_id)
         self._transition(job, "pending", "submitting", detail=f"attempt {plan.attempts + 1}")
         body = job.body(self.options.callback_url)
-        failures = 0
+        failures = waits = 0
         first = True
         while True:
             if not first:
@@ -271,12 +302,19 @@ class Runner:
                 continue
             except kie.RetryableError as exc:
                 ambiguous = ambiguous or exc.ambiguous
-                failures += 1
+                # Maintenance can last long: wait it out with a long backoff, uncounted.
+                maintenance = isinstance(exc, kie.Maintenance)
+                failures += 0 if maintenance else 1
                 if failures >= CREATE_TRIES or self.interrupted:
                     self._give_up_create(job, attempt_id, ambiguous, str(exc))
                     return
                 self.emit(Event("warning", job.id, detail=f"create: {exc.message}; retrying"))
-                await self._sleep_backoff(failures)
+                if maintenance:
+                    waits += 1
+                    await asyncio.sleep(backoff(waits, base=10.0 * self.scale,
+                                                cap=300.0 * self.scale, rng=self.rng))
+                else:
+                    await self._sleep_backoff(failures)
                 continue
             except kie.PermanentError as exc:
                 self._create_refused(job, attempt_id, ambiguous, exc)
@@ -289,9 +327,17 @@ class Runner:
         self._track(job, attempt, time.monotonic())
         self._transition(job, "submitting", "submitted", task_id)
 
+    def _discard_intent(self, job: Job, attempt_id: int) -> None:
+        self.store.discard_intent(attempt_id)
+        self.history[job.id] = [a for a in self.history.get(job.id, []) if a.id != attempt_id]
+
     def _give_up_create(self, job: Job, attempt_id: int, ambiguous: bool, message: str) -> None:
         if ambiguous:  # the task may exist: keep the intent, so a rerun knows it is ambiguous
             self._transition(job, "submitting", "pending", detail=f"{message}; left ambiguous")
+            return
+        if self.interrupted:  # nothing was created: the job simply stays pending
+            self._discard_intent(job, attempt_id)
+            self._transition(job, "submitting", "pending", detail="interrupted")
             return
         self.store.record_outcome(attempt_id, "failed", error_code="create",
                                   error_message=message)
@@ -309,9 +355,7 @@ class Runner:
             return
         # 401, 402, 505: nothing was created by this call; the job goes back to pending.
         if not ambiguous:
-            self.store.discard_intent(attempt_id)
-            self.history[job.id] = [a for a in self.history.get(job.id, [])
-                                    if a.id != attempt_id]
+            self._discard_intent(job, attempt_id)
         self.queue.appendleft(job)
         self._transition(job, "submitting", "pending", detail=exc.message)
         if isinstance(exc, kie.AuthError):
@@ -372,12 +416,22 @@ class Runner:
         except kie.AuthError as exc:
             self._stop(f"the API key was refused ({exc.message})", hard=True)
             return
+        except kie.NotFound as exc:
+            # A task can be unknown for a moment right after creation; one that stays unknown
+            # (expired from Kie's records, or made by a simulator that is gone) has failed.
+            active.not_found += 1
+            if active.not_found >= NOT_FOUND_LIMIT:
+                self._lost(active, exc)
+            else:
+                self._schedule(active.attempt_id,
+                               now + self.policy.next_delay(now - active.submitted))
+            return
         except kie.KieError as exc:
-            # 404s are retried too: a task can be unknown for a moment right after creation.
             self.emit(Event("warning", active.job.id, task_id=active.task_id,
                             detail=f"query: {exc.message}"))
             self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
             return
+        active.not_found = 0
         self.queries.succeeded()
         if not info.finished:
             if info.state != active.state:
@@ -393,6 +447,11 @@ class Runner:
             self._succeeded(active, info)
         else:
             self._failed(active, info)
+
+    def _lost(self, active: Active, exc: kie.KieError) -> None:
+        self.active.pop(active.attempt_id, None)
+        self._failed(active, kie.TaskInfo(active.task_id, "fail", (), "404",
+                                          f"Kie no longer knows this task ({exc.message})"))
 
     def _succeeded(self, active: Active, info: kie.TaskInfo) -> None:
         url = info.result_urls[0] if info.result_urls else None

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from pipeline.manifest.errors import Issue
+from pipeline.manifest.errors import Issue, short, shown
 from pipeline.manifest.yamlsource import Located, Path_
 from pipeline.models import schemas_dir
 
 # Job keys the runner itself reads; every other job key is an input field of the model.
 RUNNER_KEYS = frozenset({"id", "model", "prompt", "prompt_file", "callback_url", "matrix"})
 
+# The manifest schema's id pattern, checked again with fullmatch: Python's `$` (which the
+# jsonschema package uses) also matches before a final newline, so "abc\n" would pass it.
+SAFE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
 _TYPE_NAMES = {
     "string": "a string", "integer": "an integer", "number": "a number",
     "boolean": "true or false", "object": "a mapping", "array": "a list", "null": "empty",
 }
+
+Where = Callable[[Path_], Path_]
 
 
 @cache
@@ -46,48 +53,59 @@ def kind(value: Any) -> str:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    options = sorted(choices)
+    # Case-insensitive first: `Portrait` is surely `portrait`.
+    same = [c for c in options if c.lower() == word.lower()]
+    close = same or difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _is_model_field(path: Path_) -> bool:
-    """Paths that the model's own schema checks (with better context), not the manifest's."""
-    if len(path) >= 3 and path[0] == "jobs":
-        return path[2] not in RUNNER_KEYS
-    return len(path) >= 2 and path[0] == "defaults" and path[1] not in RUNNER_KEYS
+def unsafe_id(job_id: str) -> str | None:
+    """Why `job_id` is not usable as a file name, or None when it is."""
+    if SAFE_ID.fullmatch(job_id):
+        return None
+    return (f"job id {short(job_id)} is not a safe file name: use lowercase letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit, at most 64 characters")
 
 
 def describe(error: ValidationError, name: str, field: str) -> str:
     """A one-line, human message for one schema error about `field`, shown as `name`."""
     v, inst, schema = error.validator, error.instance, error.schema
-    allowed: Any = error.validator_value
+    # The keyword's value (the enum list, the limit...); typed with jsonschema's Unset sentinel.
+    rule: Any = error.validator_value
     if v == "enum":
-        options = ", ".join(json.dumps(o) for o in allowed)
+        options = ", ".join(json.dumps(o) for o in rule)
         if isinstance(inst, int | float) and not isinstance(inst, bool) and any(
-            str(inst) == o for o in allowed
+            str(inst) == o for o in rule
         ):
             return (f"{name} must be a string: write {field}: \"{inst}\" "
                     f"(quoted); allowed: {options}")
-        return f"{name} is {json.dumps(inst, default=str)}, expected one of {options}"
+        hint = did_you_mean(inst, map(str, rule)) if isinstance(
+            inst, str) else ""
+        return f"{name} is {shown(inst)}, expected one of {options}{hint}"
     if v == "const":
-        return f"{name} must be {json.dumps(allowed)}"
+        return f"{name} must be {json.dumps(rule)}, not {shown(inst)}"
     if v == "type":
-        names = [allowed] if isinstance(allowed, str) else list(allowed)
+        names = [rule] if isinstance(rule, str) else list(rule)
         want = " or ".join(_TYPE_NAMES.get(t, t) for t in names)
         return f"{name} must be {want}, not {kind(inst)}"
-    if v == "pattern" and field == "id":
-        return (f"job id {inst!r} is not a safe file name: use lowercase letters, digits, "
-                "'.', '_' and '-', starting with a letter or digit, at most 64 characters")
+    if v == "pattern" and field == "id" and isinstance(inst, str):
+        return unsafe_id(inst) or f"job id {short(inst)} is not a safe file name"
     if v == "pattern" and field.endswith("_rate"):
-        return f"{name} {inst!r} is not a rate: write COUNT/SECONDS, e.g. \"20/10\""
+        return f"{name} {short(inst)} is not a rate: write COUNT/SECONDS, e.g. \"20/10\""
+    if v == "pattern" and field == "callback_url":
+        return f"{name} {short(inst)} must be an http:// or https:// URL"
     if v == "pattern" and field == "prompt":
-        return f"{name} is empty or only whitespace"
-    if v == "minLength" and field == "prompt":
+        # Same wording as minLength for "", so the two errors of one empty prompt merge.
+        return f"{name} is empty" if inst == "" else f"{name} is only whitespace"
+    if v == "minLength" and isinstance(inst, str) and not inst:
         return f"{name} is empty"
     if v == "maxLength" and isinstance(inst, str):
-        return f"{name} is {len(inst)} characters, over the limit of {allowed}"
-    if v == "minItems" and isinstance(inst, list) and not inst:
+        return f"{name} is {len(inst)} characters, over the limit of {rule}"
+    if v in {"minItems", "minProperties"} and not inst:
         return f"{name} must not be empty"
+    if v == "maxItems" and isinstance(inst, list):
+        return f"{name} has {len(inst)} values, over the limit of {rule}"
     if v in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         return f"{name}: {error.message}"
     title = schema.get("title") if isinstance(schema, dict) else None
@@ -101,12 +119,14 @@ def schema_issues(
     base: Path_ = (),
     *,
     skip_model_fields: bool = False,
-    where: Any = None,
+    where: Where | None = None,
+    model: str | None = None,
 ) -> list[Issue]:
     """Every schema error of `instance` (found at `base` in the document) as an Issue.
 
     `where(path) -> Path_` may redirect a path to the node that really set the value (for a
-    job merged from defaults and matrix values).
+    job merged from defaults and matrix values). `model` names the model whose input schema
+    `validator` is, for messages about keys it does not know.
     """
     issues: list[Issue] = []
     for error in validator.iter_errors(instance):
@@ -115,20 +135,46 @@ def schema_issues(
             continue
         at = where(path) if where else path
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = set(error.schema.get("properties", {}))
-            if base == () and len(path) in (2, 3) and path[0] == "jobs":
-                allowed |= RUNNER_KEYS
-            for extra in sorted(set(error.instance) - allowed):
-                at_key = where((*path, extra)) if where else (*path, extra)
-                issues.append(located.issue(
-                    at_key, f"unknown key {extra!r} in {label(path)}"
-                    + did_you_mean(extra, allowed), key=True))
+            issues += _unknown_keys(located, error, path, where, model)
             continue
         if error.validator == "required":
             missing = str(error.message).split("'")[1] if "'" in error.message else "?"
-            issues.append(located.issue(at, f"{label(path)}: missing required key {missing!r}"))
+            hint = " (start the file with 'version: 1')" if missing == "version" else ""
+            issues.append(located.issue(at, f"{label(path)} is missing required key "
+                                        f"{missing!r}{hint}"))
             continue
         field = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
-        name = label(at) if not at or at[-1] == field else f"{field} (from {label(at)})"
+        # Name the node at fault; say where the value came from when that is elsewhere.
+        if at == path or not at or at[-1] == field or isinstance(at[-1], int):
+            name = label(at)
+        else:
+            name = f"{field} (from {label(at)})"
         issues.append(located.issue(at, describe(error, name, field)))
+    return issues
+
+
+def _is_model_field(path: Path_) -> bool:
+    """Paths that the model's own schema checks (with better context), not the manifest's."""
+    if len(path) >= 3 and path[0] == "jobs":
+        return path[2] not in RUNNER_KEYS
+    return len(path) >= 2 and path[0] == "defaults" and path[1] not in RUNNER_KEYS
+
+
+def _unknown_keys(located: Located, error: ValidationError, path: Path_, where: Where | None,
+                  model: str | None) -> list[Issue]:
+    schema: Any = error.schema
+    instance: Any = error.instance
+    allowed = set(schema.get("properties", {}))
+    if model is not None or (len(path) in (2, 3) and path[0] == "jobs"):
+        allowed |= RUNNER_KEYS  # a job (or its input) may also hold the runner's keys
+    issues = []
+    for extra in sorted(set(instance) - allowed):
+        at = where((*path, extra)) if where else (*path, extra)
+        # `at` may be a matrix value (…, "matrix", key, index): point at the key itself.
+        cut = max(i for i, part in enumerate(at) if part == extra) if extra in at else len(at)
+        message = f"unknown key {short(extra)} in {label(at[:cut])}"
+        hint = did_you_mean(extra, allowed)
+        if not hint and model is not None:
+            hint = f": not a job key, nor an input of model {model!r}"
+        issues.append(located.issue(at[: cut + 1], message + hint, key=True))
     return issues

@@ -2,27 +2,40 @@
 
 PyYAML's composer gives nodes with marks; we build plain Python values from those nodes
 ourselves so that we can (1) keep a map from each value's path to its line and column,
-(2) reject duplicate keys, which PyYAML silently overwrites, and (3) bound the work done on
-aliases, so a "billion laughs" document is refused in milliseconds instead of eating memory.
+(2) reject duplicate keys, which PyYAML silently overwrites, (3) bound the work done on
+aliases, so a "billion laughs" document is refused in milliseconds instead of eating memory,
+and (4) produce only JSON values (str, int, float, bool, None, list, dict): the manifest
+describes JSON requests, and a date or a byte string has no place in one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pipeline.manifest.errors import Issue, ManifestError
+from pipeline.manifest.errors import Issue, ManifestError, short
 
 MAX_BYTES = 10 * 1024 * 1024
 # Values built from the node graph, aliases expanded. A real manifest of 10,000 jobs has
 # around 100,000; an alias bomb has billions.
 MAX_VALUES = 1_000_000
+# Characters of scalar text, aliases expanded: a few aliases of a large string can be as
+# costly as a bomb of small ones. Without aliases the text is at most the file's size.
+MAX_CHARS = 2 * MAX_BYTES
 MAX_DEPTH = 64
 
 Path_ = tuple[str | int, ...]
+
+_T = "tag:yaml.org,2002:"
+# Scalars kept as their source text. A timestamp (`2024-01-01`) is text for a manifest: JSON
+# has no dates. `<<` and `=` are only special as mapping keys.
+_TEXT_TAGS = frozenset({_T + "str", _T + "timestamp", _T + "value", _T + "merge"})
+_VALUE_TAGS = frozenset({_T + "int", _T + "float", _T + "bool", _T + "null"})
+_MERGE = _T + "merge"
 
 
 @dataclass
@@ -53,6 +66,10 @@ def _pos(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+def _tag(tag: str) -> str:
+    return "!!" + tag[len(_T):] if tag.startswith(_T) else tag
+
+
 def check_size(path: str, size: int) -> None:
     if size > MAX_BYTES:
         raise ManifestError([Issue(path, 1, 1, f"file is {size / 1e6:.1f} MB, over the "
@@ -62,6 +79,8 @@ def check_size(path: str, size: int) -> None:
 def read_text(path: str, raw: bytes) -> str:
     """Decode a manifest's bytes as UTF-8, or explain where it is not."""
     check_size(path, len(raw))
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ManifestError([Issue(path, 1, 1, "file is UTF-16 text; save it as UTF-8")])
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -76,37 +95,56 @@ def _yaml_error(path: str, exc: yaml.MarkedYAMLError) -> ManifestError:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or "invalid YAML"
+    if exc.context == "expected a single document in the stream":
+        return ManifestError([Issue(path, line, col, "a second YAML document starts here: a "
+                                    "manifest is one document (remove the '---' line and "
+                                    "what follows, or split it into two files)")])
     if "\\t" in problem or "'\\t'" in str(exc) or "tab" in problem:
         problem += " (YAML does not allow tabs for indentation: use spaces)"
     context = f" ({exc.context})" if exc.context and "\\t" not in problem else ""
     return ManifestError([Issue(path, line, col, f"YAML syntax error: {problem}{context}")])
 
 
-def _expanded_size(root: Node) -> int:
-    """How many values building `root` would make, aliases expanded, without expanding them.
+def _reader_error(path: str, text: str, exc: yaml.reader.ReaderError) -> ManifestError:
+    """A character YAML refuses anywhere (control characters such as U+0007)."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    col = exc.position - (before.rfind("\n") + 1) + 1
+    char = exc.character if isinstance(exc.character, int) else 0
+    return ManifestError([Issue(path, line, col, f"character U+{char:04X} is not allowed in "
+                                "YAML; remove it (or write it as an escape in a "
+                                "double-quoted string)")])
+
+
+def _expanded_size(root: Node) -> tuple[int, int]:
+    """(values, characters) building `root` would make, aliases expanded, without expanding.
 
     Memoised per node, so a billion-laughs document costs a few dozen steps. Raises on a
     recursive alias (`&a [*a]`), which would otherwise never finish building.
     """
-    sizes: dict[int, int] = {}
+    sizes: dict[int, tuple[int, int]] = {}
     open_nodes: set[int] = set()
 
-    def size(node: Node, depth: int) -> int:
+    def size(node: Node, depth: int) -> tuple[int, int]:
         key = id(node)
         if key in sizes:
             return sizes[key]
         if key in open_nodes:
-            raise ValueError("recursive YAML alias")
+            raise ValueError("recursive YAML alias (a node that contains itself)")
         if depth > MAX_DEPTH:
-            raise ValueError("document is nested too deeply")
+            raise ValueError(f"document is nested more than {MAX_DEPTH} levels deep")
         open_nodes.add(key)
-        total = 1
-        if isinstance(node, SequenceNode):
-            total += sum(size(child, depth + 1) for child in node.value)
-        elif isinstance(node, MappingNode):
-            total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        values, chars = 1, 0
+        if isinstance(node, ScalarNode):
+            chars = len(node.value)
+        else:
+            children = node.value if isinstance(node, SequenceNode) else [
+                n for pair in node.value for n in pair]
+            for child in children:
+                v, c = size(child, depth + 1)
+                values, chars = values + v, chars + c
         open_nodes.discard(key)
-        sizes[key] = min(total, MAX_VALUES + 1)
+        sizes[key] = min(values, MAX_VALUES + 1), min(chars, MAX_CHARS + 1)
         return sizes[key]
 
     return size(root, 0)
@@ -119,41 +157,95 @@ class _Builder:
         self.count = 0
         self.issues: list[Issue] = []
 
+    def add(self, node: Node, message: str) -> None:
+        line, col = _pos(node)
+        self.issues.append(Issue(self.located.source, line, col, message))
+
     def build(self, node: Node, path: Path_, depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_VALUES or depth > MAX_DEPTH:
             line, col = _pos(node)
             raise ManifestError([Issue(self.located.source, line, col,
-                                       "document expands to too many values through YAML "
-                                       "aliases or nesting (an alias bomb?); refused")])
+                                       f"document has more than {MAX_VALUES:,} values or "
+                                       f"{MAX_DEPTH} levels; refused")])
         self.located.values.setdefault(path, _pos(node))
         if isinstance(node, ScalarNode):
-            return self.loader.construct_object(node, deep=True)
+            return self._scalar(node)
         if isinstance(node, SequenceNode):
+            if node.tag != _T + "seq":
+                self.add(node, f"unsupported YAML tag {_tag(node.tag)!r}: use a plain list")
             return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
         if isinstance(node, MappingNode):
+            if node.tag != _T + "map":
+                self.add(node, f"unsupported YAML tag {_tag(node.tag)!r}: use a plain mapping")
             return self._mapping(node, path, depth)
         raise ManifestError([self.located.issue(path, "unsupported YAML node")])
 
-    def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict[str, Any]:
-        self.loader.flatten_mapping(node)  # resolves `<<:` merge keys
-        result: dict[str, Any] = {}
+    def _scalar(self, node: ScalarNode) -> Any:
+        if node.tag in _TEXT_TAGS:
+            return node.value
+        if node.tag not in _VALUE_TAGS:
+            self.add(node, f"unsupported YAML tag {_tag(node.tag)!r}: manifests hold only "
+                     "strings, numbers, booleans, lists and mappings")
+            return None
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except ValueError:  # e.g. an integer of 5,000 digits (Python's int() refuses it)
+            self.add(node, f"number {short(node.value, 40)} is too large")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.add(node, f"{node.value} is not a finite number (JSON has no NaN or infinity)")
+            return None
+        return value
+
+    def _key(self, node: Node) -> str | None:
+        """A mapping key as text, exactly as written (`5`, `yes` and `~` stay as typed)."""
+        if not isinstance(node, ScalarNode):
+            self.add(node, "mapping keys must be plain strings")
+            return None
+        if node.tag not in _TEXT_TAGS | _VALUE_TAGS:
+            self.add(node, f"unsupported YAML tag {_tag(node.tag)!r} on a mapping key")
+            return None
+        return str(node.value)
+
+    def _pairs(self, node: MappingNode) -> list[tuple[str, Node, Node]]:
+        """The entries of a mapping: its own keys, then the ones `<<` merges in.
+
+        YAML merge keys: the mapping's own keys win over merged ones, and an earlier merge
+        source wins over a later one; only the mapping's own keys may not repeat.
+        """
+        entries: list[tuple[str, Node, Node]] = []
+        seen: dict[str, Node] = {}
+        merges: list[Node] = []
         for key_node, value_node in node.value:
-            line, col = _pos(key_node)
-            if not isinstance(key_node, ScalarNode):
-                self.issues.append(Issue(self.located.source, line, col,
-                                         "mapping keys must be plain strings"))
+            if isinstance(key_node, ScalarNode) and key_node.tag == _MERGE:
+                merges.append(value_node)
                 continue
-            key = self.loader.construct_object(key_node)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in result:
-                first = self.located.keys[(*path, key)]
-                self.issues.append(Issue(self.located.source, line, col,
-                                         f"duplicate key {key!r} (first defined at line "
-                                         f"{first[0]})"))
+            key = self._key(key_node)
+            if key is None:
                 continue
-            self.located.keys[(*path, key)] = (line, col)
+            if key in seen:
+                self.add(key_node, f"duplicate key {short(key)} (first defined at line "
+                         f"{_pos(seen[key])[0]})")
+                continue
+            seen[key] = key_node
+            entries.append((key, key_node, value_node))
+        for value_node in merges:
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, MappingNode):
+                    self.add(source, "'<<' (merge) takes a mapping or a list of mappings")
+                    continue
+                for key, key_node, merged in self._pairs(source):
+                    if key not in seen:
+                        seen[key] = key_node
+                        entries.append((key, key_node, merged))
+        return entries
+
+    def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, key_node, value_node in self._pairs(node):
+            self.located.keys[(*path, key)] = _pos(key_node)
             result[key] = self.build(value_node, (*path, key), depth + 1)
         return result
 
@@ -161,21 +253,28 @@ class _Builder:
 def load_yaml(path: str, text: str) -> Located:
     """Parse one YAML document into values with positions; raise ManifestError on any problem."""
     located = Located(source=path, data=None)
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # checks every character up front: may raise
         node = loader.get_single_node()
         if node is None:
             raise ManifestError([Issue(path, 1, 1, "manifest is empty: expected a mapping with "
                                        "'version: 1' and 'jobs'")])
         try:
-            if _expanded_size(node) > MAX_VALUES:
-                raise ValueError("document expands to too many values through YAML aliases "
-                                 "(an alias bomb?)")
+            values, chars = _expanded_size(node)
+            if values > MAX_VALUES:
+                raise ValueError(f"document has more than {MAX_VALUES:,} values once YAML "
+                                 "aliases are expanded (an alias bomb?)")
+            if chars > MAX_CHARS:
+                raise ValueError(f"document has more than {MAX_CHARS:,} characters of text "
+                                 "once YAML aliases are expanded (an alias bomb?)")
         except ValueError as exc:
             line, col = _pos(node)
             raise ManifestError([Issue(path, line, col, f"{exc}; refused")]) from None
         builder = _Builder(located, loader)
         located.data = builder.build(node, ())
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(path, text, exc) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(path, exc) from None
     except yaml.YAMLError as exc:
@@ -183,7 +282,8 @@ def load_yaml(path: str, text: str) -> Located:
     except RecursionError:
         raise ManifestError([Issue(path, 1, 1, "document is nested too deeply")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if builder.issues:
         raise ManifestError(builder.issues)
     return located

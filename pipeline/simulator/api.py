@@ -62,9 +62,13 @@ def json_outcome(status: int, payload: object) -> Outcome:
 
 
 def handle_api(
-    service: KieService, method: str, path: str, query: Mapping[str, list[str]],
-    headers: Mapping[str, str], body: bytes,
-) -> Outcome:  # fmt: skip
+    service: KieService,
+    method: str,
+    path: str,
+    query: Mapping[str, list[str]],
+    headers: Mapping[str, str],
+    body: bytes,
+) -> Outcome:
     kind = ROUTES.get((method, path))
     if kind is None:
         msg = f"No such endpoint: {method} {path}"
@@ -76,9 +80,14 @@ def handle_api(
 
 
 def _handle(
-    service: KieService, kind: str, method: str, path: str, query: Mapping[str, list[str]],
-    headers: Mapping[str, str], body: bytes,
-) -> Outcome:  # fmt: skip
+    service: KieService,
+    kind: str,
+    method: str,
+    path: str,
+    query: Mapping[str, list[str]],
+    headers: Mapping[str, str],
+    body: bytes,
+) -> Outcome:
     kinds = ("http_500", "reset", "lost_answer", "malformed_json", "slow")
     hits = _draw(service, kinds if kind == "create" else kinds[:2] + kinds[3:])
     pre = next((k for k in hits if k in ("http_500", "reset")), None)
@@ -115,9 +124,14 @@ def _after(service: KieService, method: str, path: str, reply: Reply, hits: list
         service.stats.lost_answer_task_ids.append(reply.created.task_id)
     answered = post not in ("lost_answer", "malformed_json")
     service.stats.log_request(
-        service.wall(), method, path, reply.account, None if post == "lost_answer" else status,
-        reply.code if answered else None, post,
-    )  # fmt: skip
+        service.wall(),
+        method,
+        path,
+        reply.account,
+        None if post == "lost_answer" else status,
+        reply.code if answered else None,
+        post,
+    )
     if post == "lost_answer":
         return Outcome(action="close")
     if post == "malformed_json":
@@ -159,5 +173,10 @@ def serve_file(service: KieService, method: str, path: str, range_header: str | 
                 truncate_at = len(data) // 2
             service.stats.file_downloads += 1
             service.stats.file_download_bytes += len(data) if truncate_at is None else truncate_at
-        return Outcome(status=status, body=data, content_type="video/mp4", headers=headers,
-                       truncate_at=truncate_at)  # fmt: skip
+        return Outcome(
+            status=status,
+            body=data,
+            content_type="video/mp4",
+            headers=headers,
+            truncate_at=truncate_at,
+        )

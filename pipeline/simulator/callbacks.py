@@ -35,16 +35,23 @@ def sign(key: str, task_id: str, timestamp: int) -> str:
 
 class CallbackSender:
     def __init__(
-        self, scheduler: Scheduler, stats: Stats, lock: threading.RLock,
-        config: Callable[[], SimConfig], clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+        self,
+        scheduler: Scheduler,
+        stats: Stats,
+        lock: threading.RLock,
+        config: Callable[[], SimConfig],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._scheduler = scheduler
         self._stats = stats
         self._lock = lock  # the service lock, which guards `stats`
         self._config = config  # read per attempt: /__sim/control may change key or attempts
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sim-callback")
-        self._client = httpx.Client(follow_redirects=False)
+        # Made on first use: building its TLS context costs tens of milliseconds, which most
+        # simulators (no callBackUrl in sight) need not pay at start-up.
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         self._closed = False
 
     def send(self, url: str, task_id: str, envelope: dict[str, Any]) -> None:
@@ -55,7 +62,9 @@ class CallbackSender:
     def close(self) -> None:
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
 
     def _submit(self, url: str, task_id: str, body: bytes, attempt: int) -> None:
         if self._closed:
@@ -63,6 +72,14 @@ class CallbackSender:
         # RuntimeError: the pool shut down between the check and the submit.
         with contextlib.suppress(RuntimeError):
             self._pool.submit(self._attempt, url, task_id, body, attempt)
+
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._closed:
+                raise RuntimeError("callback sender closed")  # counted as a failed attempt
+            if self._client is None:
+                self._client = httpx.Client(follow_redirects=False)
+            return self._client
 
     def _attempt(self, url: str, task_id: str, body: bytes, attempt: int) -> None:
         config = self._config()
@@ -73,7 +90,7 @@ class CallbackSender:
             headers["X-Webhook-Timestamp"] = str(timestamp)
             headers["X-Webhook-Signature"] = sign(config.webhook_hmac_key, task_id, timestamp)
         try:
-            answer = self._client.post(
+            answer = self._http().post(
                 url, content=body, headers=headers, timeout=config.callback_timeout
             )
             ok = 200 <= answer.status_code < 300

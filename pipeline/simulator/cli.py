@@ -24,17 +24,29 @@ _DEFAULTS = SimConfig()
 _FAULT_OPTIONS = (
     ("--fault-500", "http_500", "answer HTTP 500 with an HTML page, before any effect"),
     ("--fault-reset", "reset", "reset the connection without an answer, before any effect"),
-    ("--fault-lost-answer", "lost_answer",
-     "createTask: create and charge the task, then close the connection unanswered"),
+    (
+        "--fault-lost-answer",
+        "lost_answer",
+        "createTask: create and charge the task, then close the connection unanswered",
+    ),
     ("--fault-slow", "slow", "hold the answer back for --slow-delay seconds (after the effect)"),
-    ("--fault-malformed", "malformed_json",
-     "answer HTTP 200 with broken JSON (after the effect; on createTask a lost answer)"),
-    ("--fault-truncate", "truncated_download",
-     "video downloads: promise the full Content-Length, send half, close"),
-    ("--fault-gen-fail", "generation_failure",
-     "tasks end in state fail, failCode 501 (credits refunded)"),
+    (
+        "--fault-malformed",
+        "malformed_json",
+        "answer HTTP 200 with broken JSON (after the effect; on createTask a lost answer)",
+    ),
+    (
+        "--fault-truncate",
+        "truncated_download",
+        "video downloads: promise the full Content-Length, send half, close",
+    ),
+    (
+        "--fault-gen-fail",
+        "generation_failure",
+        "tasks end in state fail, failCode 501 (credits refunded)",
+    ),
     ("--fault-stuck", "stuck", "tasks never finish"),
-)  # fmt: skip
+)
 
 
 def _rate(text: str) -> float:
@@ -77,56 +89,132 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    add("--port", type=int, default=8787, help="port to bind; 0 picks a free one (default: "
-        "%(default)s)")  # fmt: skip
-    add("--api-key", action="append", dest="api_keys", metavar="KEY",
+    add(
+        "--port",
+        type=int,
+        default=8787,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
+    )
+    add(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
         help="accepted API key, one account each; repeatable (default: $KIE_API_KEY when set, "
-             "else sim-key)")  # fmt: skip
-    add("--time-scale", type=_positive, default=1.0, metavar="F",
+        "else sim-key)",
+    )
+    add(
+        "--time-scale",
+        type=_positive,
+        default=1.0,
+        metavar="F",
         help="multiply every duration (latency, rate windows, URL lifetimes, delays) by F; 0.01 "
-             "makes a 2-minute generation take 1.2 s (default: %(default)s)")  # fmt: skip
-    add("--seed", type=int, default=0, metavar="N",
+        "makes a 2-minute generation take 1.2 s (default: %(default)s)",
+    )
+    add(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
         help="seed for task ids, latencies and faults; same seed and requests, same run "
-             "(default: %(default)s)")  # fmt: skip
-    add("--credits", type=int, default=_DEFAULTS.credits, metavar="N",
-        help="starting credit balance of each account (default: %(default)s)")
+        "(default: %(default)s)",
+    )
+    add(
+        "--credits",
+        type=int,
+        default=_DEFAULTS.credits,
+        metavar="N",
+        help="starting credit balance of each account (default: %(default)s)",
+    )
     limits = parser.add_argument_group("limits and lifetimes (in real seconds, before scaling)")
-    limits.add_argument("--create-limit", type=_limit, default=_DEFAULTS.create_limit,
-                        metavar="N/SECONDS", help="createTask calls per sliding window, per "
-                        "account (default: 20/10)")  # fmt: skip
-    limits.add_argument("--query-limit", type=_limit, default=_DEFAULTS.query_limit,
-                        metavar="N/SECONDS", help="recordInfo, download-url and credit calls per "
-                        "window, per key (default: 10/1)")  # fmt: skip
-    limits.add_argument("--http-429", action="store_true",
-                        help="rate limiting as a real HTTP 429 (default: HTTP 200, body code 429)")
-    limits.add_argument("--latency-median", type=_positive, default=_DEFAULTS.latency_median,
-                        metavar="SECONDS", help="median generation time, lognormal, capped at "
-                        "--latency-max (default: %(default)s)")  # fmt: skip
-    limits.add_argument("--latency-max", type=_positive, default=_DEFAULTS.latency_max,
-                        metavar="SECONDS", help="longest generation (default: %(default)s)")
-    limits.add_argument("--url-ttl", type=_positive, default=_DEFAULTS.url_ttl,
-                        metavar="SECONDS", help="lifetime of result URLs, from the task's end "
-                        "(default: %(default)s)")  # fmt: skip
-    limits.add_argument("--download-url-ttl", type=_positive, default=_DEFAULTS.download_url_ttl,
-                        metavar="SECONDS", help="lifetime of links from /common/download-url "
-                        "(default: %(default)s)")  # fmt: skip
+    limits.add_argument(
+        "--create-limit",
+        type=_limit,
+        default=_DEFAULTS.create_limit,
+        metavar="N/SECONDS",
+        help="createTask calls per sliding window, per account (default: 20/10)",
+    )
+    limits.add_argument(
+        "--query-limit",
+        type=_limit,
+        default=_DEFAULTS.query_limit,
+        metavar="N/SECONDS",
+        help="recordInfo, download-url and credit calls per window, per key (default: 10/1)",
+    )
+    limits.add_argument(
+        "--http-429",
+        action="store_true",
+        help="rate limiting as a real HTTP 429 (default: HTTP 200, body code 429)",
+    )
+    limits.add_argument(
+        "--latency-median",
+        type=_positive,
+        default=_DEFAULTS.latency_median,
+        metavar="SECONDS",
+        help="median generation time, lognormal, capped at --latency-max (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--latency-max",
+        type=_positive,
+        default=_DEFAULTS.latency_max,
+        metavar="SECONDS",
+        help="longest generation (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--url-ttl",
+        type=_positive,
+        default=_DEFAULTS.url_ttl,
+        metavar="SECONDS",
+        help="lifetime of result URLs, from the task's end (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--download-url-ttl",
+        type=_positive,
+        default=_DEFAULTS.download_url_ttl,
+        metavar="SECONDS",
+        help="lifetime of links from /common/download-url (default: %(default)s)",
+    )
     behaviour = parser.add_argument_group("account and service behaviour")
-    behaviour.add_argument("--moderate", action="append", metavar="WORD",
-                           help="prompts containing WORD (any case) end as fail, failCode 422; "
-                           "repeatable, replaces the default list: gore, nsfw")  # fmt: skip
-    behaviour.add_argument("--maintenance", action="store_true",
-                           help="start in maintenance: every API call answers code 455")
-    behaviour.add_argument("--disable-model", action="append", default=[], metavar="MODEL",
-                           help="createTask for MODEL answers code 505; repeatable")
-    behaviour.add_argument("--webhook-hmac-key", default=os.environ.get("KIE_WEBHOOK_HMAC_KEY"),
-                           metavar="KEY", help="sign callbacks (X-Webhook-Timestamp, "
-                           "X-Webhook-Signature); default: $KIE_WEBHOOK_HMAC_KEY")  # fmt: skip
-    behaviour.add_argument("--callback-attempts", type=int, default=_DEFAULTS.callback_attempts,
-                           metavar="N", help="delivery attempts per callback, with doubling "
-                           "backoff (default: %(default)s)")  # fmt: skip
-    behaviour.add_argument("--slow-delay", type=_positive, default=_DEFAULTS.slow_delay,
-                           metavar="SECONDS", help="how long --fault-slow holds an answer "
-                           "(default: %(default)s)")  # fmt: skip
+    behaviour.add_argument(
+        "--moderate",
+        action="append",
+        metavar="WORD",
+        help="prompts containing WORD (any case) end as fail, failCode 422; "
+        "repeatable, replaces the default list: gore, nsfw",
+    )
+    behaviour.add_argument(
+        "--maintenance",
+        action="store_true",
+        help="start in maintenance: every API call answers code 455",
+    )
+    behaviour.add_argument(
+        "--disable-model",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="createTask for MODEL answers code 505; repeatable",
+    )
+    behaviour.add_argument(
+        "--webhook-hmac-key",
+        default=os.environ.get("KIE_WEBHOOK_HMAC_KEY"),
+        metavar="KEY",
+        help="sign callbacks (X-Webhook-Timestamp, "
+        "X-Webhook-Signature); default: $KIE_WEBHOOK_HMAC_KEY",
+    )
+    behaviour.add_argument(
+        "--callback-attempts",
+        type=int,
+        default=_DEFAULTS.callback_attempts,
+        metavar="N",
+        help="delivery attempts per callback, with doubling backoff (default: %(default)s)",
+    )
+    behaviour.add_argument(
+        "--slow-delay",
+        type=_positive,
+        default=_DEFAULTS.slow_delay,
+        metavar="SECONDS",
+        help="how long --fault-slow holds an answer (default: %(default)s)",
+    )
     faults = parser.add_argument_group("faults (each a rate between 0 and 1, default 0)")
     for option, _, text in _FAULT_OPTIONS:
         faults.add_argument(option, type=_rate, default=0.0, metavar="RATE", help=text)
@@ -135,8 +223,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     keys = args.api_keys or [os.environ.get("KIE_API_KEY") or "sim-key"]
     moderation = tuple(args.moderate) if args.moderate else _DEFAULTS.moderation_words
-    rates = {name: getattr(args, option[2:].replace("-", "_")) for option, name, _ in
-             _FAULT_OPTIONS}  # fmt: skip
+    rates = {
+        name: getattr(args, option[2:].replace("-", "_")) for option, name, _ in _FAULT_OPTIONS
+    }
     return SimConfig(
         api_keys=tuple(keys),
         credits=args.credits,
@@ -181,13 +270,19 @@ def run(args: argparse.Namespace) -> int:
         try:
             simulator.start()
         except OSError as exc:
-            print(f"run-pipeline simulate: cannot listen on {args.host}:{args.port}: {exc}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"run-pipeline simulate: cannot listen on {args.host}:{args.port}: {exc}",
+                file=sys.stderr,
+            )
             return 1
         print(simulator.base_url, flush=True)
-        print(f"Kie simulator on {simulator.base_url}: {len(config.api_keys)} API key(s), "
-              f"time scale {config.time_scale:g}, seed {config.seed}; stats at "
-              f"{simulator.base_url}/__sim/stats. Ctrl-C to stop.", file=sys.stderr, flush=True)
+        print(
+            f"Kie simulator on {simulator.base_url}: {len(config.api_keys)} API key(s), "
+            f"time scale {config.time_scale:g}, seed {config.seed}; stats at "
+            f"{simulator.base_url}/__sim/stats. Ctrl-C to stop.",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
         return 0

@@ -88,8 +88,10 @@ class SimConfig:
                 raise ConfigError(f"{name} must be (count >= 1, seconds > 0)")
         if not 0 < self.latency_min <= self.latency_median <= self.latency_max:
             raise ConfigError("latency must satisfy 0 < latency_min <= median <= latency_max")
-        if self.latency_sigma < 0 or self.credits < 0 or self.callback_attempts < 1:
-            raise ConfigError("latency_sigma and credits must be >= 0, callback_attempts >= 1")
+        if self.credits < 0:
+            raise ConfigError(f"credits must be >= 0, got {self.credits}")
+        if self.latency_sigma < 0 or self.callback_attempts < 1:
+            raise ConfigError("latency_sigma must be >= 0 and callback_attempts >= 1")
         waiting, queuing = self.phase_fractions
         if waiting < 0 or queuing < 0 or waiting + queuing >= 1:
             raise ConfigError("phase_fractions must be two shares >= 0 summing to < 1")
@@ -120,9 +122,17 @@ _BOOLS = {"maintenance", "http_429"}
 _WORDS = {"disabled_models", "moderation_words"}
 _LIMITS = {"create_limit", "query_limit"}
 _NUMBERS = {
-    "latency_median", "latency_sigma", "latency_min", "latency_max", "moderation_delay",
-    "url_ttl", "download_url_ttl", "callback_backoff", "callback_timeout", "slow_delay",
-}  # fmt: skip
+    "latency_median",
+    "latency_sigma",
+    "latency_min",
+    "latency_max",
+    "moderation_delay",
+    "url_ttl",
+    "download_url_ttl",
+    "callback_backoff",
+    "callback_timeout",
+    "slow_delay",
+}
 CONTROLLABLE = frozenset(_BOOLS | _WORDS | _LIMITS | _NUMBERS | {"callback_attempts", "faults"})
 
 

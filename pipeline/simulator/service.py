@@ -52,9 +52,11 @@ UNAUTHORIZED = Reply(401, "Unauthorized: missing or invalid API key")
 
 class KieService:
     def __init__(
-        self, config: SimConfig, clock: Callable[[], float] = time.monotonic,
+        self,
+        config: SimConfig,
+        clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.lock = threading.RLock()
         self.config = config
         self.clock, self.wall = clock, wall
@@ -71,8 +73,9 @@ class KieService:
         self.grants: dict[str, Grant] = {}
         self._ends: list[tuple[float, str]] = []  # (end time, taskId) not yet settled
         self.scheduler = Scheduler(clock)
-        self.callbacks = CallbackSender(self.scheduler, self.stats, self.lock,
-                                        lambda: self.config, clock)  # fmt: skip
+        self.callbacks = CallbackSender(
+            self.scheduler, self.stats, self.lock, lambda: self.config, clock
+        )
 
     def start(self) -> None:
         self.scheduler.start()
@@ -100,8 +103,9 @@ class KieService:
         count, seconds = self.config.create_limit if kind == "create" else self.config.query_limit
         if not windows[account].try_acquire(now, count, self.config.scaled(seconds)):
             self.stats.rate_limited[kind] += 1
-            return Reply(429, f"Rate limited: at most {count} requests per {seconds:g} s",
-                         account=account)  # fmt: skip
+            return Reply(
+                429, f"Rate limited: at most {count} requests per {seconds:g} s", account=account
+            )
         return account
 
     def create(self, authorization: str | None, body: bytes) -> Reply:
@@ -144,8 +148,11 @@ class KieService:
         effective = {**model.defaults(), **task_input}
         price = self.prices.credits_for(model_name, effective) or 0
         if self.balances[account] < price:
-            return Reply(402, f"Insufficient credits: the task costs {price}, "
-                              f"the balance is {self.balances[account]}")  # fmt: skip
+            return Reply(
+                402,
+                f"Insufficient credits: the task costs {price}, "
+                f"the balance is {self.balances[account]}",
+            )
         self.balances[account] -= price
         prompt = str(task_input.get("prompt", "")).casefold()
         moderated = any(w.casefold() in prompt for w in self.config.moderation_words if w)
@@ -275,10 +282,13 @@ class KieService:
             out = self.stats.snapshot()
             out["tasks_by_state"] = dict(Counter(t.state(now) for t in self.tasks.values()))
             out["accounts"] = [
-                {"index": i, "credits": balance,
-                 "tasks": sum(1 for t in self.tasks.values() if t.account == i)}
+                {
+                    "index": i,
+                    "credits": balance,
+                    "tasks": sum(1 for t in self.tasks.values() if t.account == i),
+                }
                 for i, balance in enumerate(self.balances)
-            ]  # fmt: skip
+            ]
             return out
 
     def tasks_view(self) -> list[dict[str, Any]]:

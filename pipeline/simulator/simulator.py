@@ -45,9 +45,11 @@ class Simulator:
         self.service.base_url = self.base_url
         self.service.start()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="sim-http", daemon=True,
-        )  # fmt: skip
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sim-http",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -65,9 +67,11 @@ class Simulator:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.stop()
 
     # In-process equivalents of the /__sim/ endpoints (same JSON shapes).

@@ -28,14 +28,18 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
     errors_by_code: Counter[int] = field(default_factory=Counter)
     request_count: int = 0  # all API requests, also those that fell out of the log
-    requests: deque[dict[str, Any]] = field(
-        default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE)
-    )
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
 
     def log_request(
-        self, when: float, method: str, path: str, account: int | None, http_status: int | None,
-        code: int | None, fault: str | None,
-    ) -> None:  # fmt: skip
+        self,
+        when: float,
+        method: str,
+        path: str,
+        account: int | None,
+        http_status: int | None,
+        code: int | None,
+        fault: str | None,
+    ) -> None:
         """One API request: `code` is the envelope code, None when no JSON answer was sent."""
         self.request_count += 1
         if code is not None and code != 200:
@@ -60,17 +64,21 @@ class Stats:
             "creates_by_fingerprint": dict(self.creates_by_fingerprint),
             "lost_answers": len(self.lost_answer_task_ids),
             "lost_answer_task_ids": list(self.lost_answer_task_ids),
-            "rate_limited": {"create": self.rate_limited["create"],
-                             "query": self.rate_limited["query"]},
+            "rate_limited": {
+                "create": self.rate_limited["create"],
+                "query": self.rate_limited["query"],
+            },
             "queries": self.queries,
             "download_url_calls": self.download_url_calls,
             "credit_calls": self.credit_calls,
             "file_downloads": self.file_downloads,
             "file_download_bytes": self.file_download_bytes,
-            "callbacks": {"delivered": self.callbacks["delivered"],
-                          "failed_attempts": self.callbacks["failed_attempts"],
-                          "gave_up": self.callbacks["gave_up"]},
+            "callbacks": {
+                "delivered": self.callbacks["delivered"],
+                "failed_attempts": self.callbacks["failed_attempts"],
+                "gave_up": self.callbacks["gave_up"],
+            },
             "faults": dict(self.faults),
             "errors_by_code": {str(code): n for code, n in sorted(self.errors_by_code.items())},
             "requests": self.request_count,
-        }  # fmt: skip
+        }

@@ -54,13 +54,26 @@ def test_the_curl_example_from_the_endpoint_page(make_sim: MakeSim) -> None:
 }
 """  # noqa: E501
     out = subprocess.run(
-        ["curl", "--silent", "--show-error", "--request", "POST",
-         "--url", f"{sim.base_url}/api/v1/jobs/createTask",
-         "--header", f"Authorization: Bearer {KEY}",
-         "--header", "Content-Type: application/json",
-         "--data", data],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
+        [
+            "curl",
+            "--silent",
+            "--show-error",
+            "--request",
+            "POST",
+            "--url",
+            f"{sim.base_url}/api/v1/jobs/createTask",
+            "--header",
+            f"Authorization: Bearer {KEY}",
+            "--header",
+            "Content-Type: application/json",
+            "--data",
+            data,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     envelope = json.loads(out.stdout)
     assert envelope["code"] == 200 and envelope["msg"] == "success"
     assert HEX32.match(envelope["data"]["taskId"])

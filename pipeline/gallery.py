@@ -1,0 +1,255 @@
+"""The gallery: `index.html` in the output folder, one card per job, viewable offline.
+
+The page is a pure function of the manifest and the plans (the same data as the ledger), so
+`run-pipeline ledger` can rebuild it from the state file at any time.
+
+Safety: prompts, error messages and URLs come from manifest authors and from the service, so
+every value goes through `html.escape`, and a Content-Security-Policy forbids scripts outright
+(belt and braces: a missed escape still could not run code). The stylesheet is allowed by its
+hash rather than by 'unsafe-inline', so injected markup could not restyle the page either.
+Nothing is fetched from the network: no CDN, no web fonts, videos from `videos/` only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from pipeline.ledger import atomic_write, iso, row
+from pipeline.manifest import Job, Manifest
+from pipeline.models import PriceTable, load_prices
+from pipeline.plan import JobPlan
+
+GALLERY_FILE = "index.html"
+STATUS_ORDER = ("succeeded", "failed", "timed_out", "running", "pending")
+_LABELS = {"timed_out": "timed out"}
+# A media fragment makes browsers seek to (and so paint) an early frame once the metadata is
+# in, which stands in for a poster: Kie returns no thumbnail, and we do not ship a decoder.
+FIRST_FRAME = "#t=0.1"
+
+_CSS = """
+:root { color-scheme: light dark; --bg: #f6f7f9; --card: #fff; --ink: #1d2330;
+  --muted: #5d6675; --line: #dde1e7; --ok: #1a7f37; --bad: #c62828; --warn: #b25e00;
+  --run: #1f5fbf; --idle: #6b7280; }
+@media (prefers-color-scheme: dark) { :root { --bg: #14171c; --card: #1d2128;
+  --ink: #e6e9ee; --muted: #9aa3b2; --line: #2e343d; } }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 24px 28px 40px; background: var(--bg); color: var(--ink);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans",
+  "DejaVu Sans", sans-serif; }
+header { margin-bottom: 20px; }
+h1 { margin: 0 0 2px; font-size: 22px; }
+.sub { color: var(--muted); margin: 0 0 14px; }
+.sub a { color: inherit; }
+.summary { display: flex; flex-wrap: wrap; gap: 10px; margin: 0; padding: 0;
+  list-style: none; }
+.summary li { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
+  padding: 8px 14px; min-width: 96px; }
+.summary b { display: block; font-size: 20px; }
+.summary span { color: var(--muted); font-size: 12px; text-transform: uppercase;
+  letter-spacing: .04em; }
+.cards { display: grid; gap: 16px; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr));
+  align-items: start; margin: 0; padding: 0; list-style: none; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
+  overflow: hidden; display: flex; flex-direction: column; }
+/* One frame size for every card; portrait videos are letterboxed inside it. Absolute
+   positioning keeps a tall video from stretching the frame past its aspect ratio. */
+.frame { position: relative; aspect-ratio: 16 / 9; overflow: hidden; background: #0b0d10;
+  display: flex; align-items: center; justify-content: center; color: #c9ced6;
+  text-align: center; }
+.frame video { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; }
+.frame p { margin: 0; padding: 12px; }
+.frame a { color: #9cc3ff; }
+.body { padding: 12px 14px 14px; display: flex; flex-direction: column; gap: 8px; }
+.head { display: flex; align-items: center; justify-content: space-between; gap: 8px; }
+.id { font-weight: 600; font-family: ui-monospace, "DejaVu Sans Mono", monospace;
+  overflow-wrap: anywhere; }
+.badge { border-radius: 999px; padding: 1px 9px; font-size: 12px; font-weight: 600;
+  color: #fff; white-space: nowrap; }
+.s-succeeded { background: var(--ok); } .s-failed { background: var(--bad); }
+.s-timed_out { background: var(--warn); } .s-running { background: var(--run); }
+.s-pending { background: var(--idle); }
+.prompt { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 9.5em;
+  overflow: auto; }
+dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; margin: 0;
+  font-size: 12.5px; }
+dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; }
+code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
+.error { margin: 0; padding: 8px 10px; border-radius: 6px; font-size: 12.5px;
+  background: color-mix(in srgb, var(--bad) 12%, transparent); overflow-wrap: anywhere;
+  white-space: pre-wrap; }
+.warn { color: var(--warn); font-size: 12.5px; margin: 0; }
+footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
+"""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The numbers at the top of the page."""
+
+    jobs: int
+    counts: Mapping[str, int]  # ledger status -> jobs, every status of STATUS_ORDER present
+    attempts: int  # submissions of the jobs' current versions (as in the ledger)
+    credits: int  # estimated from prices.json for those submissions
+    unpriced: int  # submissions of a model without a price entry
+    usd: float
+    videos: int  # videos on disk
+    bytes: int
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], jobs: Sequence[Job],
+              prices: PriceTable) -> Summary:
+    """Counts and spend. Credits are price x submissions, the same estimate the runner's
+    `max_credits` budget uses (Kie may refund failed tasks; the balance is the truth)."""
+    counts = dict.fromkeys(STATUS_ORDER, 0)
+    credits = unpriced = attempts = videos = size = 0
+    for job, r in zip(jobs, rows, strict=True):
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        attempts += r["attempts"]
+        price = prices.credits_for(job.model, job.input)
+        if price is None:
+            unpriced += r["attempts"]
+        else:
+            credits += price * r["attempts"]
+        if r["file"]:
+            videos += 1
+            size += r["bytes"] or 0
+    return Summary(len(rows), counts, attempts, credits, unpriced, credits * prices.credit_usd,
+                   videos, size)
+
+
+def csp(style: str) -> str:
+    """The page's policy: no scripts at all, this stylesheet only, videos from the page's
+    own folder (`file:` too, since browsers disagree on whether 'self' covers file:// pages),
+    no forms, no <base> rewriting, nothing else."""
+    digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode("ascii")
+    return ("default-src 'none'; script-src 'none'; object-src 'none'; "
+            f"style-src 'sha256-{digest}'; media-src 'self' file:; "
+            "base-uri 'none'; form-action 'none'")
+
+
+def _value(value: Any) -> str:
+    # Strings as written; everything else as in the JSON body sent to Kie (true, 10, null).
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _label(status: str) -> str:
+    return _LABELS.get(status, status)
+
+
+def _remote_link(url: str | None) -> str:
+    """A link to a remote video (downloads off), only for http(s) URLs."""
+    if not url or urlsplit(url).scheme not in {"http", "https"}:
+        return ""
+    return (f' <a href="{escape(url)}" rel="noopener noreferrer">Open the video on the '
+            "provider's server</a> (the link expires).")
+
+
+def _frame(job: Job, r: Mapping[str, Any]) -> str:
+    alt = escape(f"Video of {job.id}")
+    if r["file"]:
+        src = escape(quote(str(r["file"]), safe="/") + FIRST_FRAME)
+        return (f'<div class="frame"><video controls preload="metadata" playsinline '
+                f'src="{src}" title="{alt}" aria-label="{alt}">'
+                f'<a href="{src}">Download {escape(job.id)}.mp4</a></video></div>')
+    status = r["status"]
+    if status == "succeeded":  # downloads off: the video is only on Kie's server
+        text = "Not downloaded." + _remote_link(r["video_url"])
+    elif status == "running":
+        text = ("Generated; not downloaded yet." if r["video_url"] else "Generating…")
+    elif status == "pending":
+        text = "Not submitted yet."
+    elif status == "timed_out":
+        text = "Timed out waiting for the video; a rerun keeps tracking it."
+    else:
+        text = "Failed: no video (the reason is below)."
+    return f'<div class="frame"><p>{text}</p></div>'
+
+
+def _card(plan: JobPlan, r: Mapping[str, Any], prices: PriceTable) -> str:
+    job = plan.job
+    status = str(r["status"])
+    settings = [("model", job.model)] + [(k, _value(v)) for k, v in job.input.items()
+                                         if k != "prompt"]
+    price = prices.credits_for(job.model, job.input)
+    settings.append(("price", f"{price} credits" if price is not None else "unknown"))
+    settings.append(("attempts", str(r["attempts"])))
+    if r["task_id"]:
+        settings.append(("task", str(r["task_id"])))
+    if r["completed_at"]:
+        settings.append(("completed", str(r["completed_at"])))
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in settings)
+    parts = [
+        f'<li class="card" id="job-{escape(job.id)}" data-status="{escape(status)}">',
+        _frame(job, r),
+        '<div class="body"><div class="head">',
+        f'<span class="id">{escape(job.id)}</span>',
+        f'<span class="badge s-{escape(status)}">{escape(_label(status))}</span></div>',
+        f'<p class="prompt">{escape(job.prompt)}</p>',
+        f"<dl>{rows}</dl>",
+    ]
+    if r["error_code"] or r["error_message"]:
+        code = f"<strong>{escape(str(r['error_code']))}</strong> " if r["error_code"] else ""
+        parts.append(f'<p class="error">{code}{escape(str(r["error_message"] or ""))}</p>')
+    if r["possible_duplicate"]:
+        parts.append('<p class="warn">Possible duplicate: a create call\'s answer was lost, '
+                     "so Kie may hold a second task for this job.</p>")
+    parts.append("</div></li>")
+    return "".join(parts)
+
+
+def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
+    tiles = [(str(summary.jobs), "jobs")]
+    tiles += [(str(summary.counts[s]), _label(s)) for s in STATUS_ORDER if summary.counts[s]]
+    unpriced = f" + {summary.unpriced} unpriced" if summary.unpriced else ""
+    tiles.append((f"{summary.credits:,}{unpriced}", "credits spent (est.)"))
+    tiles.append((f"${summary.usd:,.2f}", "dollars (est.)"))
+    tiles.append((f"{summary.videos} · {summary.bytes / 1e6:,.1f} MB", "videos on disk"))
+    items = "".join(f'<li><b>{escape(v)}</b><span>{escape(k)}</span></li>' for v, k in tiles)
+    return (f"<header><h1>{escape(manifest.name)}</h1>"
+            f'<p class="sub">{escape(manifest.path.name)} · {summary.attempts} submission(s) · '
+            f"updated {escape(generated_at)} · "
+            '<a href="ledger.csv">ledger.csv</a> · <a href="ledger.jsonl">ledger.jsonl</a></p>'
+            f'<ul class="summary">{items}</ul></header>')
+
+
+def render_gallery(manifest: Manifest, plans: Sequence[JobPlan], *, download: bool,
+                   generated_at: str, prices: PriceTable | None = None) -> str:
+    """The whole page as text (pure: same arguments, same bytes)."""
+    prices = prices or load_prices()
+    rows = [row(p, download=download) for p in plans]
+    summary = summarize(rows, [p.job for p in plans], prices)
+    cards = "".join(_card(p, r, prices) for p, r in zip(plans, rows, strict=True))
+    title = escape(f"{manifest.name}: {summary.counts['succeeded']}/{summary.jobs} succeeded")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        # The policy must come before anything that could load or run something.
+        f'<meta http-equiv="Content-Security-Policy" content="{escape(csp(_CSS))}">'
+        '<meta name="referrer" content="no-referrer">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="generator" content="run-pipeline">'
+        f"<title>{title}</title><style>{_CSS}</style></head>\n<body>"
+        f"{_header(manifest, summary, generated_at)}\n"
+        f'<main><ul class="cards">{cards}</ul></main>\n'
+        "<footer>Written by run-pipeline from state.sqlite; rebuild it with "
+        "<code>run-pipeline ledger MANIFEST</code>. Credits are estimated from prices.json "
+        "for every submission of each job's current version.</footer>"
+        "</body></html>\n")
+
+
+def write_gallery(folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *,
+                  download: bool) -> Path:
+    """Write `folder/index.html` atomically (a browser reloading it never sees half a page)."""
+    path = folder / GALLERY_FILE
+    now = iso(datetime.now(UTC).timestamp()) or ""
+    atomic_write(path, render_gallery(manifest, plans, download=download, generated_at=now))
+    return path
