@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import random
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import client as kie
@@ -25,32 +24,10 @@ from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.plan import JobPlan, classify
 from pipeline.polling import PollPolicy
 from pipeline.state import Attempt, StateStore
+from pipeline.tracker import Active, Due, Tracker
 
 DOWNLOAD_WORKERS = 4
-CREATE_TRIES = 8  # transient failures (500, 455, transport) per submission before giving up
-PROGRESS_FLUSH = 2.0  # seconds (scaled) between batched writes of poll progress
-NOT_FOUND_LIMIT = 5  # consecutive 404s before a tracked task counts as failed
-MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
-
-
-def is_moderation(code: str | None, message: str | None) -> bool:
-    text = (message or "").lower()
-    return code == "422" or any(word in text for word in MODERATION_WORDS)
-
-
-@dataclass
-class Active:
-    """A task being tracked in this run."""
-
-    job: Job
-    attempt_id: int
-    task_id: str
-    submitted: float  # monotonic time it was submitted (or tracking resumed)
-    deadline: float
-    polls: int = 0
-    unflushed_polls: int = 0
-    state: str = "waiting"
-    not_found: int = 0  # consecutive "Task not found" answers
+CREATE_TRIES = 8  # transient failures (500, transport) per submission before giving up
 
 
 @dataclass
@@ -73,14 +50,7 @@ class RunOptions:
     seed: int | None = None
 
 
-@dataclass(order=True)
-class _Due:
-    at: float
-    seq: int
-    attempt_id: int = field(compare=False)
-
-
-class Runner:
+class Runner(Tracker):
     def __init__(self, manifest: Manifest, store: StateStore, client: kie.KieClient,
                  folder: Path, options: RunOptions, emit: Listener) -> None:
         s = options.settings
@@ -95,7 +65,7 @@ class Runner:
         self.history: dict[str, list[Attempt]] = {}
         self.queue: deque[Job] = deque()
         self.active: dict[int, Active] = {}
-        self.due: list[_Due] = []
+        self.due: list[Due] = []
         self.seq = itertools.count()
         self.downloads: asyncio.Queue[tuple[Job, int, str]] = asyncio.Queue()
         self.downloading = 0
@@ -156,16 +126,6 @@ class Runner:
         else:
             rows.append(attempt)
         return attempt
-
-    def _track(self, job: Job, attempt: Attempt, now: float) -> None:
-        assert attempt.task_id is not None
-        self.active[attempt.id] = Active(job, attempt.id, attempt.task_id, now,
-                                         now + self.settings.max_wait)
-        self._schedule(attempt.id, now + self.settings.poll_interval)
-
-    def _schedule(self, attempt_id: int, at: float) -> None:
-        heapq.heappush(self.due, _Due(at, next(self.seq), attempt_id))
-        self._notify()
 
     def _transition(self, job: Job, old: str, new: str, task_id: str | None = None,
                     detail: str = "") -> None:
@@ -327,6 +287,9 @@ class Runner:
         self._track(job, attempt, time.monotonic())
         self._transition(job, "submitting", "submitted", task_id)
 
+    def _requeue(self, job: Job) -> None:
+        self.queue.append(job)
+
     def _discard_intent(self, job: Job, attempt_id: int) -> None:
         self.store.discard_intent(attempt_id)
         self.history[job.id] = [a for a in self.history.get(job.id, []) if a.id != attempt_id]
@@ -365,130 +328,6 @@ class Runner:
                        hard=False)
         else:
             self._stop(f"model {job.model} is disabled ({exc.message})", hard=False)
-
-    # -- polling ------------------------------------------------------------------------
-
-    async def _poll_loop(self) -> None:
-        pending: set[asyncio.Task[None]] = set()
-        while not self._done():
-            self._flush_progress()
-            now = time.monotonic()
-            if not self.due or self.due[0].at > now:
-                timeout = (self.due[0].at - now) if self.due else 1.0
-                await self._wait(min(max(timeout, 0.0), 1.0))
-                continue
-            item = heapq.heappop(self.due)
-            active = self.active.get(item.attempt_id)
-            if active is None:
-                continue
-            if now >= active.deadline:
-                self._timed_out(active)
-                continue
-            await self.queries.acquire()
-            if self.interrupted or item.attempt_id not in self.active:
-                continue
-            task = asyncio.create_task(self._poll(active))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        for task in list(pending):
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    def _timed_out(self, active: Active) -> None:
-        del self.active[active.attempt_id]
-        self.store.record_outcome(active.attempt_id, "timed_out", remote_state=active.state,
-                                  error_code="timeout",
-                                  error_message=f"unfinished after {self.settings.max_wait:g} s; "
-                                                "a rerun resumes tracking it")
-        self._refresh(active.attempt_id)
-        self._transition(active.job, "running", "timed_out", active.task_id)
-
-    async def _poll(self, active: Active) -> None:
-        active.polls += 1
-        active.unflushed_polls += 1
-        now = time.monotonic()
-        try:
-            info = await self.client.record_info(active.task_id)
-        except kie.RateLimited:
-            self.queries.rejected()
-            self._schedule(active.attempt_id, now + self.settings.poll_interval)
-            return
-        except kie.AuthError as exc:
-            self._stop(f"the API key was refused ({exc.message})", hard=True)
-            return
-        except kie.NotFound as exc:
-            # A task can be unknown for a moment right after creation; one that stays unknown
-            # (expired from Kie's records, or made by a simulator that is gone) has failed.
-            active.not_found += 1
-            if active.not_found >= NOT_FOUND_LIMIT:
-                self._lost(active, exc)
-            else:
-                self._schedule(active.attempt_id,
-                               now + self.policy.next_delay(now - active.submitted))
-            return
-        except kie.KieError as exc:
-            self.emit(Event("warning", active.job.id, task_id=active.task_id,
-                            detail=f"query: {exc.message}"))
-            self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
-            return
-        active.not_found = 0
-        self.queries.succeeded()
-        if not info.finished:
-            if info.state != active.state:
-                self._transition(active.job, active.state, info.state, active.task_id)
-                active.state = info.state
-            self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
-            return
-        if active.attempt_id not in self.active:
-            return
-        del self.active[active.attempt_id]
-        self.policy.observe(now - active.submitted)
-        if info.state == "success":
-            self._succeeded(active, info)
-        else:
-            self._failed(active, info)
-
-    def _lost(self, active: Active, exc: kie.KieError) -> None:
-        self.active.pop(active.attempt_id, None)
-        self._failed(active, kie.TaskInfo(active.task_id, "fail", (), "404",
-                                          f"Kie no longer knows this task ({exc.message})"))
-
-    def _succeeded(self, active: Active, info: kie.TaskInfo) -> None:
-        url = info.result_urls[0] if info.result_urls else None
-        self.store.record_outcome(active.attempt_id, "succeeded", video_url=url,
-                                  remote_state="success")
-        self._refresh(active.attempt_id)
-        self._transition(active.job, active.state, "succeeded", active.task_id)
-        if self.settings.download and url:
-            self.downloads.put_nowait((active.job, active.attempt_id, url))
-        elif self.settings.download:
-            self.store.record_download_error(active.attempt_id, "success without a video URL")
-            self._refresh(active.attempt_id)
-
-    def _failed(self, active: Active, info: kie.TaskInfo) -> None:
-        permanent = is_moderation(info.fail_code, info.fail_msg)
-        self.store.record_outcome(active.attempt_id, "failed", error_code=info.fail_code,
-                                  error_message=info.fail_msg or "generation failed",
-                                  permanent=permanent, remote_state="fail")
-        self._refresh(active.attempt_id)
-        plan = self.plan(active.job)
-        retry = plan.status == "retry" and not self.stop_submitting
-        self._transition(active.job, active.state, "failed", active.task_id,
-                         detail=(info.fail_msg or "") + ("; retrying" if retry else ""))
-        if retry:
-            self.queue.append(active.job)
-
-    def _flush_progress(self, *, force: bool = False) -> None:
-        """Write remote states and poll counts in one transaction every few seconds."""
-        now = time.monotonic()
-        if not force and now - self.last_flush < PROGRESS_FLUSH * self.scale:
-            return
-        self.last_flush = now
-        updates = [(a.attempt_id, a.state, a.unflushed_polls) for a in self.active.values()
-                   if a.unflushed_polls]
-        self.store.record_progress(updates)
-        for a in self.active.values():
-            a.unflushed_polls = 0
 
     # -- downloading --------------------------------------------------------------------
 

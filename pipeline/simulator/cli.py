@@ -81,7 +81,8 @@ def _positive(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
+    # Keep a description the caller chose (the `run-pipeline simulate` sub-parser has one).
+    parser.description = parser.description or (
         "Run a local Kie AI look-alike (createTask, recordInfo, download-url, credit and result "
         "videos), faults included. Prints the base URL as the first line on stdout, then runs "
         "until SIGINT or SIGTERM. Introspection for tests: GET /__sim/stats, /__sim/tasks, "

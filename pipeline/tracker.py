@@ -1,0 +1,230 @@
+"""Tracking tasks to the end: a soonest-due heap of polls spent from the query budget.
+
+The Runner inherits this; it is split out because polling is a concern of its own (when to
+ask, what each answer means, timeouts, batched progress writes), not because it is reusable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from pipeline import client as kie
+from pipeline.events import Event, Listener
+from pipeline.manifest import Job, Settings
+from pipeline.pacing import SlidingWindowLimiter
+from pipeline.plan import JobPlan
+from pipeline.polling import PollPolicy
+from pipeline.state import Attempt, StateStore
+
+PROGRESS_FLUSH = 2.0  # seconds (scaled) between batched writes of poll progress
+NOT_FOUND_LIMIT = 5  # consecutive 404s before a tracked task counts as failed
+MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
+
+
+def is_moderation(code: str | None, message: str | None) -> bool:
+    text = (message or "").lower()
+    return code == "422" or any(word in text for word in MODERATION_WORDS)
+
+
+@dataclass
+class Active:
+    """A task being tracked in this run."""
+
+    job: Job
+    attempt_id: int
+    task_id: str
+    submitted: float  # monotonic time it was submitted (or tracking resumed)
+    deadline: float
+    polls: int = 0
+    unflushed_polls: int = 0
+    state: str = "waiting"
+    not_found: int = 0  # consecutive "Task not found" answers
+
+
+@dataclass(order=True)
+class Due:
+    at: float
+    seq: int
+    attempt_id: int = field(compare=False)
+
+
+class Tracker:
+    """Polling half of the Runner. The attributes and hooks below are provided by Runner."""
+
+    settings: Settings
+    store: StateStore
+    client: kie.KieClient
+    emit: Listener
+    scale: float
+    queries: SlidingWindowLimiter
+    policy: PollPolicy
+    active: dict[int, Active]
+    due: list[Due]
+    seq: itertools.count[int]
+    downloads: asyncio.Queue[tuple[Job, int, str]]
+    stop_submitting: bool
+    interrupted: bool
+    last_flush: float
+
+    def _notify(self) -> None:
+        raise NotImplementedError
+
+    async def _wait(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _done(self) -> bool:
+        raise NotImplementedError
+
+    def _refresh(self, attempt_id: int) -> Attempt:
+        raise NotImplementedError
+
+    def _transition(self, job: Job, old: str, new: str, task_id: str | None = None,
+                    detail: str = "") -> None:
+        raise NotImplementedError
+
+    def _stop(self, reason: str, *, hard: bool) -> None:
+        raise NotImplementedError
+
+    def _requeue(self, job: Job) -> None:
+        raise NotImplementedError
+
+    def plan(self, job: Job) -> JobPlan:
+        raise NotImplementedError
+
+    def _track(self, job: Job, attempt: Attempt, now: float) -> None:
+        assert attempt.task_id is not None
+        self.active[attempt.id] = Active(job, attempt.id, attempt.task_id, now,
+                                         now + self.settings.max_wait)
+        self._schedule(attempt.id, now + self.settings.poll_interval)
+
+    def _schedule(self, attempt_id: int, at: float) -> None:
+        heapq.heappush(self.due, Due(at, next(self.seq), attempt_id))
+        self._notify()
+
+    # -- polling ------------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        while not self._done():
+            self._flush_progress()
+            now = time.monotonic()
+            if not self.due or self.due[0].at > now:
+                timeout = (self.due[0].at - now) if self.due else 1.0
+                await self._wait(min(max(timeout, 0.0), 1.0))
+                continue
+            item = heapq.heappop(self.due)
+            active = self.active.get(item.attempt_id)
+            if active is None:
+                continue
+            if now >= active.deadline:
+                self._timed_out(active)
+                continue
+            await self.queries.acquire()
+            if self.interrupted or item.attempt_id not in self.active:
+                continue
+            task = asyncio.create_task(self._poll(active))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        for task in list(pending):
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _timed_out(self, active: Active) -> None:
+        del self.active[active.attempt_id]
+        self.store.record_outcome(active.attempt_id, "timed_out", remote_state=active.state,
+                                  error_code="timeout",
+                                  error_message=f"unfinished after {self.settings.max_wait:g} s; "
+                                                "a rerun resumes tracking it")
+        self._refresh(active.attempt_id)
+        self._transition(active.job, "running", "timed_out", active.task_id)
+
+    async def _poll(self, active: Active) -> None:
+        active.polls += 1
+        active.unflushed_polls += 1
+        now = time.monotonic()
+        try:
+            info = await self.client.record_info(active.task_id)
+        except kie.RateLimited:
+            self.queries.rejected()
+            self._schedule(active.attempt_id, now + self.settings.poll_interval)
+            return
+        except kie.AuthError as exc:
+            self._stop(f"the API key was refused ({exc.message})", hard=True)
+            return
+        except kie.NotFound as exc:
+            # A task can be unknown for a moment right after creation; one that stays unknown
+            # (expired from Kie's records, or made by a simulator that is gone) has failed.
+            active.not_found += 1
+            if active.not_found >= NOT_FOUND_LIMIT:
+                self._lost(active, exc)
+            else:
+                self._schedule(active.attempt_id,
+                               now + self.policy.next_delay(now - active.submitted))
+            return
+        except kie.KieError as exc:
+            self.emit(Event("warning", active.job.id, task_id=active.task_id,
+                            detail=f"query: {exc.message}"))
+            self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
+            return
+        active.not_found = 0
+        self.queries.succeeded()
+        if not info.finished:
+            if info.state != active.state:
+                self._transition(active.job, active.state, info.state, active.task_id)
+                active.state = info.state
+            self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
+            return
+        if active.attempt_id not in self.active:
+            return
+        del self.active[active.attempt_id]
+        self.policy.observe(now - active.submitted)
+        if info.state == "success":
+            self._succeeded(active, info)
+        else:
+            self._failed(active, info)
+
+    def _lost(self, active: Active, exc: kie.KieError) -> None:
+        self.active.pop(active.attempt_id, None)
+        self._failed(active, kie.TaskInfo(active.task_id, "fail", (), "404",
+                                          f"Kie no longer knows this task ({exc.message})"))
+
+    def _succeeded(self, active: Active, info: kie.TaskInfo) -> None:
+        url = info.result_urls[0] if info.result_urls else None
+        self.store.record_outcome(active.attempt_id, "succeeded", video_url=url,
+                                  remote_state="success")
+        self._refresh(active.attempt_id)
+        self._transition(active.job, active.state, "succeeded", active.task_id)
+        if self.settings.download and url:
+            self.downloads.put_nowait((active.job, active.attempt_id, url))
+        elif self.settings.download:
+            self.store.record_download_error(active.attempt_id, "success without a video URL")
+            self._refresh(active.attempt_id)
+
+    def _failed(self, active: Active, info: kie.TaskInfo) -> None:
+        permanent = is_moderation(info.fail_code, info.fail_msg)
+        self.store.record_outcome(active.attempt_id, "failed", error_code=info.fail_code,
+                                  error_message=info.fail_msg or "generation failed",
+                                  permanent=permanent, remote_state="fail")
+        self._refresh(active.attempt_id)
+        plan = self.plan(active.job)
+        retry = plan.status == "retry" and not self.stop_submitting
+        self._transition(active.job, active.state, "failed", active.task_id,
+                         detail=(info.fail_msg or "") + ("; retrying" if retry else ""))
+        if retry:
+            self._requeue(active.job)
+
+    def _flush_progress(self, *, force: bool = False) -> None:
+        """Write remote states and poll counts in one transaction every few seconds."""
+        now = time.monotonic()
+        if not force and now - self.last_flush < PROGRESS_FLUSH * self.scale:
+            return
+        self.last_flush = now
+        updates = [(a.attempt_id, a.state, a.unflushed_polls) for a in self.active.values()
+                   if a.unflushed_polls]
+        self.store.record_progress(updates)
+        for a in self.active.values():
+            a.unflushed_polls = 0
