@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
+from pipeline.callbacks import CallbackReceiver
 from pipeline.client import KieClient
 from pipeline.errors import UsageError
 from pipeline.events import Event, Fanout
@@ -101,6 +102,7 @@ async def _run(runner: Runner, folder: Path, download: bool) -> RunSummary:
 
 def run_batch(manifest: Manifest, settings: Settings, folder: Path, target: Target, *,
               options: RunOptions, quiet: bool, verbose: bool,
+              listen: tuple[str, int] | None = None, hmac_key: str | None = None,
               stderr: TextIO | None = None) -> RunSummary:
     """Run the batch into `folder`; the ledger is written whatever happens."""
     stderr = stderr or sys.stderr
@@ -121,7 +123,18 @@ def run_batch(manifest: Manifest, settings: Settings, folder: Path, target: Targ
                     bars = ProgressBars(totals, download=settings.download,
                                         enabled=False if quiet else None, stream=stderr)
                     emit.listeners.append(bars)
-                    return await _run(runner, folder, settings.download)
+                    if listen is None:
+                        return await _run(runner, folder, settings.download)
+                    loop = asyncio.get_running_loop()
+                    active_runner = runner
+
+                    def notify(task_id: str) -> None:
+                        loop.call_soon_threadsafe(active_runner.poll_now, task_id)
+
+                    with CallbackReceiver(listen[0], listen[1], notify, hmac_key) as receiver:
+                        host, port = receiver.address
+                        log.write(f"=== receiving callbacks on {host}:{port}")
+                        return await _run(runner, folder, settings.download)
 
             summary = asyncio.run(main())
         finally:

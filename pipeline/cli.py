@@ -64,6 +64,13 @@ def _rate(text: str) -> Rate:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 0.0.0.0:8080, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
 def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     def parse(text: str) -> int | float:
         try:
@@ -115,6 +122,14 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     knobs.add_argument("--retry-failed", action="store_true",
                        help="also resubmit jobs that failed for good or timed out (new "
                             "attempts; history is kept)")
+    hooks = p.add_argument_group("callbacks")
+    hooks.add_argument("--callback-url", metavar="PUBLIC_URL",
+                       help="send this callBackUrl with every task (overrides the manifest's "
+                            "callback_url); Kie POSTs there when a task ends")
+    hooks.add_argument("--callback-listen", metavar="HOST:PORT", type=_host_port,
+                       help="receive those callbacks during the run on HOST:PORT (put it "
+                            "behind PUBLIC_URL); signatures are checked when "
+                            "$KIE_WEBHOOK_HMAC_KEY is set; polling continues as a fallback")
     sim = p.add_argument_group("simulation")
     sim.add_argument("--time-scale", type=_positive(float), default=None, metavar="F",
                      help="compress every duration of the run (pacing windows, poll "

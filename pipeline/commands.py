@@ -12,7 +12,7 @@ from typing import TextIO
 
 from pipeline import report
 from pipeline.batch import SIMULATED_ENDPOINT, Target, resolve_target, run_batch
-from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED
+from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
 from pipeline.ledger import row_status
 from pipeline.manifest import Manifest, Settings, load_manifest
 from pipeline.plan import JobPlan, estimate, plan_manifest
@@ -88,8 +88,11 @@ def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
 
 def _run(manifest: Manifest, settings: Settings, folder: Path, args: argparse.Namespace, *,
          stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> int:
+    if args.callback_listen and not args.callback_url:
+        raise UsageError("--callback-listen needs --callback-url: the public URL that reaches "
+                         "the listener, which Kie is told to call")
     options = RunOptions(settings=settings, retry_failed=args.retry_failed, partial=args.partial,
-                         time_scale=args.time_scale or 1.0)
+                         time_scale=args.time_scale or 1.0, callback_url=args.callback_url)
     with contextlib.ExitStack() as stack:
         if args.simulate:
             from pipeline.simulator import SimConfig, running_simulator
@@ -104,7 +107,9 @@ def _run(manifest: Manifest, settings: Settings, folder: Path, args: argparse.Na
         else:
             target = resolve_target(args.base_url, environ)
         summary = run_batch(manifest, settings, folder, target, options=options,
-                            quiet=args.quiet, verbose=args.verbose, stderr=stderr)
+                            quiet=args.quiet, verbose=args.verbose, stderr=stderr,
+                            listen=args.callback_listen,
+                            hmac_key=environ.get("KIE_WEBHOOK_HMAC_KEY") or None)
     print(report.summary_line(manifest, summary, folder, download=settings.download), file=stdout)
     if summary.interrupted:
         print(f"run-pipeline: interrupted; everything is recorded in {folder / STATE_FILE}. "

@@ -185,7 +185,9 @@ def _card(plan: JobPlan, r: Mapping[str, Any], prices: PriceTable) -> str:
     if r["task_id"]:
         settings.append(("task", str(r["task_id"])))
     if r["completed_at"]:
-        settings.append(("completed", str(r["completed_at"])))
+        # Spaces instead of T/Z: the narrow column then wraps between date and time.
+        when = str(r["completed_at"]).replace("T", " ").replace("Z", " UTC")
+        settings.append(("completed", when))
     rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in settings)
     parts = [
         f'<li class="card" id="job-{escape(job.id)}" data-status="{escape(status)}">',

@@ -65,6 +65,9 @@ class Runner(Tracker):
         self.history: dict[str, list[Attempt]] = {}
         self.queue: deque[Job] = deque()
         self.active: dict[int, Active] = {}
+        self.by_task: dict[str, int] = {}
+        self.hinted: set[str] = set()
+        self.callbacks_enabled = options.callback_url is not None
         self.due: list[Due] = []
         self.seq = itertools.count()
         self.downloads: asyncio.Queue[tuple[Job, int, str]] = asyncio.Queue()

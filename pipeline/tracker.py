@@ -21,6 +21,7 @@ from pipeline.polling import PollPolicy
 from pipeline.state import Attempt, StateStore
 
 PROGRESS_FLUSH = 2.0  # seconds (scaled) between batched writes of poll progress
+CALLBACK_FALLBACK = 120.0  # seconds between fallback polls while callbacks are expected
 NOT_FOUND_LIMIT = 5  # consecutive 404s before a tracked task counts as failed
 MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
 
@@ -43,6 +44,7 @@ class Active:
     unflushed_polls: int = 0
     state: str = "waiting"
     not_found: int = 0  # consecutive "Task not found" answers
+    next_due: float = 0.0  # the one poll scheduled for this task; older heap entries are stale
 
 
 @dataclass(order=True)
@@ -67,6 +69,9 @@ class Tracker:
     seq: itertools.count[int]
     downloads: asyncio.Queue[tuple[Job, int, str]]
     stop_submitting: bool
+    callbacks_enabled: bool
+    by_task: dict[str, int]  # task id -> attempt id of the tasks being tracked
+    hinted: set[str]  # task ids a callback announced, polled at once
     interrupted: bool
     last_flush: float
 
@@ -99,13 +104,32 @@ class Tracker:
         assert attempt.task_id is not None
         self.active[attempt.id] = Active(job, attempt.id, attempt.task_id, now,
                                          now + self.settings.max_wait)
+        self.by_task[attempt.task_id] = attempt.id
         self._schedule(attempt.id, now + self.settings.poll_interval)
 
     def _schedule(self, attempt_id: int, at: float) -> None:
+        active = self.active.get(attempt_id)
+        if active is not None:
+            active.next_due = at
         heapq.heappush(self.due, Due(at, next(self.seq), attempt_id))
         self._notify()
 
     # -- polling ------------------------------------------------------------------------
+
+    def _next_poll(self, active: Active, now: float) -> float:
+        """Seconds to the next poll; with callbacks on, polling is only the slow fallback."""
+        delay = self.policy.next_delay(now - active.submitted)
+        if self.callbacks_enabled:
+            delay = max(delay, CALLBACK_FALLBACK * self.scale)
+        return delay
+
+    def poll_now(self, task_id: str) -> None:
+        """A callback said this task ended: poll it at once (once, however often told)."""
+        attempt_id = self.by_task.get(task_id)
+        if attempt_id is None or attempt_id not in self.active or task_id in self.hinted:
+            return
+        self.hinted.add(task_id)
+        self._schedule(attempt_id, time.monotonic())
 
     async def _poll_loop(self) -> None:
         pending: set[asyncio.Task[None]] = set()
@@ -118,7 +142,7 @@ class Tracker:
                 continue
             item = heapq.heappop(self.due)
             active = self.active.get(item.attempt_id)
-            if active is None:
+            if active is None or item.at != active.next_due:
                 continue
             if now >= active.deadline:
                 self._timed_out(active)
@@ -163,12 +187,12 @@ class Tracker:
                 self._lost(active, exc)
             else:
                 self._schedule(active.attempt_id,
-                               now + self.policy.next_delay(now - active.submitted))
+                               now + self._next_poll(active, now))
             return
         except kie.KieError as exc:
             self.emit(Event("warning", active.job.id, task_id=active.task_id,
                             detail=f"query: {exc.message}"))
-            self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
+            self._schedule(active.attempt_id, now + self._next_poll(active, now))
             return
         active.not_found = 0
         self.queries.succeeded()
@@ -176,7 +200,7 @@ class Tracker:
             if info.state != active.state:
                 self._transition(active.job, active.state, info.state, active.task_id)
                 active.state = info.state
-            self._schedule(active.attempt_id, now + self.policy.next_delay(now - active.submitted))
+            self._schedule(active.attempt_id, now + self._next_poll(active, now))
             return
         if active.attempt_id not in self.active:
             return
