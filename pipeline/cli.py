@@ -105,17 +105,21 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                        help="query budget of the key: polls and URL refreshes (default 10/1)")
     knobs.add_argument("--poll-interval", type=_positive(float), metavar="SECONDS",
                        help="shortest interval between polls of one task (default 2)")
+    knobs.add_argument("--poll-max-interval", type=_positive(float), metavar="SECONDS",
+                       help="longest interval between polls of one task (default 30)")
     knobs.add_argument("--max-wait", type=_positive(float), metavar="SECONDS",
                        help="a task unfinished after this long is timed_out (default 900)")
     knobs.add_argument("--max-attempts", type=_positive(int), metavar="N",
                        help="submissions per job at most, retries included (default 3)")
     knobs.add_argument("--max-credits", type=_positive(int), metavar="N",
-                       help="stop new submissions once this many credits are committed")
+                       help="credit budget of the batch (earlier runs into the same folder "
+                            "count): no new submission beyond it")
     knobs.add_argument("--partial", action="store_true",
                        help="start even when the account balance does not cover the plan, "
                             "and submit as many jobs as it pays for")
-    knobs.add_argument("--no-download", dest="download", action="store_false", default=None,
-                       help="do not download videos (the ledger keeps their URLs)")
+    knobs.add_argument("--download", action=argparse.BooleanOptionalAction, default=None,
+                       help="download videos to videos/<job id>.mp4 (default: on); with "
+                            "--no-download the ledger keeps their URLs")
     knobs.add_argument("--on-ambiguous", choices=("resubmit", "skip"),
                        help="a job whose create may or may not have happened (found on "
                             "resume): resubmit and flag possible_duplicate (default), or skip")

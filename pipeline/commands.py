@@ -35,7 +35,8 @@ def output_folder(manifest: Path, out: Path | None, simulate: bool) -> Path:
 def settings_from_args(manifest: Manifest, args: argparse.Namespace) -> Settings:
     return manifest.settings.override(
         concurrency=args.concurrency, create_rate=args.create_rate, query_rate=args.query_rate,
-        poll_interval=args.poll_interval, max_wait=args.max_wait,
+        poll_interval=args.poll_interval, poll_max_interval=args.poll_max_interval,
+        max_wait=args.max_wait,
         max_attempts=args.max_attempts, download=args.download, max_credits=args.max_credits,
         on_ambiguous=args.on_ambiguous)
 

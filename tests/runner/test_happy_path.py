@@ -66,3 +66,11 @@ def test_no_download_keeps_urls(batch: Batch) -> None:
     rows = batch.ledger()
     assert all(r["video_url"] and r["file"] is None for r in rows)
     assert not (batch.folder / "videos").exists()
+
+
+def test_flags_override_manifest_settings(batch: Batch) -> None:
+    settings = "settings:\n  download: false\n  max_attempts: 1\njobs:\n"
+    text = jobs_yaml(2).replace("jobs:\n", settings, 1)
+    batch.write(text)
+    assert batch.run("--download") == 0
+    assert all(r["file"] for r in batch.ledger())
