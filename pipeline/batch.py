@@ -84,11 +84,17 @@ def _signals(runner: Runner, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def _write_outputs(runner: Runner, folder: Path, download: bool) -> None:
+    plans = runner.plans()
+    write_ledger(folder, plans, download=download)
+    write_gallery(folder, runner.manifest, plans, download=download)
+
+
 async def _run(runner: Runner, folder: Path, download: bool) -> RunSummary:
     async def keep_ledger() -> None:
         while True:
             await asyncio.sleep(LEDGER_EVERY)
-            write_ledger(folder, runner.plans(), download=download)
+            _write_outputs(runner, folder, download)
 
     writer = asyncio.create_task(keep_ledger())
     try:
@@ -141,8 +147,7 @@ def run_batch(manifest: Manifest, settings: Settings, folder: Path, target: Targ
             if bars is not None:
                 bars.close()
             if runner is not None:
-                write_ledger(folder, runner.plans(), download=settings.download)
-                write_gallery(folder, manifest, runner.plans(), download=settings.download)
+                _write_outputs(runner, folder, settings.download)
             log.close()
         return summary
 

@@ -8,6 +8,7 @@ fails with a message saying how to install them, rather than passing silently.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import subprocess
@@ -95,7 +96,12 @@ def find_chromium() -> tuple[str, str]:
     if browser is None or driver is None:
         missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver))
                                if p is None)
-        pytest.fail(f"the browser test needs {missing}: {INSTALL_HINT}", pytrace=False)
+        message = f"the browser test needs {missing}: {INSTALL_HINT}"
+        # CI (.ci/run) installs both and sets REQUIRE_BROWSER=1, so there this is a failure;
+        # on a machine with only Python, `python3 dev.py test` says what it did not run.
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     return browser, driver
 
 
