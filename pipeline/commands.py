@@ -13,7 +13,7 @@ from typing import TextIO
 from pipeline import report
 from pipeline.batch import SIMULATED_ENDPOINT, Target, resolve_target, run_batch
 from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
-from pipeline.ledger import row_status
+from pipeline.ledger import row_status, status_counts
 from pipeline.manifest import Manifest, Settings, load_manifest
 from pipeline.plan import JobPlan, estimate, plan_manifest
 from pipeline.runner import RunOptions
@@ -56,17 +56,16 @@ def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
     folder = output_folder(Path(args.manifest), args.out, args.simulate)
     if args.command == "status":
         plans, _ = read_plans(manifest, folder, manifest.settings)
+        download = manifest.settings.download
         if args.json:
-            tally: dict[str, int] = {}
-            for plan in plans:
-                tally[plan.ledger_status] = tally.get(plan.ledger_status, 0) + 1
-            json.dump({"manifest": str(args.manifest), "counts": tally,
-                       "jobs": [{"id": p.job.id, "status": p.ledger_status,
+            json.dump({"manifest": str(args.manifest),
+                       "counts": status_counts(plans, download),
+                       "jobs": [{"id": p.job.id, "status": row_status(p, download),
                                  "task_id": p.latest.task_id if p.latest else None,
                                  "attempts": p.attempts} for p in plans]}, stdout)
             stdout.write("\n")
         else:
-            print(report.status_table(plans), file=stdout)
+            print(report.status_table(plans, download=download), file=stdout)
         return EXIT_OK
     if args.command == "ledger":
         from pipeline.gallery import write_gallery

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,15 @@ def row_status(plan: JobPlan, download: bool) -> str:
     if status == "succeeded" and download and latest is not None and not latest.file:
         status = "failed" if latest.error_code else "running"
     return status
+
+
+STATUS_ORDER = ("succeeded", "failed", "timed_out", "running", "pending")
+
+
+def status_counts(plans: Sequence[JobPlan], download: bool) -> dict[str, int]:
+    """Jobs per ledger status, in STATUS_ORDER, leaving out statuses no job has."""
+    counts = Counter(row_status(plan, download) for plan in plans)
+    return {status: counts[status] for status in STATUS_ORDER if counts[status]}
 
 
 def row(plan: JobPlan, *, download: bool) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.ledger import row_status
+from pipeline.ledger import row_status, status_counts
 from pipeline.manifest import Manifest
 from pipeline.models import load_prices
 from pipeline.plan import Estimate, JobPlan, counts
@@ -40,28 +40,21 @@ def plan_table(manifest: Manifest, plans: Sequence[JobPlan], est: Estimate,
     return "\n".join(lines)
 
 
-def status_table(plans: Sequence[JobPlan]) -> str:
+def status_table(plans: Sequence[JobPlan], *, download: bool) -> str:
     width = max((len(p.job.id) for p in plans), default=2)
     lines = [f"{'ID':<{width}}  {'STATUS':<10} {'ATTEMPTS':>8}  TASK"]
     for plan in plans:
         latest = plan.latest
-        lines.append(f"{plan.job.id:<{width}}  {plan.ledger_status:<10} {plan.attempts:>8}  "
-                     f"{(latest.task_id if latest else None) or '-'}")
-    tally: dict[str, int] = {}
-    for plan in plans:
-        tally[plan.ledger_status] = tally.get(plan.ledger_status, 0) + 1
-    lines.append("Totals: " + ", ".join(f"{n} {s}" for s, n in sorted(tally.items())))
+        lines.append(f"{plan.job.id:<{width}}  {row_status(plan, download):<10} "
+                     f"{plan.attempts:>8}  {(latest.task_id if latest else None) or '-'}")
+    tally = status_counts(plans, download)
+    lines.append("Totals: " + ", ".join(f"{n} {s}" for s, n in tally.items()))
     return "\n".join(lines)
 
 
 def summary_line(manifest: Manifest, summary: RunSummary, folder: Path, *, download: bool) -> str:
     """The one line a run ends with."""
-    tally: dict[str, int] = {}
-    for plan in summary.plans:
-        status = row_status(plan, download)
-        tally[status] = tally.get(status, 0) + 1
-    order = ("succeeded", "failed", "timed_out", "running", "pending")
-    parts = ", ".join(f"{tally[s]} {s}" for s in order if tally.get(s))
+    parts = ", ".join(f"{n} {s}" for s, n in status_counts(summary.plans, download).items())
     return (f"{manifest.name}: {parts} ({len(summary.plans)} jobs); {summary.creates} creates, "
             f"{summary.queries} queries, {summary.credits_committed} credits committed this run;"
             f" ledger: {folder / 'ledger.csv'}")

@@ -3,6 +3,8 @@ from __future__ import annotations
 import csv
 import hashlib
 
+import pytest
+
 from pipeline.ledger import FIELDS
 from tests.runner.conftest import Batch, jobs_yaml
 
@@ -74,3 +76,27 @@ def test_flags_override_manifest_settings(batch: Batch) -> None:
     batch.write(text)
     assert batch.run("--download") == 0
     assert all(r["file"] for r in batch.ledger())
+
+
+def test_status_and_ledger_commands_read_the_state_without_network(
+    batch: Batch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from pipeline.cli import main
+
+    batch.write(jobs_yaml(3))
+    assert batch.run() == 0
+    capsys.readouterr()
+    queries = batch.stats()["queries"]
+    assert main(["status", str(batch.manifest), "--out", str(batch.folder), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["counts"] == {"succeeded": 3}
+    assert [j["id"] for j in status["jobs"]] == ["job-000", "job-001", "job-002"]
+    assert all(j["attempts"] == 1 and j["task_id"] for j in status["jobs"])
+    assert main(["status", str(batch.manifest), "--out", str(batch.folder)]) == 0
+    assert "Totals: 3 succeeded" in capsys.readouterr().out
+    (batch.folder / "ledger.csv").unlink()
+    assert main(["ledger", str(batch.manifest), "--out", str(batch.folder)]) == 0
+    assert (batch.folder / "ledger.csv").exists() and (batch.folder / "index.html").exists()
+    assert batch.stats()["queries"] == queries
