@@ -206,7 +206,8 @@ def cmd_validate(paths: Sequence[str], stdout: TextIO) -> int:
             for issue in exc.issues:
                 print(issue, file=stdout)
         else:
-            print(f"{path}: ok ({len(manifest.jobs)} jobs)", file=stdout)
+            count = len(manifest.jobs)
+            print(f"{path}: ok ({count} job{'' if count == 1 else 's'})", file=stdout)
     return EXIT_USAGE if failed else EXIT_OK
 
 
