@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ from typing import TextIO
 
 from pipeline.callbacks import CallbackReceiver
 from pipeline.client import KieClient
-from pipeline.errors import UsageError
+from pipeline.errors import PipelineError, StateError, UsageError
 from pipeline.events import Event, Fanout
 from pipeline.gallery import write_gallery
 from pipeline.ledger import write_ledger
@@ -84,6 +85,23 @@ def _signals(runner: Runner, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+@contextlib.contextmanager
+def _environment_errors(folder: Path) -> Iterator[None]:
+    """A disk that is full, read-only or failing ends the run with one clear line (exit 3),
+    not a traceback. What was committed before stays in the state file."""
+    resume = "everything recorded so far is kept; fix this and rerun to resume"
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        raise PipelineError(f"{exc.strerror or exc}{where} ({resume})") from None
+    except sqlite3.Error as exc:
+        raise StateError(f"the state file {folder / 'state.sqlite'} could not be written: "
+                         f"{exc} ({resume})") from None
+
+
 def _write_outputs(runner: Runner, folder: Path, download: bool) -> None:
     plans = runner.plans()
     write_ledger(folder, plans, download=download)
@@ -113,7 +131,8 @@ def run_batch(manifest: Manifest, settings: Settings, folder: Path, target: Targ
     """Run the batch into `folder`; the ledger is written whatever happens."""
     stderr = stderr or sys.stderr
     options = replace(options, settings=scaled(settings, options.time_scale))
-    with FolderLock(folder), StateStore.open(folder / "state.sqlite", target.endpoint) as store:
+    with _environment_errors(folder), FolderLock(folder), \
+            StateStore.open(folder / "state.sqlite", target.endpoint) as store:
         log = RunLog(folder / "run.log", mirror=stderr if verbose else None)
         log.write(f"=== run of {manifest.path} ({len(manifest.jobs)} jobs) against "
                   f"{target.endpoint}")

@@ -46,9 +46,28 @@ def sha256_file(path: Path) -> str:
     return _hash_existing(path)[0].hexdigest()
 
 
-async def fetch_once(client: KieClient, url: str, dest: Path) -> Downloaded:
-    """One try: continue `dest.part` where it stopped; raise DownloadError when incomplete."""
-    part = dest.with_name(dest.name + ".part")
+def part_path(dest: Path, source: str | None = None) -> Path:
+    """Where `dest` is downloaded to first. `source` (the task id) names the content: a
+    partial download of another task for the same file (an edited job) is never resumed,
+    which would splice two videos into one file of the right length."""
+    if source is None:
+        return dest.with_name(dest.name + ".part")
+    tag = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return dest.with_name(f"{dest.name}.{tag}.part")
+
+
+def _remove_stale_parts(dest: Path, keep: Path) -> None:
+    stale = re.compile(re.escape(dest.name) + r"(\.[0-9a-f]{16})?\.part")
+    for path in dest.parent.iterdir():
+        if path != keep and stale.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+
+
+async def fetch_once(client: KieClient, url: str, dest: Path,
+                     part: Path | None = None) -> Downloaded:
+    """One try: continue `part` (default `dest.part`) where it stopped; raise DownloadError
+    when incomplete."""
+    part = part or part_path(dest)
     digest, offset = _hash_existing(part) if part.exists() else (hashlib.sha256(), 0)
     try:
         async with client.open_file(url, offset) as response:
@@ -65,7 +84,9 @@ async def fetch_once(client: KieClient, url: str, dest: Path) -> Downloaded:
                 raise DownloadError(f"file URL answered HTTP {status}")
             total = _expected_total(response, offset)
             with part.open("ab") as handle:
-                async for block in response.aiter_bytes(CHUNK):
+                # Blocks as they arrive: a chunk size would hold back up to that much, and
+                # an interrupted transfer would lose it instead of keeping it to resume.
+                async for block in response.aiter_bytes():
                     handle.write(block)
                     digest.update(block)
                     offset += len(block)
@@ -92,14 +113,18 @@ def _expected_total(response: httpx.Response, offset: int) -> int | None:
 
 async def download(client: KieClient, url: str, dest: Path, *,
                    refresh: Callable[[str], Awaitable[str]], tries: int = 6,
-                   pause: Callable[[int], Awaitable[None]]) -> tuple[Downloaded, str]:
+                   pause: Callable[[int], Awaitable[None]],
+                   source: str | None = None) -> tuple[Downloaded, str]:
     """Download `url` to `dest`, resuming and refreshing an expired URL. Returns the result
-    and the URL that worked (it may be a refreshed one)."""
+    and the URL that worked (it may be a refreshed one). `source` identifies the content
+    (the task id): only a partial download of the same source is resumed."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    part = part_path(dest, source)
+    _remove_stale_parts(dest, part)
     last = "no attempt"
     for attempt in range(1, tries + 1):
         try:
-            return await fetch_once(client, url, dest), url
+            return await fetch_once(client, url, dest, part), url
         except DownloadError as exc:
             last = str(exc)
             if exc.expired:

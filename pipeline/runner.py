@@ -61,7 +61,7 @@ class Runner(Tracker):
         self.creates = SlidingWindowLimiter(s.create_rate, rng=self.rng)
         self.queries = SlidingWindowLimiter(s.query_rate, rng=self.rng)
         self.policy = PollPolicy(s.poll_interval, max(s.poll_interval, s.poll_max_interval),
-                                 scale=self.scale)
+                                 scale=self.scale, horizon=s.max_wait)
         self.history: dict[str, list[Attempt]] = {}
         self.queue: deque[Job] = deque()
         self.active: dict[int, Active] = {}
@@ -76,6 +76,7 @@ class Runner(Tracker):
         self.stop_submitting = False
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.fatal: Exception | None = None  # an error a poll task could not handle
         self.credits_committed = 0  # this run
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
         self.prices = load_prices()
@@ -184,9 +185,9 @@ class Runner(Tracker):
             needed = min(needed, max(self.settings.max_credits - self.credits_before, 0))
         if not needed:
             return
-        await self.queries.acquire()
         try:
-            balance = await self.client.credit()
+            async with self.queries.slot():
+                balance = await self.client.credit()
         except kie.AuthError as exc:
             self._stop(f"the API key was refused ({exc.message})", hard=True)
             return
@@ -207,11 +208,24 @@ class Runner(Tracker):
             await asyncio.gather(*loops)
         finally:
             self._flush_progress(force=True)
+        if self.fatal is not None:
+            raise self.fatal
         return RunSummary(self.plans(), self.stop_reason, self.interrupted,
                           self.credits_committed, self.queries.calls, self.creates.calls)
 
     def _done(self) -> bool:
-        return self.interrupted or self._finished()
+        return self.interrupted or self.fatal is not None or self._finished()
+
+    async def _poll(self, active: Active) -> None:
+        """Each poll runs as a task of its own: an error it does not handle (the state file
+        failing, a bug) must end the run, not vanish with the task and leave the run
+        waiting forever for an answer that was never recorded."""
+        try:
+            await super()._poll(active)
+        except Exception as exc:
+            if self.fatal is None:
+                self.fatal = exc
+            self._notify()
 
     # -- submitting ---------------------------------------------------------------------
 
@@ -257,9 +271,9 @@ class Runner(Tracker):
             if not first:
                 self.store.record_create_try(attempt_id, ambiguous=ambiguous)
             first = False
-            await self.creates.acquire()
             try:
-                task_id = await self.client.create_task(body)
+                async with self.creates.slot():
+                    task_id = await self.client.create_task(body)
             except kie.RateLimited:
                 self.creates.rejected()
                 continue
@@ -350,32 +364,40 @@ class Runner(Tracker):
 
     async def _fresh_url(self, attempt_id: int, old: str) -> str:
         """A new link for an expired result URL, paid from the query budget."""
-        await self.queries.acquire()
         try:
-            url = await self.client.download_url(old)
+            async with self.queries.slot():
+                url = await self.client.download_url(old)
         except kie.KieError:
             attempt = self.store.get(attempt_id)
             if not attempt.task_id:
                 return old
-            await self.queries.acquire()
-            info = await self.client.record_info(attempt.task_id)
+            async with self.queries.slot():
+                info = await self.client.record_info(attempt.task_id)
             url = info.result_urls[0] if info.result_urls else old
         self.store.set_video_url(attempt_id, url)
         return url
 
     async def _download(self, job: Job, attempt_id: int, url: str) -> None:
         rel = f"videos/{job.id}.mp4"
+        self.store.release_file(rel, attempt_id)
         try:
             if not url:
                 url = await self._fresh_url(attempt_id, url)
             result, url = await download(
                 self.client, url, self.folder / rel,
                 refresh=lambda old: self._fresh_url(attempt_id, old),
-                pause=self._sleep_backoff)
+                pause=self._sleep_backoff, source=self.store.get(attempt_id).task_id)
         except (DownloadError, kie.KieError) as exc:
             self.store.record_download_error(attempt_id, str(exc))
             self._refresh(attempt_id)
             self._transition(job, "succeeded", "failed", detail=f"download: {exc}")
+            return
+        except OSError as exc:  # the disk, not the download: full, read-only, failing
+            message = f"cannot write {rel}: {exc.strerror or exc}"
+            self.store.record_download_error(attempt_id, message)
+            self._refresh(attempt_id)
+            self._transition(job, "succeeded", "failed", detail=f"download: {message}")
+            self._stop(f"{message}; fix the output folder and rerun to resume", hard=True)
             return
         self.store.record_download(attempt_id, rel, result.sha256, result.size)
         self._refresh(attempt_id)

@@ -246,6 +246,14 @@ class StateStore:
             self.conn.execute("UPDATE attempts SET file = ?, sha256 = ?, bytes = ? WHERE id = ?",
                               (file, sha256, size, attempt_id))
 
+    def release_file(self, file: str, keep: int) -> None:
+        """`file` is about to be overwritten by attempt `keep`'s download: no other attempt
+        (an older version of the job) may go on claiming it, or reverting the edit would
+        find "its" file present, with another video in it."""
+        with self.transaction():
+            self.conn.execute("UPDATE attempts SET file = NULL, sha256 = NULL, bytes = NULL "
+                              "WHERE file = ? AND id != ?", (file, keep))
+
     def record_download_error(self, attempt_id: int, message: str) -> None:
         with self.transaction():
             self.conn.execute("UPDATE attempts SET error_code = 'download', error_message = ? "

@@ -38,13 +38,14 @@ class Active:
     job: Job
     attempt_id: int
     task_id: str
-    submitted: float  # monotonic time it was submitted (or tracking resumed)
+    submitted: float  # monotonic time it was submitted (from the state on a rerun)
     deadline: float
     polls: int = 0
     unflushed_polls: int = 0
     state: str = "waiting"
     not_found: int = 0  # consecutive "Task not found" answers
     next_due: float = 0.0  # the one poll scheduled for this task; older heap entries are stale
+    seen_running: float = 0.0  # its age at the last poll that found it unfinished
 
 
 @dataclass(order=True)
@@ -102,10 +103,12 @@ class Tracker:
 
     def _track(self, job: Job, attempt: Attempt, now: float) -> None:
         assert attempt.task_id is not None
-        self.active[attempt.id] = Active(job, attempt.id, attempt.task_id, now,
+        # The poll plan is by age: a task tracked again on a rerun keeps the age it has.
+        age = max(0.0, time.time() - attempt.submitted_at) if attempt.submitted_at else 0.0
+        self.active[attempt.id] = Active(job, attempt.id, attempt.task_id, now - age,
                                          now + self.settings.max_wait)
         self.by_task[attempt.task_id] = attempt.id
-        self._schedule(attempt.id, now + self.settings.poll_interval)
+        self._schedule(attempt.id, now + self.policy.next_delay(age))
 
     def _schedule(self, attempt_id: int, at: float) -> None:
         active = self.active.get(attempt_id)
@@ -118,10 +121,17 @@ class Tracker:
 
     def _next_poll(self, active: Active, now: float) -> float:
         """Seconds to the next poll; with callbacks on, polling is only the slow fallback."""
-        delay = self.policy.next_delay(now - active.submitted)
+        delay = self.policy.next_delay(now - active.submitted, polled=active.polls > 0)
         if self.callbacks_enabled:
             delay = max(delay, CALLBACK_FALLBACK * self.scale)
         return delay
+
+    def _replan_first_polls(self, now: float) -> None:
+        """The poll plan changed: tasks not polled yet take the new first-poll age."""
+        for a in self.active.values():
+            if not a.polls and a.task_id not in self.hinted:
+                due = a.submitted + self._next_poll(a, a.submitted)
+                self._schedule(a.attempt_id, max(now, due))
 
     def poll_now(self, task_id: str) -> None:
         """A callback said this task ended: poll it at once (once, however often told)."""
@@ -136,6 +146,8 @@ class Tracker:
         while not self._done():
             self._flush_progress()
             now = time.monotonic()
+            if self.policy.maybe_refit(now, (a.seen_running for a in self.active.values())):
+                self._replan_first_polls(now)
             if not self.due or self.due[0].at > now:
                 timeout = (self.due[0].at - now) if self.due else 1.0
                 await self._wait(min(max(timeout, 0.0), 1.0))
@@ -149,6 +161,7 @@ class Tracker:
                 continue
             await self.queries.acquire()
             if self.interrupted or item.attempt_id not in self.active:
+                self.queries.release()
                 continue
             task = asyncio.create_task(self._poll(active))
             pending.add(task)
@@ -171,7 +184,10 @@ class Tracker:
         active.unflushed_polls += 1
         now = time.monotonic()
         try:
-            info = await self.client.record_info(active.task_id)
+            try:
+                info = await self.client.record_info(active.task_id)
+            finally:
+                self.queries.release()
         except kie.RateLimited:
             self.queries.rejected()
             self._schedule(active.attempt_id, now + self.settings.poll_interval)
@@ -197,6 +213,7 @@ class Tracker:
         active.not_found = 0
         self.queries.succeeded()
         if not info.finished:
+            active.seen_running = now - active.submitted
             if info.state != active.state:
                 self._transition(active.job, active.state, info.state, active.task_id)
                 active.state = info.state
@@ -205,7 +222,7 @@ class Tracker:
         if active.attempt_id not in self.active:
             return
         del self.active[active.attempt_id]
-        self.policy.observe(now - active.submitted)
+        self.policy.observe(time.monotonic() - active.submitted, since=active.seen_running)
         if info.state == "success":
             self._succeeded(active, info)
         else:

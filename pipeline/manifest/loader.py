@@ -164,7 +164,7 @@ class _Expander:
         total = math.prod(len(matrix[k]) for k in keys)
         if total > MAX_VARIANTS:
             self.add(("jobs", index, "matrix"), f"matrix makes {total:,} variants, over the "
-                     f"limit of {MAX_VARIANTS:,} per job")
+                     f"limit of {MAX_VARIANTS:,} per job", key=True)
             return []
         lists = [list(enumerate(matrix[k])) for k in keys]
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*lists)]
@@ -177,14 +177,15 @@ class _Expander:
         id_at: Path_ = (*base, "matrix") if variant else (*base, "id")
         if (why := unsafe_id(job_id)) is not None:
             # Same words as the schema's message for a plain id, so the two merge into one.
-            self.add(id_at, f"matrix makes {why}" if variant else why)
+            self.add(id_at, f"matrix makes {why}" if variant else why, key=bool(variant))
             return None
         line = self.located.where(base)[0]
         if job_id in self.seen:
             first_line, first_index = self.seen[job_id]
             self.add(id_at, f"matrix makes job id {job_id!r} more than once (repeated values?)"
                      if first_index == index else
-                     f"duplicate job id {job_id!r} (also at line {first_line})")
+                     f"duplicate job id {job_id!r} (also at line {first_line})",
+                     key=bool(variant))
             return None
         self.seen[job_id] = (line, index)
 
