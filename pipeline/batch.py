@@ -110,9 +110,12 @@ def _write_outputs(runner: Runner, folder: Path, download: bool) -> None:
 
 async def _run(runner: Runner, folder: Path, download: bool) -> RunSummary:
     async def keep_ledger() -> None:
+        written = runner.revision
         while True:
             await asyncio.sleep(LEDGER_EVERY)
-            _write_outputs(runner, folder, download)
+            if runner.revision != written:  # a rewrite is O(jobs): only when something moved
+                written = runner.revision
+                _write_outputs(runner, folder, download)
 
     writer = asyncio.create_task(keep_ledger())
     try:

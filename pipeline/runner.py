@@ -65,6 +65,7 @@ class Runner(Tracker):
         self.history: dict[str, list[Attempt]] = {}
         self.queue: deque[Job] = deque()
         self.active: dict[int, Active] = {}
+        self.revision = 0  # counts transitions, so outputs are rewritten only on change
         self.by_task: dict[str, int] = {}
         self.hinted: set[str] = set()
         self.callbacks_enabled = options.callback_url is not None
@@ -77,6 +78,7 @@ class Runner(Tracker):
         self.stop_reason: str | None = None
         self.interrupted = False
         self.fatal: Exception | None = None  # an error a poll task could not handle
+        self.aborted = False  # a loop failed: every loop stops at its next check
         self.credits_committed = 0  # this run
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
         self.prices = load_prices()
@@ -134,6 +136,7 @@ class Runner(Tracker):
     def _transition(self, job: Job, old: str, new: str, task_id: str | None = None,
                     detail: str = "") -> None:
         self.emit(Event("transition", job.id, old, new, task_id, detail))
+        self.revision += 1
         self._notify()
 
     def _finished(self) -> bool:
@@ -204,8 +207,19 @@ class Runner(Tracker):
         await self.check_balance()
         loops = [self._submit_loop(), self._poll_loop()]
         loops += [self._download_loop() for _ in range(DOWNLOAD_WORKERS)]
+        tasks = [asyncio.ensure_future(loop) for loop in loops]
         try:
-            await asyncio.gather(*loops)
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # One loop failed, or the run was cancelled: end the others before going on.
+            # They are told to stop as well as cancelled, because asyncio.wait_for (in
+            # _wait) can swallow a cancellation (Python < 3.12), and a loop that lost its
+            # cancellation would otherwise keep the process alive forever.
+            self.aborted = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             self._flush_progress(force=True)
         if self.fatal is not None:
@@ -214,7 +228,7 @@ class Runner(Tracker):
                           self.credits_committed, self.queries.calls, self.creates.calls)
 
     def _done(self) -> bool:
-        return self.interrupted or self.fatal is not None or self._finished()
+        return self.interrupted or self.aborted or self.fatal is not None or self._finished()
 
     async def _poll(self, active: Active) -> None:
         """Each poll runs as a task of its own: an error it does not handle (the state file

@@ -41,6 +41,7 @@ _MERGE = _T + "merge"
 # libyaml's parser when PyYAML was built with it (the usual wheels): about 7 times faster
 # than the pure-Python one on big manifests. Both give the same nodes and marks; messages
 # differ a little, so the tests match on fragments both share.
+# (CSafeLoader is not a SafeLoader subclass, but offers the same methods used here.)
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -122,7 +123,8 @@ def _yaml_error(path: str, text: str, exc: yaml.MarkedYAMLError) -> ManifestErro
                                     "manifest is one document (remove the '---' line and "
                                     "what follows, or split it into two files)")])
     rest = text[mark.index:] if mark and 0 <= mark.index <= len(text) else ""
-    here = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
+    lines = _LINE_BREAK.split(text)
+    here = lines[line - 1] if line <= len(lines) else ""
     if "undefined alias" in problem and rest.startswith("*"):
         name = re.match(r"\*([^\s,\[\]{}]*)", rest)
         problem = f"found undefined alias {short(name.group(1) if name else rest[:20])}"
