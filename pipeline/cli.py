@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from pipeline import __version__
+from pipeline.argtypes import host_port, positive, rate
 from pipeline.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -17,7 +18,7 @@ from pipeline.errors import (
     PipelineError,
     UsageError,
 )
-from pipeline.manifest import ManifestError, Rate, load_manifest
+from pipeline.manifest import ManifestError, load_manifest
 from pipeline.models import schemas_dir
 
 COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate")
@@ -57,32 +58,6 @@ class _Parser(argparse.ArgumentParser):
                          if " " in self.prog else message)
 
 
-def _rate(text: str) -> Rate:
-    try:
-        return Rate.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 0.0.0.0:8080, got {text!r}")
-    return host.strip("[]"), int(port)
-
-
-def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-        return value
-    return parse
-
-
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest", metavar="MANIFEST", help="the manifest YAML file")
     where = p.add_mutually_exclusive_group()
@@ -97,21 +72,21 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="validate and print the plan with its estimated cost; no network, "
                         "no files written")
     knobs = p.add_argument_group("settings (override the manifest's `settings`)")
-    knobs.add_argument("--concurrency", type=_positive(int), metavar="N",
+    knobs.add_argument("--concurrency", type=positive(int), metavar="N",
                        help="most tasks in flight at once (default 100)")
-    knobs.add_argument("--create-rate", type=_rate, metavar="N/SECONDS",
+    knobs.add_argument("--create-rate", type=rate, metavar="N/SECONDS",
                        help="createTask budget of the account (default 20/10)")
-    knobs.add_argument("--query-rate", type=_rate, metavar="N/SECONDS",
+    knobs.add_argument("--query-rate", type=rate, metavar="N/SECONDS",
                        help="query budget of the key: polls and URL refreshes (default 10/1)")
-    knobs.add_argument("--poll-interval", type=_positive(float), metavar="SECONDS",
+    knobs.add_argument("--poll-interval", type=positive(float), metavar="SECONDS",
                        help="shortest interval between polls of one task (default 2)")
-    knobs.add_argument("--poll-max-interval", type=_positive(float), metavar="SECONDS",
+    knobs.add_argument("--poll-max-interval", type=positive(float), metavar="SECONDS",
                        help="longest interval between polls of one task (default 30)")
-    knobs.add_argument("--max-wait", type=_positive(float), metavar="SECONDS",
+    knobs.add_argument("--max-wait", type=positive(float), metavar="SECONDS",
                        help="a task unfinished after this long is timed_out (default 900)")
-    knobs.add_argument("--max-attempts", type=_positive(int), metavar="N",
+    knobs.add_argument("--max-attempts", type=positive(int), metavar="N",
                        help="submissions per job at most, retries included (default 3)")
-    knobs.add_argument("--max-credits", type=_positive(int), metavar="N",
+    knobs.add_argument("--max-credits", type=positive(int), metavar="N",
                        help="credit budget of the batch (earlier runs into the same folder "
                             "count): no new submission beyond it")
     knobs.add_argument("--partial", action="store_true",
@@ -130,12 +105,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     hooks.add_argument("--callback-url", metavar="PUBLIC_URL",
                        help="send this callBackUrl with every task (overrides the manifest's "
                             "callback_url); Kie POSTs there when a task ends")
-    hooks.add_argument("--callback-listen", metavar="HOST:PORT", type=_host_port,
+    hooks.add_argument("--callback-listen", metavar="HOST:PORT", type=host_port,
                        help="receive those callbacks during the run on HOST:PORT (put it "
                             "behind PUBLIC_URL); signatures are checked when "
                             "$KIE_WEBHOOK_HMAC_KEY is set; polling continues as a fallback")
     sim = p.add_argument_group("simulation")
-    sim.add_argument("--time-scale", type=_positive(float), default=None, metavar="F",
+    sim.add_argument("--time-scale", type=positive(float), default=None, metavar="F",
                      help="compress every duration of the run (pacing windows, poll "
                           "intervals, max wait) by F, to match a simulator started with the "
                           "same --time-scale; with --simulate the default is 0.01 (a "

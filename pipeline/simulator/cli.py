@@ -15,6 +15,7 @@ import sys
 import threading
 from types import FrameType
 
+from pipeline.argtypes import positive, rate
 from pipeline.simulator.config import ConfigError, FaultRates, SimConfig
 from pipeline.simulator.simulator import Simulator
 
@@ -59,25 +60,12 @@ def _rate(text: str) -> float:
     return value
 
 
+_positive_float = positive(float)
+
+
 def _limit(text: str) -> tuple[int, float]:
-    count, sep, seconds = text.partition("/")
-    try:
-        parsed = (int(count), float(seconds))
-    except ValueError:
-        parsed = (0, 0.0)
-    if not sep or parsed[0] < 1 or parsed[1] <= 0:
-        raise argparse.ArgumentTypeError(f"expected N/SECONDS such as 20/10, got {text!r}")
-    return parsed
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+    parsed = rate(text)
+    return parsed.count, parsed.seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--time-scale",
-        type=_positive,
+        type=_positive_float,
         default=1.0,
         metavar="F",
         help="multiply every duration (latency, rate windows, URL lifetimes, delays) by F; 0.01 "
@@ -149,28 +137,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     limits.add_argument(
         "--latency-median",
-        type=_positive,
+        type=_positive_float,
         default=_DEFAULTS.latency_median,
         metavar="SECONDS",
         help="median generation time, lognormal, capped at --latency-max (default: %(default)s)",
     )
     limits.add_argument(
         "--latency-max",
-        type=_positive,
+        type=_positive_float,
         default=_DEFAULTS.latency_max,
         metavar="SECONDS",
         help="longest generation (default: %(default)s)",
     )
     limits.add_argument(
         "--url-ttl",
-        type=_positive,
+        type=_positive_float,
         default=_DEFAULTS.url_ttl,
         metavar="SECONDS",
         help="lifetime of result URLs, from the task's end (default: %(default)s)",
     )
     limits.add_argument(
         "--download-url-ttl",
-        type=_positive,
+        type=_positive_float,
         default=_DEFAULTS.download_url_ttl,
         metavar="SECONDS",
         help="lifetime of links from /common/download-url (default: %(default)s)",
@@ -211,7 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     behaviour.add_argument(
         "--slow-delay",
-        type=_positive,
+        type=_positive_float,
         default=_DEFAULTS.slow_delay,
         metavar="SECONDS",
         help="how long --fault-slow holds an answer (default: %(default)s)",
