@@ -1,0 +1,59 @@
+"""Interrupted downloads: what arrived is kept and resumed, and only ever for the same task."""
+
+from __future__ import annotations
+
+from pipeline.simulator import FaultRates
+from tests.reliability.conftest import MakeBatch
+from tests.reliability.harness import audit, video
+
+
+def _job(ratio: str) -> str:
+    return f"version: 1\njobs:\n  - id: boat\n    prompt: A paper boat\n    aspect_ratio: {ratio}\n"
+
+
+def test_an_interrupted_download_keeps_what_arrived(make_batch: MakeBatch) -> None:
+    batch = make_batch(faults=FaultRates(truncated_download=1.0))
+    batch.write(_job("landscape"))
+    assert batch.run() == 1  # every transfer is cut short: the download gives up
+    row = batch.ledger()["boat"]
+    assert row["status"] == "failed" and row["error_code"] == "download"
+    parts = list((batch.out / "videos").iterdir())
+    assert len(parts) == 1 and parts[0].name.endswith(".part")
+    data, full = parts[0].read_bytes(), video("landscape")
+    # Six tries each got half of what was left: all of it kept, in order.
+    assert 0 < len(data) < len(full) and full.startswith(data)
+    assert len(data) >= len(full) * 0.9
+    sent = batch.sim.stats()["file_download_bytes"]
+    batch.sim.control(faults={"truncated_download": 0.0})
+    assert batch.run() == 0
+    # The rerun fetched only the remainder.
+    assert batch.sim.stats()["file_download_bytes"] - sent == len(full) - len(data)
+    assert (batch.out / "videos" / "boat.mp4").read_bytes() == full
+    audit(batch.sim, batch.out, batch.manifest)
+
+
+def test_an_edited_job_never_resumes_the_old_tasks_partial_download(
+        make_batch: MakeBatch) -> None:
+    """portrait.mp4 is shorter than landscape.mp4: resuming a portrait .part with a Range
+    request for the landscape task gives a file of the right length but spliced content."""
+    batch = make_batch(faults=FaultRates(truncated_download=1.0))
+    batch.write(_job("portrait"))
+    assert batch.run() == 1
+    batch.sim.control(faults={"truncated_download": 0.0})
+    batch.write(_job("landscape"))  # a new fingerprint: a new task, a new video
+    assert batch.run() == 0
+    assert (batch.out / "videos" / "boat.mp4").read_bytes() == video("landscape")
+    assert [p.name for p in (batch.out / "videos").iterdir()] == ["boat.mp4"]
+    audit(batch.sim, batch.out, batch.manifest)
+
+
+def test_reverting_an_edit_never_keeps_the_other_versions_video(make_batch: MakeBatch) -> None:
+    """v1 downloaded, v2 downloaded over it, back to v1: v1 is done at Kie, but the file on
+    disk holds v2's video, so v1 must be fetched again (its URL is refreshed if need be)."""
+    batch = make_batch()
+    for ratio in ("landscape", "portrait", "landscape"):
+        batch.write(_job(ratio))
+        assert batch.run() == 0
+        assert (batch.out / "videos" / "boat.mp4").read_bytes() == video(ratio), ratio
+    assert batch.sim.stats()["creates"] == 2  # v1 was not paid twice
+    audit(batch.sim, batch.out, batch.manifest)
