@@ -122,13 +122,17 @@ async def download(client: KieClient, url: str, dest: Path, *,
     part = part_path(dest, source)
     _remove_stale_parts(dest, part)
     last = "no attempt"
-    for attempt in range(1, tries + 1):
+    failures = 0  # tries in a row that added nothing: a try that made progress is not one
+    while failures < tries:
+        before = part.stat().st_size if part.exists() else 0
         try:
             return await fetch_once(client, url, dest, part), url
         except DownloadError as exc:
             last = str(exc)
+            grew = part.exists() and part.stat().st_size > before
+            failures = 0 if grew else failures + 1
             if exc.expired:
                 url = await refresh(url)
-            elif attempt < tries:
-                await pause(attempt)
-    raise DownloadError(f"gave up after {tries} tries: {last}")
+            elif failures < tries:
+                await pause(max(failures, 1))
+    raise DownloadError(f"gave up after {tries} tries without progress: {last}")

@@ -113,10 +113,17 @@ class StateStore:
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(path, isolation_level=None, timeout=10)
-                conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             store = cls(conn, path)
-            store._check(endpoint, create=not readonly)
+            try:
+                store._check(endpoint, create=not readonly)
+            except BaseException:
+                conn.close()
+                raise
+            if not readonly:
+                # Only once the file is known to be ours and of a version we read: switching
+                # the journal mode writes to it.
+                conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state file {path} cannot be used: {exc}") from None
         return store

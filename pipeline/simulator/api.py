@@ -168,9 +168,11 @@ def serve_file(service: KieService, method: str, path: str, range_header: str | 
             data = data[span[0] : span[1] + 1]
         truncate_at = None
         if method == "GET":
-            if _draw(service, ("truncated_download",)):
+            # A cut-short transfer still delivers something (half, at least one byte), as a
+            # real dropped connection does; a one-byte body cannot be cut short.
+            if len(data) > 1 and _draw(service, ("truncated_download",)):
                 service.stats.faults["truncated_download"] += 1
-                truncate_at = len(data) // 2
+                truncate_at = max(1, len(data) // 2)
             service.stats.file_downloads += 1
             service.stats.file_download_bytes += len(data) if truncate_at is None else truncate_at
         return Outcome(

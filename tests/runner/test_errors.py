@@ -206,3 +206,16 @@ def test_a_timed_out_task_is_tracked_again_by_a_rerun(batch: Batch) -> None:
     time.sleep(0.1)
     assert batch.run() == 0
     assert batch.stats()["creates"] == 2
+
+
+@pytest.mark.sim(faults=FaultRates(truncated_download=1.0))
+def test_a_host_that_always_cuts_the_transfer_short_still_delivers_by_resuming(
+    batch: Batch,
+) -> None:
+    """Every answer stops short; each try resumes where the last stopped, and tries that make
+    progress do not count against the retry limit."""
+    batch.write(jobs_yaml(1))
+    code = batch.run()
+    row = batch.ledger()[0]
+    assert code == 0, row
+    assert row["bytes"] and row["sha256"]
