@@ -14,6 +14,7 @@ import httpx
 
 from pipeline.client import KieClient
 
+DOWNLOAD_TRIES = 6  # tries in a row without progress before a download is given up
 CHUNK = 256 * 1024
 _RANGE_TOTAL = re.compile(r"bytes \d+-\d+/(\d+)")
 
@@ -112,7 +113,7 @@ def _expected_total(response: httpx.Response, offset: int) -> int | None:
 
 
 async def download(client: KieClient, url: str, dest: Path, *,
-                   refresh: Callable[[str], Awaitable[str]], tries: int = 6,
+                   refresh: Callable[[str], Awaitable[str]], tries: int | None = None,
                    pause: Callable[[int], Awaitable[None]],
                    source: str | None = None) -> tuple[Downloaded, str]:
     """Download `url` to `dest`, resuming and refreshing an expired URL. Returns the result
@@ -121,6 +122,7 @@ async def download(client: KieClient, url: str, dest: Path, *,
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest, source)
     _remove_stale_parts(dest, part)
+    tries = tries or DOWNLOAD_TRIES
     last = "no attempt"
     failures = 0  # tries in a row that added nothing: a try that made progress is not one
     while failures < tries:
