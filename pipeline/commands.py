@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline import report
-from pipeline.batch import SIMULATED_ENDPOINT, Target, resolve_target, run_batch
 from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
 from pipeline.ledger import row_status, status_counts
 from pipeline.manifest import Manifest, Settings, load_manifest
 from pipeline.plan import JobPlan, estimate, plan_manifest
-from pipeline.runner import RunOptions
 from pipeline.state import StateStore
 
 STATE_FILE = "state.sqlite"
@@ -91,6 +89,10 @@ def _run(manifest: Manifest, settings: Settings, folder: Path, args: argparse.Na
     if args.callback_listen and not args.callback_url:
         raise UsageError("--callback-listen needs --callback-url: the public URL that reaches "
                          "the listener, which Kie is told to call")
+    # Imported here: validate, --dry-run and status never load the HTTP stack.
+    from pipeline.batch import SIMULATED_ENDPOINT, Target, resolve_target, run_batch
+    from pipeline.runner import RunOptions
+
     options = RunOptions(settings=settings, retry_failed=args.retry_failed, partial=args.partial,
                          time_scale=args.time_scale or 1.0, callback_url=args.callback_url)
     with contextlib.ExitStack() as stack:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.ledger import row_status, status_counts
 from pipeline.manifest import Manifest
 from pipeline.models import load_prices
 from pipeline.plan import Estimate, JobPlan, counts
-from pipeline.runner import RunSummary
+
+if TYPE_CHECKING:
+    from pipeline.runner import RunSummary
 
 PLAN_ORDER = ("new", "changed", "retry", "ambiguous", "in flight", "timed out", "done", "failed")
 

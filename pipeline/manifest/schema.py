@@ -50,7 +50,26 @@ def inline_refs(schema: Any, defs: dict[str, Any] | None = None) -> Any:
         siblings = {k: inline_refs(v, defs) for k, v in schema.items() if k != "$ref"}
         return {**target, **siblings} if not set(target) & set(siblings) - _ANNOTATIONS else {
             "allOf": [target], **siblings}
-    return {k: inline_refs(v, defs) for k, v in schema.items()}
+    return _merge_all_of({k: inline_refs(v, defs) for k, v in schema.items()})
+
+
+def _merge_all_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """Fold `allOf: [{type, properties}]` into its parent when nothing conflicts: the same
+    constraints, one pass less per value (a job is validated once instead of twice)."""
+    parts = schema.get("allOf")
+    if not isinstance(parts, list) or len(parts) != 1 or not isinstance(parts[0], dict):
+        return schema
+    part = parts[0]
+    if not set(part) <= {"type", "properties", *_ANNOTATIONS}:
+        return schema
+    if part.get("type", schema.get("type")) != schema.get("type"):
+        return schema
+    props, extra = schema.get("properties", {}), part.get("properties", {})
+    if set(props) & set(extra):
+        return schema
+    merged = {k: v for k, v in schema.items() if k != "allOf"}
+    merged["properties"] = {**extra, **props}
+    return merged
 
 
 _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comment"})
@@ -59,7 +78,15 @@ _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comme
 @cache
 def manifest_validator() -> Draft202012Validator:
     path = schemas_dir() / "manifest.schema.json"
-    return Draft202012Validator(inline_refs(json.loads(path.read_text(encoding="utf-8"))))
+    schema = inline_refs(json.loads(path.read_text(encoding="utf-8")))
+    # The schema lists the Sora input fields on jobs and defaults for editor completion; the
+    # model's own schema checks them (with better context), so do not check them twice.
+    props = schema.get("properties", {})
+    for holder in (props.get("defaults"), props.get("jobs", {}).get("items")):
+        if isinstance(holder, dict) and isinstance(holder.get("properties"), dict):
+            holder["properties"] = {k: v for k, v in holder["properties"].items()
+                                    if k in RUNNER_KEYS}
+    return Draft202012Validator(schema)
 
 
 def label(path: Sequence[str | int]) -> str:

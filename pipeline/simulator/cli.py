@@ -17,7 +17,6 @@ from types import FrameType
 
 from pipeline.argtypes import positive, rate
 from pipeline.simulator.config import ConfigError, FaultRates, SimConfig
-from pipeline.simulator.simulator import Simulator
 
 _DEFAULTS = SimConfig()
 
@@ -254,6 +253,9 @@ def run(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     signals = (signal.SIGINT, signal.SIGTERM) if in_main else ()
     previous = {sig: signal.signal(sig, on_signal) for sig in signals}
+    # Imported here: building the `run-pipeline` parser must not load the whole server.
+    from pipeline.simulator.simulator import Simulator
+
     simulator = Simulator(config, args.host, args.port)
     try:
         try:
