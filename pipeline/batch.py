@@ -19,7 +19,7 @@ from typing import TextIO
 from pipeline.callbacks import CallbackReceiver
 from pipeline.client import KieClient
 from pipeline.errors import PipelineError, StateError, UsageError
-from pipeline.events import Event, Fanout
+from pipeline.events import Fanout
 from pipeline.gallery import write_gallery
 from pipeline.ledger import write_ledger
 from pipeline.lock import FolderLock
@@ -174,4 +174,4 @@ def run_batch(manifest: Manifest, settings: Settings, folder: Path, target: Targ
         return summary
 
 
-__all__ = ["Event", "Target", "resolve_target", "run_batch", "scaled"]
+__all__ = ["Target", "resolve_target", "run_batch", "scaled"]

@@ -29,10 +29,6 @@ class Rate:
             raise ValueError(f"invalid rate {text!r}: expected COUNT/SECONDS, e.g. 20/10")
         return cls(int(match.group(1)), float(match.group(2)))
 
-    @property
-    def per_second(self) -> float:
-        return self.count / self.seconds
-
     def __str__(self) -> str:
         return f"{self.count}/{self.seconds:g}"
 
@@ -91,10 +87,6 @@ class Manifest:
     name: str
     settings: Settings
     jobs: tuple[Job, ...]
-
-    @property
-    def stem(self) -> str:
-        return self.path.stem
 
     def job(self, job_id: str) -> Job | None:
         return next((j for j in self.jobs if j.id == job_id), None)
