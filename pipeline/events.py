@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-EventKind = Literal["transition", "warning", "stop"]
+EventKind = Literal["transition", "info", "warning", "stop"]
 
 
 @dataclass(frozen=True)

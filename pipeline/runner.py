@@ -197,7 +197,7 @@ class Runner(Tracker):
         except kie.KieError as exc:
             self.emit(Event("warning", detail=f"could not read the balance: {exc.message}"))
             return
-        self.emit(Event("warning", detail=f"balance {balance:g} credits; this run needs "
+        self.emit(Event("info", detail=f"balance {balance:g} credits; this run needs "
                                           f"up to {needed}"))
         if balance < needed and not self.options.partial:
             self._stop(f"the balance ({balance:g} credits) is short of the {needed} this run "
