@@ -192,7 +192,7 @@ class Runner(Tracker):
             async with self.queries.slot():
                 balance = await self.client.credit()
         except kie.AuthError as exc:
-            self._stop(f"the API key was refused ({exc.message})", hard=True)
+            self._key_refused(exc)
             return
         except kie.KieError as exc:
             self.emit(Event("warning", detail=f"could not read the balance: {exc.message}"))
@@ -252,7 +252,7 @@ class Runner(Tracker):
                 await self._wait(1.0)
                 continue
             job = self.queue.popleft()
-            price = self.prices.credits_for(job.model, job.input) or 0
+            price = self._price(job)
             budget = self.settings.max_credits
             if budget is not None and self.credits_before + self.credits_committed + price > budget:
                 self.queue.appendleft(job)
@@ -353,7 +353,7 @@ class Runner(Tracker):
         self.queue.appendleft(job)
         self._transition(job, "submitting", "pending", detail=exc.message)
         if isinstance(exc, kie.AuthError):
-            self._stop(f"the API key was refused ({exc.message})", hard=True)
+            self._key_refused(exc)
         elif isinstance(exc, kie.InsufficientCredits):
             self._stop(f"out of credits ({exc.message}); tracking what is in flight",
                        hard=False)

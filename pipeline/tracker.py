@@ -95,6 +95,10 @@ class Tracker:
     def _stop(self, reason: str, *, hard: bool) -> None:
         raise NotImplementedError
 
+    def _key_refused(self, exc: kie.KieError) -> None:
+        """401 from any call: nothing more will work, so the whole run stops."""
+        self._stop(f"the API key was refused ({exc.message})", hard=True)
+
     def _requeue(self, job: Job) -> None:
         raise NotImplementedError
 
@@ -193,7 +197,7 @@ class Tracker:
             self._schedule(active.attempt_id, now + self.settings.poll_interval)
             return
         except kie.AuthError as exc:
-            self._stop(f"the API key was refused ({exc.message})", hard=True)
+            self._key_refused(exc)
             return
         except kie.NotFound as exc:
             # A task can be unknown for a moment right after creation; one that stays unknown
