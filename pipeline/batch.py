@@ -20,8 +20,7 @@ from pipeline.callbacks import CallbackReceiver
 from pipeline.client import KieClient
 from pipeline.errors import PipelineError, StateError, UsageError
 from pipeline.events import Fanout
-from pipeline.gallery import write_gallery
-from pipeline.ledger import write_ledger
+from pipeline.gallery import write_outputs
 from pipeline.lock import FolderLock
 from pipeline.manifest import Manifest, Rate, Settings
 from pipeline.progress import ProgressBars, RunLog
@@ -103,9 +102,7 @@ def _environment_errors(folder: Path) -> Iterator[None]:
 
 
 def _write_outputs(runner: Runner, folder: Path, download: bool) -> None:
-    plans = runner.plans()
-    write_ledger(folder, plans, download=download)
-    write_gallery(folder, runner.manifest, plans, download=download)
+    write_outputs(folder, runner.manifest, runner.plans(), download=download)
 
 
 async def _run(runner: Runner, folder: Path, download: bool) -> RunSummary:

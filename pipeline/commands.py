@@ -66,12 +66,10 @@ def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
             print(report.status_table(plans, download=download), file=stdout)
         return EXIT_OK
     if args.command == "ledger":
-        from pipeline.gallery import write_gallery
-        from pipeline.ledger import write_ledger
+        from pipeline.gallery import write_outputs
 
-        plans, has_state = read_plans(manifest, folder, manifest.settings)
-        write_ledger(folder, plans, download=manifest.settings.download)
-        gallery = write_gallery(folder, manifest, plans, download=manifest.settings.download)
+        plans, _ = read_plans(manifest, folder, manifest.settings)
+        gallery = write_outputs(folder, manifest, plans, download=manifest.settings.download)
         print(f"wrote {folder / 'ledger.jsonl'}, {folder / 'ledger.csv'} and {gallery} "
               f"({len(plans)} jobs)", file=stdout)
         return EXIT_OK

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pipeline.ledger import atomic_write, iso, row
+from pipeline.ledger import atomic_write, iso, row, write_ledger
 from pipeline.manifest import Job, Manifest
 from pipeline.models import PriceTable, load_prices
 from pipeline.plan import JobPlan
@@ -255,3 +255,10 @@ def write_gallery(folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *,
     now = iso(datetime.now(UTC).timestamp()) or ""
     atomic_write(path, render_gallery(manifest, plans, download=download, generated_at=now))
     return path
+
+
+def write_outputs(folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *,
+                  download: bool) -> Path:
+    """The ledger (JSONL and CSV) and the gallery, from the same plans; returns the page."""
+    write_ledger(folder, plans, download=download)
+    return write_gallery(folder, manifest, plans, download=download)
