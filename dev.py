@@ -22,6 +22,7 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".installed-from"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
+LINTED = ["pipeline", "tests", "benchmarks", "dev.py"]
 
 
 def ensure_venv() -> None:
@@ -52,7 +53,8 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         return run([str(BIN / "run-pipeline"), "manifests/campaign.yaml", "--simulate", *rest])
     for step in (
-        [str(BIN / "ruff"), "check", "pipeline", "tests", "dev.py"],
+        [str(BIN / "ruff"), "format", "--check", *LINTED],
+        [str(BIN / "ruff"), "check", *LINTED],
         [str(BIN / "mypy")],
     ):
         if code := run(step):

@@ -23,8 +23,9 @@ POLL_EVERY = 5.0  # seconds (provider time)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--jobs", type=int, default=10)
     parser.add_argument("--time-scale", type=float, default=1.0)
@@ -34,12 +35,20 @@ def main(argv: list[str] | None = None) -> int:
     scale = args.time_scale
     args.out.mkdir(parents=True, exist_ok=True)
     headers = {"Authorization": f"Bearer {os.environ['KIE_API_KEY']}"}
-    with httpx.Client(base_url=args.base_url, headers=headers, timeout=30.0) as api, \
-            httpx.Client(timeout=30.0) as files, args.events.open("w") as events:
+    with (
+        httpx.Client(base_url=args.base_url, headers=headers, timeout=30.0) as api,
+        httpx.Client(timeout=30.0) as files,
+        args.events.open("w") as events,
+    ):
         for i in range(args.jobs):
-            body = {"model": "sora-2-text-to-video",
-                    "input": {"prompt": f"Baseline clip number {i}: a paper boat on a pond",
-                              "aspect_ratio": "landscape", "n_frames": "10"}}
+            body = {
+                "model": "sora-2-text-to-video",
+                "input": {
+                    "prompt": f"Baseline clip number {i}: a paper boat on a pond",
+                    "aspect_ratio": "landscape",
+                    "n_frames": "10",
+                },
+            }
             started = time.time()
             while True:  # the usual "retry on 429 after a second"
                 answer = api.post("/api/v1/jobs/createTask", json=body).json()
@@ -65,10 +74,21 @@ def main(argv: list[str] | None = None) -> int:
                 content = files.get(url).content
                 size = len(content)
                 (args.out / f"baseline-{i:03d}.mp4").write_bytes(content)
-            events.write(json.dumps({"job": i, "task_id": task_id, "started": started,
-                                     "known": known, "downloaded": time.time(),
-                                     "polls": polls, "state": record["state"],
-                                     "bytes": size}) + "\n")
+            events.write(
+                json.dumps(
+                    {
+                        "job": i,
+                        "task_id": task_id,
+                        "started": started,
+                        "known": known,
+                        "downloaded": time.time(),
+                        "polls": polls,
+                        "state": record["state"],
+                        "bytes": size,
+                    }
+                )
+                + "\n"
+            )
             events.flush()
     return 0
 

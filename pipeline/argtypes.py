@@ -18,6 +18,7 @@ def rate(text: str) -> Rate:
 
 def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     """A number of `kind` greater than 0."""
+
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
@@ -26,6 +27,7 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
         return value
+
     return parse
 
 

@@ -51,15 +51,18 @@ def scaled(settings: Settings, factor: float) -> Settings:
         query_rate=Rate(settings.query_rate.count, settings.query_rate.seconds * factor),
         poll_interval=settings.poll_interval * factor,
         poll_max_interval=settings.poll_max_interval * factor,
-        max_wait=settings.max_wait * factor)
+        max_wait=settings.max_wait * factor,
+    )
 
 
 def resolve_target(base_url: str | None, environ: Mapping[str, str]) -> Target:
     url = (base_url or environ.get("KIE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     key = environ.get("KIE_API_KEY", "").strip()
     if not key:
-        raise UsageError("KIE_API_KEY is not set: export your Kie API key, or try the batch "
-                         "on the built-in simulator with --simulate")
+        raise UsageError(
+            "KIE_API_KEY is not set: export your Kie API key, or try the batch "
+            "on the built-in simulator with --simulate"
+        )
     return Target(url, key, url)
 
 
@@ -97,8 +100,9 @@ def _environment_errors(folder: Path) -> Iterator[None]:
         where = f": {exc.filename}" if exc.filename else ""
         raise PipelineError(f"{exc.strerror or exc}{where} ({resume})") from None
     except sqlite3.Error as exc:
-        raise StateError(f"the state file {folder / 'state.sqlite'} could not be written: "
-                         f"{exc} ({resume})") from None
+        raise StateError(
+            f"the state file {folder / 'state.sqlite'} could not be written: {exc} ({resume})"
+        ) from None
 
 
 def _write_outputs(runner: Runner, folder: Path, download: bool) -> None:
@@ -124,29 +128,47 @@ async def _run(runner: Runner, folder: Path, download: bool) -> RunSummary:
             await writer
 
 
-def run_batch(manifest: Manifest, settings: Settings, folder: Path, target: Target, *,
-              options: RunOptions, quiet: bool, verbose: bool,
-              listen: tuple[str, int] | None = None, hmac_key: str | None = None,
-              stderr: TextIO | None = None) -> RunSummary:
+def run_batch(
+    manifest: Manifest,
+    settings: Settings,
+    folder: Path,
+    target: Target,
+    *,
+    options: RunOptions,
+    quiet: bool,
+    verbose: bool,
+    listen: tuple[str, int] | None = None,
+    hmac_key: str | None = None,
+    stderr: TextIO | None = None,
+) -> RunSummary:
     """Run the batch into `folder`; the ledger is written whatever happens."""
     stderr = stderr or sys.stderr
     options = replace(options, settings=scaled(settings, options.time_scale))
-    with _environment_errors(folder), FolderLock(folder), \
-            StateStore.open(folder / "state.sqlite", target.endpoint) as store:
+    with (
+        _environment_errors(folder),
+        FolderLock(folder),
+        StateStore.open(folder / "state.sqlite", target.endpoint) as store,
+    ):
         log = RunLog(folder / "run.log", mirror=stderr if verbose else None)
-        log.write(f"=== run of {manifest.path} ({len(manifest.jobs)} jobs) against "
-                  f"{target.endpoint}")
+        log.write(
+            f"=== run of {manifest.path} ({len(manifest.jobs)} jobs) against {target.endpoint}"
+        )
         runner: Runner | None = None
         bars: ProgressBars | None = None
         try:
+
             async def main() -> RunSummary:
                 nonlocal runner, bars
                 async with KieClient(target.base_url, target.api_key) as client:
                     emit = Fanout([log])
                     runner = Runner(manifest, store, client, folder, options, emit)
                     totals = runner.prepare()
-                    bars = ProgressBars(totals, download=settings.download,
-                                        enabled=False if quiet else None, stream=stderr)
+                    bars = ProgressBars(
+                        totals,
+                        download=settings.download,
+                        enabled=False if quiet else None,
+                        stream=stderr,
+                    )
                     emit.listeners.append(bars)
                     if listen is None:
                         return await _run(runner, folder, settings.download)

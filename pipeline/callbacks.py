@@ -26,8 +26,15 @@ def signature(key: str, task_id: str, timestamp: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def verify(key: str, task_id: str, timestamp: str | None, given: str | None,
-           *, now: float | None = None, tolerance: float = TOLERANCE) -> str | None:
+def verify(
+    key: str,
+    task_id: str,
+    timestamp: str | None,
+    given: str | None,
+    *,
+    now: float | None = None,
+    tolerance: float = TOLERANCE,
+) -> str | None:
     """None when the signature is good; else why it is not."""
     if not timestamp or not given:
         return "missing signature headers"
@@ -55,8 +62,9 @@ def parse_task_id(body: bytes) -> str | None:
 class CallbackReceiver:
     """A small HTTP server on a thread; each accepted callback calls `notify(task_id)`."""
 
-    def __init__(self, host: str, port: int, notify: Callable[[str], None],
-                 hmac_key: str | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, notify: Callable[[str], None], hmac_key: str | None = None
+    ) -> None:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -78,8 +86,9 @@ class CallbackReceiver:
         self.rejected = 0
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                       name="callback-receiver")
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True, name="callback-receiver"
+        )
 
     @property
     def address(self) -> tuple[str, int]:
@@ -96,9 +105,12 @@ class CallbackReceiver:
             self.rejected += 1
             return 400, "not a Kie callback"
         if self.hmac_key:
-            problem = verify(self.hmac_key, task_id,
-                             request.headers.get("X-Webhook-Timestamp"),
-                             request.headers.get("X-Webhook-Signature"))
+            problem = verify(
+                self.hmac_key,
+                task_id,
+                request.headers.get("X-Webhook-Timestamp"),
+                request.headers.get("X-Webhook-Signature"),
+            )
             if problem:
                 self.rejected += 1
                 return 401, problem

@@ -78,8 +78,14 @@ class ModelDisabled(PermanentError):
 
 
 _BY_CODE: dict[int, type[KieError]] = {
-    401: AuthError, 402: InsufficientCredits, 404: NotFound, 422: Rejected, 429: RateLimited,
-    455: Maintenance, 500: ServerError, 505: ModelDisabled,
+    401: AuthError,
+    402: InsufficientCredits,
+    404: NotFound,
+    422: Rejected,
+    429: RateLimited,
+    455: Maintenance,
+    500: ServerError,
+    505: ModelDisabled,
 }
 
 
@@ -135,16 +141,24 @@ def parse_task_info(data: Any) -> TaskInfo:
 class KieClient:
     """Async client for one endpoint and key. Use as `async with KieClient(...) as kie:`."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0,
-                 max_connections: int = 32) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, *, timeout: float = 30.0, max_connections: int = 32
+    ) -> None:
         limits = httpx.Limits(max_connections=max_connections)
         headers = {"User-Agent": f"run-pipeline/{__version__}"}
         self._api = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={**headers, "Authorization": f"Bearer {api_key}"}, limits=limits)
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            headers={**headers, "Authorization": f"Bearer {api_key}"},
+            limits=limits,
+        )
         # File hosts get no Authorization header: the key is for Kie alone.
-        self._files = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0),
-                                        headers=headers, limits=limits, follow_redirects=True)
+        self._files = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            headers=headers,
+            limits=limits,
+            follow_redirects=True,
+        )
 
     async def __aenter__(self) -> KieClient:
         return self
@@ -160,12 +174,14 @@ class KieClient:
         try:
             response = await self._api.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransportError(f"cannot reach Kie: {type(exc).__name__}",
-                                 ambiguous=False) from None
+            raise TransportError(
+                f"cannot reach Kie: {type(exc).__name__}", ambiguous=False
+            ) from None
         except httpx.HTTPError as exc:
             # Sent, but no answer: the server may have acted on it.
-            raise TransportError(f"no answer from Kie: {type(exc).__name__}",
-                                 ambiguous=True) from None
+            raise TransportError(
+                f"no answer from Kie: {type(exc).__name__}", ambiguous=True
+            ) from None
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):

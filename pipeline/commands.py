@@ -32,11 +32,17 @@ def output_folder(manifest: Path, out: Path | None, simulate: bool) -> Path:
 
 def settings_from_args(manifest: Manifest, args: argparse.Namespace) -> Settings:
     return manifest.settings.override(
-        concurrency=args.concurrency, create_rate=args.create_rate, query_rate=args.query_rate,
-        poll_interval=args.poll_interval, poll_max_interval=args.poll_max_interval,
+        concurrency=args.concurrency,
+        create_rate=args.create_rate,
+        query_rate=args.query_rate,
+        poll_interval=args.poll_interval,
+        poll_max_interval=args.poll_max_interval,
         max_wait=args.max_wait,
-        max_attempts=args.max_attempts, download=args.download, max_credits=args.max_credits,
-        on_ambiguous=args.on_ambiguous)
+        max_attempts=args.max_attempts,
+        download=args.download,
+        max_credits=args.max_credits,
+        on_ambiguous=args.on_ambiguous,
+    )
 
 
 def read_plans(manifest: Manifest, folder: Path, settings: Settings) -> tuple[list[JobPlan], bool]:
@@ -48,19 +54,31 @@ def read_plans(manifest: Manifest, folder: Path, settings: Settings) -> tuple[li
         return plan_manifest(manifest, store.attempts_by_job(), settings), True
 
 
-def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
-             environ: Mapping[str, str]) -> int:
+def dispatch(
+    args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
+) -> int:
     manifest = load_manifest(args.manifest)
     folder = output_folder(Path(args.manifest), args.out, args.simulate)
     if args.command == "status":
         plans, _ = read_plans(manifest, folder, manifest.settings)
         download = manifest.settings.download
         if args.json:
-            json.dump({"manifest": str(args.manifest),
-                       "counts": status_counts(plans, download),
-                       "jobs": [{"id": p.job.id, "status": row_status(p, download),
-                                 "task_id": p.latest.task_id if p.latest else None,
-                                 "attempts": p.attempts} for p in plans]}, stdout)
+            json.dump(
+                {
+                    "manifest": str(args.manifest),
+                    "counts": status_counts(plans, download),
+                    "jobs": [
+                        {
+                            "id": p.job.id,
+                            "status": row_status(p, download),
+                            "task_id": p.latest.task_id if p.latest else None,
+                            "attempts": p.attempts,
+                        }
+                        for p in plans
+                    ],
+                },
+                stdout,
+            )
             stdout.write("\n")
         else:
             print(report.status_table(plans, download=download), file=stdout)
@@ -70,8 +88,11 @@ def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
 
         plans, _ = read_plans(manifest, folder, manifest.settings)
         gallery = write_outputs(folder, manifest, plans, download=manifest.settings.download)
-        print(f"wrote {folder / 'ledger.jsonl'}, {folder / 'ledger.csv'} and {gallery} "
-              f"({len(plans)} jobs)", file=stdout)
+        print(
+            f"wrote {folder / 'ledger.jsonl'}, {folder / 'ledger.csv'} and {gallery} "
+            f"({len(plans)} jobs)",
+            file=stdout,
+        )
         return EXIT_OK
     settings = settings_from_args(manifest, args)
     if args.dry_run:
@@ -82,38 +103,70 @@ def dispatch(args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO,
     return _run(manifest, settings, folder, args, stdout=stdout, stderr=stderr, environ=environ)
 
 
-def _run(manifest: Manifest, settings: Settings, folder: Path, args: argparse.Namespace, *,
-         stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> int:
+def _run(
+    manifest: Manifest,
+    settings: Settings,
+    folder: Path,
+    args: argparse.Namespace,
+    *,
+    stdout: TextIO,
+    stderr: TextIO,
+    environ: Mapping[str, str],
+) -> int:
     if args.callback_listen and not args.callback_url:
-        raise UsageError("--callback-listen needs --callback-url: the public URL that reaches "
-                         "the listener, which Kie is told to call")
+        raise UsageError(
+            "--callback-listen needs --callback-url: the public URL that reaches "
+            "the listener, which Kie is told to call"
+        )
     # Imported here: validate, --dry-run and status never load the HTTP stack.
     from pipeline.batch import SIMULATED_ENDPOINT, Target, resolve_target, run_batch
     from pipeline.runner import RunOptions
 
-    options = RunOptions(settings=settings, retry_failed=args.retry_failed, partial=args.partial,
-                         time_scale=args.time_scale or 1.0, callback_url=args.callback_url)
+    options = RunOptions(
+        settings=settings,
+        retry_failed=args.retry_failed,
+        partial=args.partial,
+        time_scale=args.time_scale or 1.0,
+        callback_url=args.callback_url,
+    )
     with contextlib.ExitStack() as stack:
         if args.simulate:
             from pipeline.simulator import SimConfig, running_simulator
 
             scale = args.time_scale or SIMULATE_TIME_SCALE
-            sim = stack.enter_context(running_simulator(
-                SimConfig(api_keys=(SIMULATOR_KEY,), time_scale=scale, seed=args.seed)))
+            sim = stack.enter_context(
+                running_simulator(
+                    SimConfig(api_keys=(SIMULATOR_KEY,), time_scale=scale, seed=args.seed)
+                )
+            )
             target = Target(sim.base_url, SIMULATOR_KEY, SIMULATED_ENDPOINT)
             options = replace(options, time_scale=scale, seed=args.seed)
-            print(f"run-pipeline: simulating Kie at {sim.base_url} (time scale {scale:g}); "
-                  f"outputs in {folder}", file=stderr)
+            print(
+                f"run-pipeline: simulating Kie at {sim.base_url} (time scale {scale:g}); "
+                f"outputs in {folder}",
+                file=stderr,
+            )
         else:
             target = resolve_target(args.base_url, environ)
-        summary = run_batch(manifest, settings, folder, target, options=options,
-                            quiet=args.quiet, verbose=args.verbose, stderr=stderr,
-                            listen=args.callback_listen,
-                            hmac_key=environ.get("KIE_WEBHOOK_HMAC_KEY") or None)
+        summary = run_batch(
+            manifest,
+            settings,
+            folder,
+            target,
+            options=options,
+            quiet=args.quiet,
+            verbose=args.verbose,
+            stderr=stderr,
+            listen=args.callback_listen,
+            hmac_key=environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
+        )
     print(report.summary_line(manifest, summary, folder, download=settings.download), file=stdout)
     if summary.interrupted:
-        print(f"run-pipeline: interrupted; everything is recorded in {folder / STATE_FILE}. "
-              "Run the same command again to resume.", file=stderr)
+        print(
+            f"run-pipeline: interrupted; everything is recorded in {folder / STATE_FILE}. "
+            "Run the same command again to resume.",
+            file=stderr,
+        )
         return EXIT_INTERRUPTED
     if summary.stop_reason:
         print(f"run-pipeline: stopped: {summary.stop_reason}", file=stderr)

@@ -64,8 +64,9 @@ def _remove_stale_parts(dest: Path, keep: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-async def fetch_once(client: KieClient, url: str, dest: Path,
-                     part: Path | None = None) -> Downloaded:
+async def fetch_once(
+    client: KieClient, url: str, dest: Path, part: Path | None = None
+) -> Downloaded:
     """One try: continue `part` (default `dest.part`) where it stopped; raise DownloadError
     when incomplete."""
     part = part or part_path(dest)
@@ -94,8 +95,9 @@ async def fetch_once(client: KieClient, url: str, dest: Path,
                 handle.flush()
                 os.fsync(handle.fileno())
     except httpx.HTTPError as exc:
-        raise DownloadError(f"download interrupted ({type(exc).__name__}) at {offset} "
-                            "bytes") from None
+        raise DownloadError(
+            f"download interrupted ({type(exc).__name__}) at {offset} bytes"
+        ) from None
     if total is not None and offset != total:
         raise DownloadError(f"download incomplete: {offset} of {total} bytes")
     if offset == 0:
@@ -112,10 +114,16 @@ def _expected_total(response: httpx.Response, offset: int) -> int | None:
     return int(length) + offset if length and length.isdigit() else None
 
 
-async def download(client: KieClient, url: str, dest: Path, *,
-                   refresh: Callable[[str], Awaitable[str]], tries: int | None = None,
-                   pause: Callable[[int], Awaitable[None]],
-                   source: str | None = None) -> tuple[Downloaded, str]:
+async def download(
+    client: KieClient,
+    url: str,
+    dest: Path,
+    *,
+    refresh: Callable[[str], Awaitable[str]],
+    tries: int | None = None,
+    pause: Callable[[int], Awaitable[None]],
+    source: str | None = None,
+) -> tuple[Downloaded, str]:
     """Download `url` to `dest`, resuming and refreshing an expired URL. Returns the result
     and the URL that worked (it may be a refreshed one). `source` identifies the content
     (the task id): only a partial download of the same source is resumed."""

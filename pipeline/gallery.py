@@ -105,8 +105,9 @@ class Summary:
     bytes: int
 
 
-def summarize(rows: Sequence[Mapping[str, Any]], jobs: Sequence[Job],
-              prices: PriceTable) -> Summary:
+def summarize(
+    rows: Sequence[Mapping[str, Any]], jobs: Sequence[Job], prices: PriceTable
+) -> Summary:
     """Counts and spend. Credits are price x submissions, the same estimate the runner's
     `max_credits` budget uses (Kie may refund failed tasks; the balance is the truth)."""
     counts = dict.fromkeys(STATUS_ORDER, 0)
@@ -122,8 +123,9 @@ def summarize(rows: Sequence[Mapping[str, Any]], jobs: Sequence[Job],
         if r["file"]:
             videos += 1
             size += r["bytes"] or 0
-    return Summary(len(rows), counts, attempts, credits, unpriced, credits * prices.credit_usd,
-                   videos, size)
+    return Summary(
+        len(rows), counts, attempts, credits, unpriced, credits * prices.credit_usd, videos, size
+    )
 
 
 def csp(style: str) -> str:
@@ -131,9 +133,11 @@ def csp(style: str) -> str:
     own folder (`file:` too, since browsers disagree on whether 'self' covers file:// pages),
     no forms, no <base> rewriting, nothing else."""
     digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode("ascii")
-    return ("default-src 'none'; script-src 'none'; object-src 'none'; "
-            f"style-src 'sha256-{digest}'; media-src 'self' file:; "
-            "base-uri 'none'; form-action 'none'")
+    return (
+        "default-src 'none'; script-src 'none'; object-src 'none'; "
+        f"style-src 'sha256-{digest}'; media-src 'self' file:; "
+        "base-uri 'none'; form-action 'none'"
+    )
 
 
 def _value(value: Any) -> str:
@@ -149,22 +153,26 @@ def _remote_link(url: str | None) -> str:
     """A link to a remote video (downloads off), only for http(s) URLs."""
     if not url or urlsplit(url).scheme not in {"http", "https"}:
         return ""
-    return (f' <a href="{escape(url)}" rel="noopener noreferrer">Open the video on the '
-            "provider's server</a> (the link expires).")
+    return (
+        f' <a href="{escape(url)}" rel="noopener noreferrer">Open the video on the '
+        "provider's server</a> (the link expires)."
+    )
 
 
 def _frame(job: Job, r: Mapping[str, Any]) -> str:
     alt = escape(f"Video of {job.id}")
     if r["file"]:
         src = escape(quote(str(r["file"]), safe="/") + FIRST_FRAME)
-        return (f'<div class="frame"><video controls preload="metadata" playsinline '
-                f'src="{src}" title="{alt}" aria-label="{alt}">'
-                f'<a href="{src}">Download {escape(job.id)}.mp4</a></video></div>')
+        return (
+            f'<div class="frame"><video controls preload="metadata" playsinline '
+            f'src="{src}" title="{alt}" aria-label="{alt}">'
+            f'<a href="{src}">Download {escape(job.id)}.mp4</a></video></div>'
+        )
     status = r["status"]
     if status == "succeeded":  # downloads off: the video is only on Kie's server
         text = "Not downloaded." + _remote_link(r["video_url"])
     elif status == "running":
-        text = ("Generated; not downloaded yet." if r["video_url"] else "Generating…")
+        text = "Generated; not downloaded yet." if r["video_url"] else "Generating…"
     elif status == "pending":
         text = "Not submitted yet."
     elif status == "timed_out":
@@ -177,8 +185,9 @@ def _frame(job: Job, r: Mapping[str, Any]) -> str:
 def _card(plan: JobPlan, r: Mapping[str, Any], prices: PriceTable) -> str:
     job = plan.job
     status = str(r["status"])
-    settings = [("model", job.model)] + [(k, _value(v)) for k, v in job.input.items()
-                                         if k != "prompt"]
+    settings = [("model", job.model)] + [
+        (k, _value(v)) for k, v in job.input.items() if k != "prompt"
+    ]
     price = prices.credits_for(job.model, job.input)
     settings.append(("price", f"{price} credits" if price is not None else "unknown"))
     settings.append(("attempts", str(r["attempts"])))
@@ -202,8 +211,10 @@ def _card(plan: JobPlan, r: Mapping[str, Any], prices: PriceTable) -> str:
         code = f"<strong>{escape(str(r['error_code']))}</strong> " if r["error_code"] else ""
         parts.append(f'<p class="error">{code}{escape(str(r["error_message"] or ""))}</p>')
     if r["possible_duplicate"]:
-        parts.append('<p class="warn">Possible duplicate: a create call\'s answer was lost, '
-                     "so Kie may hold a second task for this job.</p>")
+        parts.append(
+            '<p class="warn">Possible duplicate: a create call\'s answer was lost, '
+            "so Kie may hold a second task for this job.</p>"
+        )
     parts.append("</div></li>")
     return "".join(parts)
 
@@ -215,16 +226,24 @@ def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
     tiles.append((f"{summary.credits:,}{unpriced}", "credits spent (est.)"))
     tiles.append((f"${summary.usd:,.2f}", "dollars (est.)"))
     tiles.append((f"{summary.videos} · {summary.bytes / 1e6:,.1f} MB", "videos on disk"))
-    items = "".join(f'<li><b>{escape(v)}</b><span>{escape(k)}</span></li>' for v, k in tiles)
-    return (f"<header><h1>{escape(manifest.name)}</h1>"
-            f'<p class="sub">{escape(manifest.path.name)} · {summary.attempts} submission(s) · '
-            f"updated {escape(generated_at)} · "
-            '<a href="ledger.csv">ledger.csv</a> · <a href="ledger.jsonl">ledger.jsonl</a></p>'
-            f'<ul class="summary">{items}</ul></header>')
+    items = "".join(f"<li><b>{escape(v)}</b><span>{escape(k)}</span></li>" for v, k in tiles)
+    return (
+        f"<header><h1>{escape(manifest.name)}</h1>"
+        f'<p class="sub">{escape(manifest.path.name)} · {summary.attempts} submission(s) · '
+        f"updated {escape(generated_at)} · "
+        '<a href="ledger.csv">ledger.csv</a> · <a href="ledger.jsonl">ledger.jsonl</a></p>'
+        f'<ul class="summary">{items}</ul></header>'
+    )
 
 
-def render_gallery(manifest: Manifest, plans: Sequence[JobPlan], *, download: bool,
-                   generated_at: str, prices: PriceTable | None = None) -> str:
+def render_gallery(
+    manifest: Manifest,
+    plans: Sequence[JobPlan],
+    *,
+    download: bool,
+    generated_at: str,
+    prices: PriceTable | None = None,
+) -> str:
     """The whole page as text (pure: same arguments, same bytes)."""
     prices = prices or load_prices()
     rows = [row(p, download=download) for p in plans]
@@ -245,11 +264,13 @@ def render_gallery(manifest: Manifest, plans: Sequence[JobPlan], *, download: bo
         "<footer>Written by run-pipeline from state.sqlite; rebuild it with "
         "<code>run-pipeline ledger MANIFEST</code>. Credits are estimated from prices.json "
         "for every submission of each job's current version.</footer>"
-        "</body></html>\n")
+        "</body></html>\n"
+    )
 
 
-def write_gallery(folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *,
-                  download: bool) -> Path:
+def write_gallery(
+    folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *, download: bool
+) -> Path:
     """Write `folder/index.html` atomically (a browser reloading it never sees half a page)."""
     path = folder / GALLERY_FILE
     now = iso(datetime.now(UTC).timestamp()) or ""
@@ -257,8 +278,9 @@ def write_gallery(folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *,
     return path
 
 
-def write_outputs(folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *,
-                  download: bool) -> Path:
+def write_outputs(
+    folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *, download: bool
+) -> Path:
     """The ledger (JSONL and CSV) and the gallery, from the same plans; returns the page."""
     write_ledger(folder, plans, download=download)
     return write_gallery(folder, manifest, plans, download=download)

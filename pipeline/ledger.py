@@ -19,9 +19,23 @@ from typing import Any
 
 from pipeline.plan import JobPlan
 
-FIELDS = ("id", "status", "task_id", "model", "video_url", "file", "sha256", "bytes",
-          "attempts", "error_code", "error_message", "possible_duplicate", "submitted_at",
-          "completed_at", "fingerprint")
+FIELDS = (
+    "id",
+    "status",
+    "task_id",
+    "model",
+    "video_url",
+    "file",
+    "sha256",
+    "bytes",
+    "attempts",
+    "error_code",
+    "error_message",
+    "possible_duplicate",
+    "submitted_at",
+    "completed_at",
+    "fingerprint",
+)
 
 
 def iso(ts: float | None) -> str | None:
@@ -55,8 +69,9 @@ def row(plan: JobPlan, *, download: bool) -> dict[str, Any]:
     error_code = latest.error_code if latest else None
     error_message = latest.error_message if latest else None
     if plan.status == "ambiguous" and latest is not None:
-        error_message = error_message or ("the create call may or may not have reached Kie; "
-                                          "not resubmitted yet")
+        error_message = error_message or (
+            "the create call may or may not have reached Kie; not resubmitted yet"
+        )
     return {
         "id": plan.job.id,
         "status": status,

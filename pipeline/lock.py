@@ -41,15 +41,21 @@ class FolderLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if not _try_lock(fd):
             os.close(fd)
-            raise StateError(f"output folder {self.path.parent} is in use by another run "
-                             "(wait for it to finish, or use --out for a separate folder)")
+            raise StateError(
+                f"output folder {self.path.parent} is in use by another run "
+                "(wait for it to finish, or use --out for a separate folder)"
+            )
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

@@ -33,8 +33,14 @@ STALE_AFTER = 120.0
 
 
 class SlidingWindowLimiter:
-    def __init__(self, rate: Rate, *, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None, margin: float = WINDOW_MARGIN) -> None:
+    def __init__(
+        self,
+        rate: Rate,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        margin: float = WINDOW_MARGIN,
+    ) -> None:
         self.limit = rate.count
         self.window = rate.seconds * (1 + margin)
         self.allowed = rate.count  # lowered after a 429, restored as calls succeed

@@ -14,8 +14,9 @@ from pipeline.manifest import Job, Manifest, Settings
 from pipeline.models import load_prices
 from pipeline.state import Attempt
 
-PlanStatus = Literal["new", "changed", "retry", "ambiguous", "in flight", "timed out", "done",
-                     "failed"]
+PlanStatus = Literal[
+    "new", "changed", "retry", "ambiguous", "in flight", "timed out", "done", "failed"
+]
 LedgerStatus = Literal["succeeded", "failed", "running", "pending", "timed_out"]
 
 # Plan statuses that lead to a createTask call in the next run.
@@ -40,9 +41,16 @@ class JobPlan:
 
     @property
     def ledger_status(self) -> LedgerStatus:
-        return {"new": "pending", "changed": "pending", "retry": "failed",
-                "ambiguous": "pending", "in flight": "running", "timed out": "timed_out",
-                "done": "succeeded", "failed": "failed"}[self.status]  # type: ignore[return-value]
+        return {
+            "new": "pending",
+            "changed": "pending",
+            "retry": "failed",
+            "ambiguous": "pending",
+            "in flight": "running",
+            "timed out": "timed_out",
+            "done": "succeeded",
+            "failed": "failed",
+        }[self.status]  # type: ignore[return-value]
 
 
 def classify(job: Job, history: Sequence[Attempt], settings: Settings) -> JobPlan:
@@ -68,8 +76,9 @@ def classify(job: Job, history: Sequence[Attempt], settings: Settings) -> JobPla
     return JobPlan(job, status, current)
 
 
-def plan_manifest(manifest: Manifest, attempts: Mapping[str, Sequence[Attempt]],
-                  settings: Settings) -> list[JobPlan]:
+def plan_manifest(
+    manifest: Manifest, attempts: Mapping[str, Sequence[Attempt]], settings: Settings
+) -> list[JobPlan]:
     return [classify(job, attempts.get(job.id, ()), settings) for job in manifest.jobs]
 
 

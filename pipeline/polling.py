@@ -71,8 +71,13 @@ def lognormal_cdf(x: float, median: float, sigma: float) -> float:
     return 0.5 * (1 + math.erf(math.log(x / median) / (sigma * math.sqrt(2))))
 
 
-def fit(bins: int, finished: Iterable[tuple[tuple[int, int], int]],
-        prior: Sequence[float], prior_weight: float, rounds: int = EM_ROUNDS) -> list[float]:
+def fit(
+    bins: int,
+    finished: Iterable[tuple[tuple[int, int], int]],
+    prior: Sequence[float],
+    prior_weight: float,
+    rounds: int = EM_ROUNDS,
+) -> list[float]:
     """Turnbull's EM on a grid: bin probabilities (bins + 1 of them, the last one being
     "beyond the grid") that best explain `finished`, a list of ((first bin, last bin), count)
     meaning "the latency of `count` tasks lies in those bins", shrunk toward `prior`."""
@@ -111,8 +116,9 @@ class Planner:
     monotone search.
     """
 
-    def __init__(self, cdf: Sequence[float], width: float, *, min_gap: float,
-                 max_gap: float) -> None:
+    def __init__(
+        self, cdf: Sequence[float], width: float, *, min_gap: float, max_gap: float
+    ) -> None:
         self.cdf, self.width = list(cdf), width
         self.last = len(cdf) - 1
         self.horizon = self.last * width
@@ -170,8 +176,7 @@ class Planner:
 
     def _gaps(self) -> list[float]:
         steps = 12
-        return [self.min_gap + (self.max_gap - self.min_gap) * i / steps
-                for i in range(steps + 1)]
+        return [self.min_gap + (self.max_gap - self.min_gap) * i / steps for i in range(steps + 1)]
 
     def _first_for_polls(self, gap: float, polls: float) -> float | None:
         """The earliest first poll that keeps expected polls within `polls`."""
@@ -208,12 +213,25 @@ class Planner:
         return self._schedule(first, gap, detection)
 
     def _schedule(self, first: float, gap: float, detection: float) -> Schedule:
-        return Schedule(first, gap, self.expected_polls(first, gap),
-                        self.late(first, gap, detection), detection, self.median)
+        return Schedule(
+            first,
+            gap,
+            self.expected_polls(first, gap),
+            self.late(first, gap, detection),
+            detection,
+            self.median,
+        )
 
 
-def schedule_for(cdf: Sequence[float], width: float, *, detection: float, late_share: float,
-                 min_gap: float, max_gap: float) -> Schedule:
+def schedule_for(
+    cdf: Sequence[float],
+    width: float,
+    *,
+    detection: float,
+    late_share: float,
+    min_gap: float,
+    max_gap: float,
+) -> Schedule:
     """The fewest-polls schedule for delay target `detection` (see Planner.fewest_polls)."""
     planner = Planner(cdf, width, min_gap=min_gap, max_gap=max_gap)
     return planner.fewest_polls(detection, late_share)
@@ -304,8 +322,11 @@ class PollPolicy:
         cdf = [0.0]
         for x in p[:GRID]:
             cdf.append(cdf[-1] + x)
-        if self.schedule is not None and self._cdf and \
-                max(abs(a - b) for a, b in zip(cdf, self._cdf, strict=True)) < REPLAN_CHANGE:
+        if (
+            self.schedule is not None
+            and self._cdf
+            and max(abs(a - b) for a, b in zip(cdf, self._cdf, strict=True)) < REPLAN_CHANGE
+        ):
             return self.schedule  # the distribution barely moved: keep the plan
         self._cdf = cdf
         self.refits += 1
@@ -314,8 +335,9 @@ class PollPolicy:
             spend = self.polls_per_task - 1 / EXPLORE_EVERY  # what the early polls cost
             self.schedule = planner.best_detection(spend, self.late_share)
         else:
-            self.schedule = planner.fewest_polls(self.detection_share * planner.median,
-                                                 self.late_share)
+            self.schedule = planner.fewest_polls(
+                self.detection_share * planner.median, self.late_share
+            )
         return self.schedule
 
     def next_delay(self, age: float, *, polled: bool = False) -> float:

@@ -22,11 +22,16 @@ class RunLog:
     def __call__(self, event: Event) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         if event.kind == "transition":
-            line = (f"{stamp} {event.job_id} {event.old} -> {event.new}"
-                    f" task={event.task_id or '-'}" + (f" {event.detail}" if event.detail else ""))
+            line = (
+                f"{stamp} {event.job_id} {event.old} -> {event.new}"
+                f" task={event.task_id or '-'}" + (f" {event.detail}" if event.detail else "")
+            )
         else:
-            line = f"{stamp} {event.kind.upper()}" + (f" {event.job_id}" if event.job_id else "") \
+            line = (
+                f"{stamp} {event.kind.upper()}"
+                + (f" {event.job_id}" if event.job_id else "")
                 + f" {event.detail}"
+            )
         self.write(line)
 
     def write(self, line: str) -> None:
@@ -42,8 +47,14 @@ class RunLog:
 class ProgressBars:
     """Three bars on stderr: submitted, finished, downloaded. Silent unless stderr is a TTY."""
 
-    def __init__(self, totals: RunTotals, *, download: bool, enabled: bool | None = None,
-                 stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        totals: RunTotals,
+        *,
+        download: bool,
+        enabled: bool | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
         stream = stream or sys.stderr
         self.enabled = stream.isatty() if enabled is None else enabled
         finished_total = totals.to_submit + totals.to_track
@@ -54,8 +65,15 @@ class ProgressBars:
         if download:
             specs.append(("downloaded", finished_total + totals.to_download))
         for position, (name, total) in enumerate(specs):
-            self.bars[name] = tqdm(total=total, desc=f"{name:<10}", unit="job", file=stream,
-                                   position=position, leave=True, dynamic_ncols=True)
+            self.bars[name] = tqdm(
+                total=total,
+                desc=f"{name:<10}",
+                unit="job",
+                file=stream,
+                position=position,
+                leave=True,
+                dynamic_ncols=True,
+            )
 
     def __call__(self, event: Event) -> None:
         if not self.enabled or event.kind != "transition":

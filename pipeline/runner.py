@@ -51,8 +51,15 @@ class RunOptions:
 
 
 class Runner(Tracker):
-    def __init__(self, manifest: Manifest, store: StateStore, client: kie.KieClient,
-                 folder: Path, options: RunOptions, emit: Listener) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: StateStore,
+        client: kie.KieClient,
+        folder: Path,
+        options: RunOptions,
+        emit: Listener,
+    ) -> None:
         s = options.settings
         self.manifest, self.store, self.client, self.folder = manifest, store, client, folder
         self.settings, self.options, self.emit = s, options, emit
@@ -60,8 +67,12 @@ class Runner(Tracker):
         self.rng = random.Random(options.seed)
         self.creates = SlidingWindowLimiter(s.create_rate, rng=self.rng)
         self.queries = SlidingWindowLimiter(s.query_rate, rng=self.rng)
-        self.policy = PollPolicy(s.poll_interval, max(s.poll_interval, s.poll_max_interval),
-                                 scale=self.scale, horizon=s.max_wait)
+        self.policy = PollPolicy(
+            s.poll_interval,
+            max(s.poll_interval, s.poll_max_interval),
+            scale=self.scale,
+            horizon=s.max_wait,
+        )
         self.history: dict[str, list[Attempt]] = {}
         self.queue: deque[Job] = deque()
         self.active: dict[int, Active] = {}
@@ -97,17 +108,27 @@ class Runner(Tracker):
             self.credits_before += self._price(job) * plan.attempts
             latest = plan.latest
             status = plan.status
-            if status in {"in flight", "timed out"} and latest and latest.task_id and not (
-                    status == "timed out" and self.options.retry_failed):
+            if (
+                status in {"in flight", "timed out"}
+                and latest
+                and latest.task_id
+                and not (status == "timed out" and self.options.retry_failed)
+            ):
                 self._track(job, latest, now)
                 track += 1
-            elif status == "done" and latest and self.settings.download and not self._has_file(
-                    latest):
+            elif (
+                status == "done"
+                and latest
+                and self.settings.download
+                and not self._has_file(latest)
+            ):
                 self.downloads.put_nowait((job, latest.id, latest.video_url or ""))
                 fetch += 1
-            elif status in {"new", "changed", "retry"} or (
-                    status == "ambiguous" and self.settings.on_ambiguous == "resubmit") or (
-                    status in {"failed", "timed out"} and self.options.retry_failed):
+            elif (
+                status in {"new", "changed", "retry"}
+                or (status == "ambiguous" and self.settings.on_ambiguous == "resubmit")
+                or (status in {"failed", "timed out"} and self.options.retry_failed)
+            ):
                 self.queue.append(job)
                 submit += 1
         return RunTotals(len(self.manifest.jobs), submit, track, fetch)
@@ -133,16 +154,22 @@ class Runner(Tracker):
             rows.append(attempt)
         return attempt
 
-    def _transition(self, job: Job, old: str, new: str, task_id: str | None = None,
-                    detail: str = "") -> None:
+    def _transition(
+        self, job: Job, old: str, new: str, task_id: str | None = None, detail: str = ""
+    ) -> None:
         self.emit(Event("transition", job.id, old, new, task_id, detail))
         self.revision += 1
         self._notify()
 
     def _finished(self) -> bool:
         submitting_left = bool(self.queue) and not self.stop_submitting
-        return not (submitting_left or self.creating or self.active or self.downloading
-                    or not self.downloads.empty())
+        return not (
+            submitting_left
+            or self.creating
+            or self.active
+            or self.downloading
+            or not self.downloads.empty()
+        )
 
     def _notify(self) -> None:
         """Wake every loop waiting in _wait (each waits on the event current when it began,
@@ -155,8 +182,9 @@ class Runner(Tracker):
             await asyncio.wait_for(self.changed.wait(), timeout)
 
     async def _sleep_backoff(self, attempt: int) -> None:
-        await asyncio.sleep(backoff(attempt, base=1.0 * self.scale, cap=60.0 * self.scale,
-                                    rng=self.rng))
+        await asyncio.sleep(
+            backoff(attempt, base=1.0 * self.scale, cap=60.0 * self.scale, rng=self.rng)
+        )
 
     # -- the run ------------------------------------------------------------------------
 
@@ -197,11 +225,15 @@ class Runner(Tracker):
         except kie.KieError as exc:
             self.emit(Event("warning", detail=f"could not read the balance: {exc.message}"))
             return
-        self.emit(Event("info", detail=f"balance {balance:g} credits; this run needs "
-                                          f"up to {needed}"))
+        self.emit(
+            Event("info", detail=f"balance {balance:g} credits; this run needs up to {needed}")
+        )
         if balance < needed and not self.options.partial:
-            self._stop(f"the balance ({balance:g} credits) is short of the {needed} this run "
-                       "needs; top up, or pass --partial to submit what it covers", hard=False)
+            self._stop(
+                f"the balance ({balance:g} credits) is short of the {needed} this run "
+                "needs; top up, or pass --partial to submit what it covers",
+                hard=False,
+            )
 
     async def run(self) -> RunSummary:
         await self.check_balance()
@@ -224,8 +256,14 @@ class Runner(Tracker):
             self._flush_progress(force=True)
         if self.fatal is not None:
             raise self.fatal
-        return RunSummary(self.plans(), self.stop_reason, self.interrupted,
-                          self.credits_committed, self.queries.calls, self.creates.calls)
+        return RunSummary(
+            self.plans(),
+            self.stop_reason,
+            self.interrupted,
+            self.credits_committed,
+            self.queries.calls,
+            self.creates.calls,
+        )
 
     def _done(self) -> bool:
         return self.interrupted or self.aborted or self.fatal is not None or self._finished()
@@ -256,8 +294,7 @@ class Runner(Tracker):
             budget = self.settings.max_credits
             if budget is not None and self.credits_before + self.credits_committed + price > budget:
                 self.queue.appendleft(job)
-                self._stop(f"credit budget of {budget} reached; the rest stays pending",
-                           hard=False)
+                self._stop(f"credit budget of {budget} reached; the rest stays pending", hard=False)
                 continue
             self.creating = True
             try:
@@ -274,8 +311,9 @@ class Runner(Tracker):
             attempt_id = latest.id
             self.store.record_create_try(attempt_id, ambiguous=True)
         else:
-            attempt_id = self.store.record_intent(job.id, job.fingerprint,
-                                                  len(plan.current) + 1, job.model)
+            attempt_id = self.store.record_intent(
+                job.id, job.fingerprint, len(plan.current) + 1, job.model
+            )
         self._refresh(attempt_id)
         self._transition(job, "pending", "submitting", detail=f"attempt {plan.attempts + 1}")
         body = job.body(self.options.callback_url)
@@ -302,8 +340,9 @@ class Runner(Tracker):
                 self.emit(Event("warning", job.id, detail=f"create: {exc.message}; retrying"))
                 if maintenance:
                     waits += 1
-                    await asyncio.sleep(backoff(waits, base=10.0 * self.scale,
-                                                cap=300.0 * self.scale, rng=self.rng))
+                    await asyncio.sleep(
+                        backoff(waits, base=10.0 * self.scale, cap=300.0 * self.scale, rng=self.rng)
+                    )
                 else:
                     await self._sleep_backoff(failures)
                 continue
@@ -333,17 +372,18 @@ class Runner(Tracker):
             self._discard_intent(job, attempt_id)
             self._transition(job, "submitting", "pending", detail="interrupted")
             return
-        self.store.record_outcome(attempt_id, "failed", error_code="create",
-                                  error_message=message)
+        self.store.record_outcome(attempt_id, "failed", error_code="create", error_message=message)
         self._refresh(attempt_id)
         self._transition(job, "submitting", "failed", detail=message)
 
-    def _create_refused(self, job: Job, attempt_id: int, ambiguous: bool,
-                        exc: kie.PermanentError) -> None:
+    def _create_refused(
+        self, job: Job, attempt_id: int, ambiguous: bool, exc: kie.PermanentError
+    ) -> None:
         code = str(exc.code) if exc.code is not None else "error"
         if isinstance(exc, kie.Rejected | kie.NotFound):
-            self.store.record_outcome(attempt_id, "failed", error_code=code,
-                                      error_message=exc.message, permanent=True)
+            self.store.record_outcome(
+                attempt_id, "failed", error_code=code, error_message=exc.message, permanent=True
+            )
             self._refresh(attempt_id)
             self._transition(job, "submitting", "failed", detail=exc.message)
             return
@@ -355,8 +395,7 @@ class Runner(Tracker):
         if isinstance(exc, kie.AuthError):
             self._key_refused(exc)
         elif isinstance(exc, kie.InsufficientCredits):
-            self._stop(f"out of credits ({exc.message}); tracking what is in flight",
-                       hard=False)
+            self._stop(f"out of credits ({exc.message}); tracking what is in flight", hard=False)
         else:
             self._stop(f"model {job.model} is disabled ({exc.message})", hard=False)
 
@@ -398,9 +437,13 @@ class Runner(Tracker):
             if not url:
                 url = await self._fresh_url(attempt_id, url)
             result, url = await download(
-                self.client, url, self.folder / rel,
+                self.client,
+                url,
+                self.folder / rel,
                 refresh=lambda old: self._fresh_url(attempt_id, old),
-                pause=self._sleep_backoff, source=self.store.get(attempt_id).task_id)
+                pause=self._sleep_backoff,
+                source=self.store.get(attempt_id).task_id,
+            )
         except (DownloadError, kie.KieError) as exc:
             self.store.record_download_error(attempt_id, str(exc))
             self._refresh(attempt_id)

@@ -138,20 +138,25 @@ class StateStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self.conn.execute(statement)
-                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)",
-                                  (str(SCHEMA_VERSION),))
+                self.conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
                 self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (str(time.time()),))
                 if endpoint:
                     self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
         version = int(self.meta("schema_version") or 0)
         if version > SCHEMA_VERSION:
-            raise StateError(f"state file {self.path} was written by a newer run-pipeline "
-                             f"(schema {version}, this one reads up to {SCHEMA_VERSION}); "
-                             "upgrade run-pipeline or use another --out folder")
+            raise StateError(
+                f"state file {self.path} was written by a newer run-pipeline "
+                f"(schema {version}, this one reads up to {SCHEMA_VERSION}); "
+                "upgrade run-pipeline or use another --out folder"
+            )
         stored = self.meta("endpoint")
         if endpoint and stored and stored != endpoint:
-            raise StateError(f"state file {self.path} belongs to endpoint {stored}, not "
-                             f"{endpoint}; its tasks cannot be tracked there (use another --out)")
+            raise StateError(
+                f"state file {self.path} belongs to endpoint {stored}, not "
+                f"{endpoint}; its tasks cannot be tracked there (use another --out)"
+            )
         if endpoint and not stored and create:
             with self.transaction():
                 self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
@@ -190,8 +195,9 @@ class StateStore:
         return result
 
     def get(self, attempt_id: int) -> Attempt:
-        row = self.conn.execute(f"SELECT {_COLUMNS} FROM attempts WHERE id = ?",
-                                (attempt_id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
+        ).fetchone()
         return Attempt.from_row(row)
 
     # -- writing (each commit is durable) ---------------------------------------------------
@@ -202,7 +208,8 @@ class StateStore:
             cur = self.conn.execute(
                 "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
                 "intent_at) VALUES (?, ?, ?, ?, 'intent', 1, ?)",
-                (job_id, fingerprint, attempt, model, time.time()))
+                (job_id, fingerprint, attempt, model, time.time()),
+            )
         return int(cur.lastrowid or 0)
 
     def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> None:
@@ -212,23 +219,35 @@ class StateStore:
             self.conn.execute(
                 "UPDATE attempts SET creates = creates + 1, "
                 "possible_duplicate = possible_duplicate OR ? WHERE id = ?",
-                (int(ambiguous), attempt_id))
+                (int(ambiguous), attempt_id),
+            )
 
     def discard_intent(self, attempt_id: int) -> None:
         """The create was answered with a refusal: nothing was created, forget the intent."""
         with self.transaction():
-            self.conn.execute("DELETE FROM attempts WHERE id = ? AND phase = 'intent'",
-                              (attempt_id,))
+            self.conn.execute(
+                "DELETE FROM attempts WHERE id = ? AND phase = 'intent'", (attempt_id,)
+            )
 
     def record_task(self, attempt_id: int, task_id: str) -> None:
         with self.transaction():
             self.conn.execute(
                 "UPDATE attempts SET phase = 'submitted', task_id = ?, submitted_at = ? "
-                "WHERE id = ?", (task_id, time.time(), attempt_id))
+                "WHERE id = ?",
+                (task_id, time.time(), attempt_id),
+            )
 
-    def record_outcome(self, attempt_id: int, phase: Phase, *, video_url: str | None = None,
-                       error_code: str | None = None, error_message: str | None = None,
-                       permanent: bool = False, remote_state: str | None = None) -> None:
+    def record_outcome(
+        self,
+        attempt_id: int,
+        phase: Phase,
+        *,
+        video_url: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        permanent: bool = False,
+        remote_state: str | None = None,
+    ) -> None:
         with self.transaction():
             self.conn.execute(
                 "UPDATE attempts SET phase = ?, video_url = coalesce(?, video_url), "
@@ -236,8 +255,18 @@ class StateStore:
                 "remote_state = coalesce(?, remote_state), "
                 "completed_at = CASE WHEN ? IN ('succeeded', 'failed') THEN ? "
                 "ELSE completed_at END WHERE id = ?",
-                (phase, video_url, error_code, error_message, int(permanent), remote_state,
-                 phase, time.time(), attempt_id))
+                (
+                    phase,
+                    video_url,
+                    error_code,
+                    error_message,
+                    int(permanent),
+                    remote_state,
+                    phase,
+                    time.time(),
+                    attempt_id,
+                ),
+            )
 
     def record_progress(self, updates: Iterable[tuple[int, str, int]]) -> None:
         """Batch of (attempt id, remote state, polls since last write): one transaction."""
@@ -245,26 +274,35 @@ class StateStore:
         if rows:
             with self.transaction():
                 self.conn.executemany(
-                    "UPDATE attempts SET remote_state = ?, polls = polls + ? WHERE id = ?", rows)
+                    "UPDATE attempts SET remote_state = ?, polls = polls + ? WHERE id = ?", rows
+                )
 
-    def record_download(self, attempt_id: int, file: str | None, sha256: str | None,
-                        size: int | None) -> None:
+    def record_download(
+        self, attempt_id: int, file: str | None, sha256: str | None, size: int | None
+    ) -> None:
         with self.transaction():
-            self.conn.execute("UPDATE attempts SET file = ?, sha256 = ?, bytes = ? WHERE id = ?",
-                              (file, sha256, size, attempt_id))
+            self.conn.execute(
+                "UPDATE attempts SET file = ?, sha256 = ?, bytes = ? WHERE id = ?",
+                (file, sha256, size, attempt_id),
+            )
 
     def release_file(self, file: str, keep: int) -> None:
         """`file` is about to be overwritten by attempt `keep`'s download: no other attempt
         (an older version of the job) may go on claiming it, or reverting the edit would
         find "its" file present, with another video in it."""
         with self.transaction():
-            self.conn.execute("UPDATE attempts SET file = NULL, sha256 = NULL, bytes = NULL "
-                              "WHERE file = ? AND id != ?", (file, keep))
+            self.conn.execute(
+                "UPDATE attempts SET file = NULL, sha256 = NULL, bytes = NULL "
+                "WHERE file = ? AND id != ?",
+                (file, keep),
+            )
 
     def record_download_error(self, attempt_id: int, message: str) -> None:
         with self.transaction():
-            self.conn.execute("UPDATE attempts SET error_code = 'download', error_message = ? "
-                              "WHERE id = ?", (message, attempt_id))
+            self.conn.execute(
+                "UPDATE attempts SET error_code = 'download', error_message = ? WHERE id = ?",
+                (message, attempt_id),
+            )
 
     def set_video_url(self, attempt_id: int, url: str) -> None:
         with self.transaction():

@@ -88,8 +88,9 @@ class Tracker:
     def _refresh(self, attempt_id: int) -> Attempt:
         raise NotImplementedError
 
-    def _transition(self, job: Job, old: str, new: str, task_id: str | None = None,
-                    detail: str = "") -> None:
+    def _transition(
+        self, job: Job, old: str, new: str, task_id: str | None = None, detail: str = ""
+    ) -> None:
         raise NotImplementedError
 
     def _stop(self, reason: str, *, hard: bool) -> None:
@@ -109,8 +110,9 @@ class Tracker:
         assert attempt.task_id is not None
         # The poll plan is by age: a task tracked again on a rerun keeps the age it has.
         age = max(0.0, time.time() - attempt.submitted_at) if attempt.submitted_at else 0.0
-        self.active[attempt.id] = Active(job, attempt.id, attempt.task_id, now - age,
-                                         now + self.settings.max_wait)
+        self.active[attempt.id] = Active(
+            job, attempt.id, attempt.task_id, now - age, now + self.settings.max_wait
+        )
         self.by_task[attempt.task_id] = attempt.id
         self._schedule(attempt.id, now + self.policy.next_delay(age))
 
@@ -176,10 +178,14 @@ class Tracker:
 
     def _timed_out(self, active: Active) -> None:
         del self.active[active.attempt_id]
-        self.store.record_outcome(active.attempt_id, "timed_out", remote_state=active.state,
-                                  error_code="timeout",
-                                  error_message=f"unfinished after {self.settings.max_wait:g} s; "
-                                                "a rerun resumes tracking it")
+        self.store.record_outcome(
+            active.attempt_id,
+            "timed_out",
+            remote_state=active.state,
+            error_code="timeout",
+            error_message=f"unfinished after {self.settings.max_wait:g} s; "
+            "a rerun resumes tracking it",
+        )
         self._refresh(active.attempt_id)
         self._transition(active.job, "running", "timed_out", active.task_id)
 
@@ -206,12 +212,14 @@ class Tracker:
             if active.not_found >= NOT_FOUND_LIMIT:
                 self._lost(active, exc)
             else:
-                self._schedule(active.attempt_id,
-                               now + self._next_poll(active, now))
+                self._schedule(active.attempt_id, now + self._next_poll(active, now))
             return
         except kie.KieError as exc:
-            self.emit(Event("warning", active.job.id, task_id=active.task_id,
-                            detail=f"query: {exc.message}"))
+            self.emit(
+                Event(
+                    "warning", active.job.id, task_id=active.task_id, detail=f"query: {exc.message}"
+                )
+            )
             self._schedule(active.attempt_id, now + self._next_poll(active, now))
             return
         active.not_found = 0
@@ -234,13 +242,18 @@ class Tracker:
 
     def _lost(self, active: Active, exc: kie.KieError) -> None:
         self.active.pop(active.attempt_id, None)
-        self._failed(active, kie.TaskInfo(active.task_id, "fail", (), "404",
-                                          f"Kie no longer knows this task ({exc.message})"))
+        self._failed(
+            active,
+            kie.TaskInfo(
+                active.task_id, "fail", (), "404", f"Kie no longer knows this task ({exc.message})"
+            ),
+        )
 
     def _succeeded(self, active: Active, info: kie.TaskInfo) -> None:
         url = info.result_urls[0] if info.result_urls else None
-        self.store.record_outcome(active.attempt_id, "succeeded", video_url=url,
-                                  remote_state="success")
+        self.store.record_outcome(
+            active.attempt_id, "succeeded", video_url=url, remote_state="success"
+        )
         self._refresh(active.attempt_id)
         self._transition(active.job, active.state, "succeeded", active.task_id)
         if self.settings.download and url:
@@ -251,14 +264,24 @@ class Tracker:
 
     def _failed(self, active: Active, info: kie.TaskInfo) -> None:
         permanent = is_moderation(info.fail_code, info.fail_msg)
-        self.store.record_outcome(active.attempt_id, "failed", error_code=info.fail_code,
-                                  error_message=info.fail_msg or "generation failed",
-                                  permanent=permanent, remote_state="fail")
+        self.store.record_outcome(
+            active.attempt_id,
+            "failed",
+            error_code=info.fail_code,
+            error_message=info.fail_msg or "generation failed",
+            permanent=permanent,
+            remote_state="fail",
+        )
         self._refresh(active.attempt_id)
         plan = self.plan(active.job)
         retry = plan.status == "retry" and not self.stop_submitting
-        self._transition(active.job, active.state, "failed", active.task_id,
-                         detail=(info.fail_msg or "") + ("; retrying" if retry else ""))
+        self._transition(
+            active.job,
+            active.state,
+            "failed",
+            active.task_id,
+            detail=(info.fail_msg or "") + ("; retrying" if retry else ""),
+        )
         if retry:
             self._requeue(active.job)
 
@@ -268,8 +291,11 @@ class Tracker:
         if not force and now - self.last_flush < PROGRESS_FLUSH * self.scale:
             return
         self.last_flush = now
-        updates = [(a.attempt_id, a.state, a.unflushed_polls) for a in self.active.values()
-                   if a.unflushed_polls]
+        updates = [
+            (a.attempt_id, a.state, a.unflushed_polls)
+            for a in self.active.values()
+            if a.unflushed_polls
+        ]
         self.store.record_progress(updates)
         for a in self.active.values():
             a.unflushed_polls = 0

@@ -37,8 +37,9 @@ def test_validate_reports_every_error_with_location(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\njobs:\n  - id: a\n    prompt: x\n    n_frames: 10\n"
-                   "  - id: a\n    prompt: y\n")
+    bad.write_text(
+        "version: 1\njobs:\n  - id: a\n    prompt: x\n    n_frames: 10\n  - id: a\n    prompt: y\n"
+    )
     assert main(["validate", str(bad)]) == 2
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{bad}:5:15: ") and "quoted" in lines[0]
@@ -46,7 +47,9 @@ def test_validate_reports_every_error_with_location(
 
 
 def test_dry_run_prints_plan_and_cost_and_writes_nothing(
-    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    manifest: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)

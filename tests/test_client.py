@@ -12,9 +12,10 @@ from pipeline import client as kie
 from pipeline.simulator import SimConfig, Simulator, running_simulator
 
 KEY = "client-test-key"
-BODY = {"model": "sora-2-text-to-video",
-        "input": {"prompt": "a lighthouse at dusk", "aspect_ratio": "landscape",
-                  "n_frames": "10"}}
+BODY = {
+    "model": "sora-2-text-to-video",
+    "input": {"prompt": "a lighthouse at dusk", "aspect_ratio": "landscape", "n_frames": "10"},
+}
 
 
 @pytest.fixture
@@ -27,6 +28,7 @@ def call(sim: Simulator, method: str, *args: Any, key: str = KEY) -> Any:
     async def go() -> Any:
         async with kie.KieClient(sim.base_url, key, timeout=5) as client:
             return await getattr(client, method)(*args)
+
     return asyncio.run(go())
 
 
@@ -45,16 +47,20 @@ def test_create_then_query_until_success(sim: Simulator) -> None:
     assert fresh.startswith("http")
 
 
-@pytest.mark.parametrize(("change", "error"), [
-    ({"maintenance": True}, kie.Maintenance),
-    ({"disabled_models": ["sora-2-text-to-video"]}, kie.ModelDisabled),
-    ({"credits": 0}, kie.InsufficientCredits),
-    ({"faults": {"http_500": 1.0}}, kie.ServerError),
-    ({"faults": {"reset": 1.0}}, kie.TransportError),
-    ({"faults": {"malformed_json": 1.0}}, kie.TransportError),
-])
-def test_create_errors_map_to_the_tree(sim: Simulator, change: dict[str, Any],
-                                       error: type[kie.KieError]) -> None:
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"maintenance": True}, kie.Maintenance),
+        ({"disabled_models": ["sora-2-text-to-video"]}, kie.ModelDisabled),
+        ({"credits": 0}, kie.InsufficientCredits),
+        ({"faults": {"http_500": 1.0}}, kie.ServerError),
+        ({"faults": {"reset": 1.0}}, kie.TransportError),
+        ({"faults": {"malformed_json": 1.0}}, kie.TransportError),
+    ],
+)
+def test_create_errors_map_to_the_tree(
+    sim: Simulator, change: dict[str, Any], error: type[kie.KieError]
+) -> None:
     sim.control(**change)
     with pytest.raises(error) as caught:
         call(sim, "create_task", BODY)
@@ -70,8 +76,11 @@ def test_bad_key_is_auth_error_and_the_key_is_not_echoed(sim: Simulator) -> None
 
 def test_invalid_input_is_rejected_permanently(sim: Simulator) -> None:
     with pytest.raises(kie.Rejected):
-        call(sim, "create_task", {"model": "sora-2-text-to-video",
-                                  "input": {"prompt": "x", "n_frames": 10}})
+        call(
+            sim,
+            "create_task",
+            {"model": "sora-2-text-to-video", "input": {"prompt": "x", "n_frames": 10}},
+        )
 
 
 def test_unknown_task_is_not_found(sim: Simulator) -> None:
@@ -84,22 +93,29 @@ def test_lost_answer_is_ambiguous_but_a_refused_connection_is_not(sim: Simulator
     with pytest.raises(kie.TransportError) as caught:
         call(sim, "create_task", BODY)
     assert caught.value.ambiguous is True
+
     async def refused() -> None:
         async with kie.KieClient("http://127.0.0.1:9", KEY, timeout=2) as client:
             await client.create_task(BODY)
+
     with pytest.raises(kie.TransportError) as caught:
         asyncio.run(refused())
     assert caught.value.ambiguous is False
 
 
-@pytest.mark.parametrize(("raw", "urls"), [
-    ('{"resultUrls": ["https://x/a.mp4"]}', ("https://x/a.mp4",)),
-    ({"resultUrls": ["https://x/b.mp4"]}, ("https://x/b.mp4",)),
-    ("", ()), (None, ()),
-])
+@pytest.mark.parametrize(
+    ("raw", "urls"),
+    [
+        ('{"resultUrls": ["https://x/a.mp4"]}', ("https://x/a.mp4",)),
+        ({"resultUrls": ["https://x/b.mp4"]}, ("https://x/b.mp4",)),
+        ("", ()),
+        (None, ()),
+    ],
+)
 def test_result_json_is_read_as_string_or_object(raw: Any, urls: tuple[str, ...]) -> None:
-    info = kie.parse_task_info({"taskId": "t", "state": "success", "resultJson": raw,
-                                "failCode": "", "failMsg": None})
+    info = kie.parse_task_info(
+        {"taskId": "t", "state": "success", "resultJson": raw, "failCode": "", "failMsg": None}
+    )
     assert info.result_urls == urls and info.fail_code is None
 
 

@@ -75,7 +75,8 @@ def test_calls_in_flight_hold_their_slot_until_answered(clock: FakeClock) -> Non
 
 
 def test_no_window_of_the_server_sees_more_than_the_limit_whatever_the_jitter(
-        clock: FakeClock) -> None:
+    clock: FakeClock,
+) -> None:
     """Arrival at the server lies anywhere between send and answer: still never > N."""
     rng = random.Random(5)
     lim = limiter(clock, count=5, seconds=1.0)

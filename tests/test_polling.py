@@ -89,7 +89,8 @@ def test_fit_recovers_a_distribution_from_interval_censored_answers() -> None:
     estimate = Planner(cdf, WIDTH, min_gap=2.0, max_gap=30.0)
     assert estimate.median == pytest.approx(truth_median, rel=0.06)
     assert estimate.quantile(0.9) == pytest.approx(
-        truth_median * math.exp(1.2816 * truth_sigma), rel=0.08)
+        truth_median * math.exp(1.2816 * truth_sigma), rel=0.08
+    )
 
 
 def test_running_tasks_keep_the_early_estimate_from_being_too_fast() -> None:

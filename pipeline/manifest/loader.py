@@ -69,8 +69,15 @@ def load_manifest(path: str | Path, registry: ModelRegistry | None = None) -> Ma
 def _build(located: Located, file: Path, registry: ModelRegistry) -> Manifest:
     data = located.data
     if not isinstance(data, dict):
-        raise ManifestError([located.issue((), "the manifest must be a mapping with "
-                                           f"'version: 1' and 'jobs', not {kind(data)}")])
+        raise ManifestError(
+            [
+                located.issue(
+                    (),
+                    "the manifest must be a mapping with "
+                    f"'version: 1' and 'jobs', not {kind(data)}",
+                )
+            ]
+        )
     issues = schema_issues(located, manifest_validator(), data, skip_model_fields=True)
     settings = data.get("settings")
     if isinstance(settings, dict):
@@ -79,16 +86,18 @@ def _build(located: Located, file: Path, registry: ModelRegistry) -> Manifest:
     if not isinstance(jobs_raw, list) or not isinstance(defaults, dict | None):
         raise ManifestError(issues)
     for key in sorted({"id", "matrix"} & set(defaults or {})):
-        issues.append(located.issue(("defaults", key), f"defaults cannot set {key!r}: "
-                                    "put it on each job", key=True))
+        issues.append(
+            located.issue(
+                ("defaults", key), f"defaults cannot set {key!r}: put it on each job", key=True
+            )
+        )
     expander = _Expander(located, file.parent, registry, defaults or {})
     jobs = expander.expand_all(jobs_raw)
     issues += expander.issues
     if issues:
         raise ManifestError(issues)
     name = data.get("name") or file.stem
-    return Manifest(path=file, name=str(name), settings=_settings(settings or {}),
-                    jobs=tuple(jobs))
+    return Manifest(path=file, name=str(name), settings=_settings(settings or {}), jobs=tuple(jobs))
 
 
 def _rate_issues(located: Located, settings: Mapping[str, Any]) -> list[Issue]:
@@ -102,8 +111,12 @@ def _rate_issues(located: Located, settings: Mapping[str, Any]) -> list[Issue]:
             try:
                 Rate.parse(value)
             except ValueError:
-                issues.append(located.issue(("settings", key), f"settings.{key} {short(value)} "
-                                            "is not a rate: SECONDS must be more than 0"))
+                issues.append(
+                    located.issue(
+                        ("settings", key),
+                        f"settings.{key} {short(value)} is not a rate: SECONDS must be more than 0",
+                    )
+                )
     return issues
 
 
@@ -128,8 +141,9 @@ def _slug(key: str, value: Any) -> str:
 class _Expander:
     """Turns raw job mappings into Jobs, collecting issues instead of stopping at the first."""
 
-    def __init__(self, located: Located, folder: Path, registry: ModelRegistry,
-                 defaults: Mapping[str, Any]) -> None:
+    def __init__(
+        self, located: Located, folder: Path, registry: ModelRegistry, defaults: Mapping[str, Any]
+    ) -> None:
         self.located = located
         self.registry = registry
         self.defaults = defaults
@@ -150,8 +164,11 @@ class _Expander:
             for variant in self.variants(index, raw):
                 self.count += 1
                 if self.count > MAX_JOBS:
-                    self.add(("jobs", index), f"the manifest makes more than {MAX_JOBS:,} "
-                             "jobs; split it into several manifests")
+                    self.add(
+                        ("jobs", index),
+                        f"the manifest makes more than {MAX_JOBS:,} "
+                        "jobs; split it into several manifests",
+                    )
                     return jobs
                 job = self.job(index, raw, variant)
                 if job is not None:
@@ -166,20 +183,27 @@ class _Expander:
         ):
             return []  # the manifest schema already reported it
         for bad in sorted(set(matrix) & NOT_IN_MATRIX):
-            self.add(("jobs", index, "matrix", bad), f"matrix cannot vary {bad!r}"
-                     + (": write one job per prompt" if bad.startswith("prompt") else ""),
-                     key=True)
+            self.add(
+                ("jobs", index, "matrix", bad),
+                f"matrix cannot vary {bad!r}"
+                + (": write one job per prompt" if bad.startswith("prompt") else ""),
+                key=True,
+            )
         keys = [k for k in matrix if k not in NOT_IN_MATRIX]
         total = math.prod(len(matrix[k]) for k in keys)
         if total > MAX_VARIANTS:
-            self.add(("jobs", index, "matrix"), f"matrix makes {total:,} variants, over the "
-                     f"limit of {MAX_VARIANTS:,} per job", key=True)
+            self.add(
+                ("jobs", index, "matrix"),
+                f"matrix makes {total:,} variants, over the limit of {MAX_VARIANTS:,} per job",
+                key=True,
+            )
             return []
         lists = [list(enumerate(matrix[k])) for k in keys]
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*lists)]
 
-    def job(self, index: int, raw: Mapping[str, Any],
-            variant: Mapping[str, tuple[int, Any]]) -> Job | None:
+    def job(
+        self, index: int, raw: Mapping[str, Any], variant: Mapping[str, tuple[int, Any]]
+    ) -> Job | None:
         base: Path_ = ("jobs", index)
         values = {k: v for k, (_, v) in variant.items()}
         job_id = "-".join([raw["id"], *(_slug(k, v) for k, v in values.items())])
@@ -191,10 +215,13 @@ class _Expander:
         line = self.located.where(base)[0]
         if job_id in self.seen:
             first_line, first_index = self.seen[job_id]
-            self.add(id_at, f"matrix makes job id {job_id!r} more than once (repeated values?)"
-                     if first_index == index else
-                     f"duplicate job id {job_id!r} (also at line {first_line})",
-                     key=bool(variant))
+            self.add(
+                id_at,
+                f"matrix makes job id {job_id!r} more than once (repeated values?)"
+                if first_index == index
+                else f"duplicate job id {job_id!r} (also at line {first_line})",
+                key=bool(variant),
+            )
             return None
         self.seen[job_id] = (line, index)
 
@@ -218,22 +245,30 @@ class _Expander:
         prompt = self.prompt(prompt_at, raw)
         if model is None or prompt is None:
             return None
-        task_input = {**model.defaults(),
-                      **{k: v for k, v in merged.items() if k not in RUNNER_KEYS},
-                      "prompt": prompt}
+        task_input = {
+            **model.defaults(),
+            **{k: v for k, v in merged.items() if k not in RUNNER_KEYS},
+            "prompt": prompt,
+        }
 
         def where(path: Path_) -> Path_:
             # Model schema paths are relative to the input: map the field to its source.
             return source(str(path[2])) if len(path) > 2 else base
 
-        self.issues += schema_issues(self.located, model.validator, task_input, base,
-                                     where=where, model=model.name)
+        self.issues += schema_issues(
+            self.located, model.validator, task_input, base, where=where, model=model.name
+        )
         if len(self.issues) > count:
             return None
         callback = merged.get("callback_url")
-        return Job(id=job_id, model=model.name, input=task_input,
-                   callback_url=callback if isinstance(callback, str) else None,
-                   fingerprint=fingerprint(model.name, task_input), line=line)
+        return Job(
+            id=job_id,
+            model=model.name,
+            input=task_input,
+            callback_url=callback if isinstance(callback, str) else None,
+            fingerprint=fingerprint(model.name, task_input),
+            line=line,
+        )
 
     def model(self, name: Any, at: Path_) -> Model | None:
         """The job's Model, or None (reported) when unknown."""
@@ -242,8 +277,12 @@ class _Expander:
         model = self.registry.get(name) if _MODEL_NAME.fullmatch(name) else None
         if model is None:
             known = self.registry.names()
-            self.add(at, f"unknown model {short(name)}" + did_you_mean(name, known)
-                     + f" (known: {', '.join(known)})")
+            self.add(
+                at,
+                f"unknown model {short(name)}"
+                + did_you_mean(name, known)
+                + f" (known: {', '.join(known)})",
+            )
         return model
 
     def prompt_source(self, base: Path_, raw: Mapping[str, Any]) -> Path_ | None:
@@ -255,8 +294,11 @@ class _Expander:
         chosen = own or [k for k in PROMPT_KEYS if k in self.defaults]
         at: Path_ = (*base, chosen[0]) if own else ("defaults", chosen[0]) if chosen else base
         if len(chosen) != 1:
-            what = ("both 'prompt' and 'prompt_file'" if chosen
-                    else "neither 'prompt' nor 'prompt_file'")
+            what = (
+                "both 'prompt' and 'prompt_file'"
+                if chosen
+                else "neither 'prompt' nor 'prompt_file'"
+            )
             self.add(at, f"job has {what}: give exactly one")
             return None
         return at

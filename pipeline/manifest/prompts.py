@@ -30,8 +30,10 @@ class PromptFiles:
         except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
             return None, f"{name} cannot be resolved: {getattr(exc, 'strerror', None) or exc}"
         if not target.is_relative_to(self.folder):
-            return None, (f"{name} points outside the manifest's folder (through '..' or a "
-                          "symbolic link); refused")
+            return None, (
+                f"{name} points outside the manifest's folder (through '..' or a "
+                "symbolic link); refused"
+            )
         if target in self._texts:
             return self._texts[target], None
         try:

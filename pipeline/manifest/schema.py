@@ -24,8 +24,13 @@ RUNNER_KEYS = frozenset({"id", "model", "prompt", "prompt_file", "callback_url",
 SAFE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 _TYPE_NAMES = {
-    "string": "a string", "integer": "an integer", "number": "a number",
-    "boolean": "true or false", "object": "a mapping", "array": "a list", "null": "empty",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "empty",
 }
 
 Where = Callable[[Path_], Path_]
@@ -48,8 +53,11 @@ def inline_refs(schema: Any, defs: dict[str, Any] | None = None) -> Any:
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         target = inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
         siblings = {k: inline_refs(v, defs) for k, v in schema.items() if k != "$ref"}
-        return {**target, **siblings} if not set(target) & set(siblings) - _ANNOTATIONS else {
-            "allOf": [target], **siblings}
+        return (
+            {**target, **siblings}
+            if not set(target) & set(siblings) - _ANNOTATIONS
+            else {"allOf": [target], **siblings}
+        )
     return _merge_all_of({k: inline_refs(v, defs) for k, v in schema.items()})
 
 
@@ -84,8 +92,9 @@ def manifest_validator() -> Draft202012Validator:
     props = schema.get("properties", {})
     for holder in (props.get("defaults"), props.get("jobs", {}).get("items")):
         if isinstance(holder, dict) and isinstance(holder.get("properties"), dict):
-            holder["properties"] = {k: v for k, v in holder["properties"].items()
-                                    if k in RUNNER_KEYS}
+            holder["properties"] = {
+                k: v for k, v in holder["properties"].items() if k in RUNNER_KEYS
+            }
     return Draft202012Validator(schema)
 
 
@@ -100,8 +109,14 @@ def label(path: Sequence[str | int]) -> str:
 def kind(value: Any) -> str:
     if value is None:
         return "empty"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -116,8 +131,10 @@ def unsafe_id(job_id: str) -> str | None:
     """Why `job_id` is not usable as a file name, or None when it is."""
     if SAFE_ID.fullmatch(job_id):
         return None
-    return (f"job id {short(job_id)} is not a safe file name: use lowercase letters, digits, "
-            "'.', '_' and '-', starting with a letter or digit, at most 64 characters")
+    return (
+        f"job id {short(job_id)} is not a safe file name: use lowercase letters, digits, "
+        "'.', '_' and '-', starting with a letter or digit, at most 64 characters"
+    )
 
 
 def describe(error: ValidationError, name: str, field: str) -> str:
@@ -127,13 +144,13 @@ def describe(error: ValidationError, name: str, field: str) -> str:
     rule: Any = error.validator_value
     if v == "enum":
         options = ", ".join(json.dumps(o) for o in rule)
-        if isinstance(inst, int | float) and not isinstance(inst, bool) and any(
-            str(inst) == o for o in rule
+        if (
+            isinstance(inst, int | float)
+            and not isinstance(inst, bool)
+            and any(str(inst) == o for o in rule)
         ):
-            return (f"{name} must be a string: write {field}: \"{inst}\" "
-                    f"(quoted); allowed: {options}")
-        hint = did_you_mean(inst, map(str, rule)) if isinstance(
-            inst, str) else ""
+            return f'{name} must be a string: write {field}: "{inst}" (quoted); allowed: {options}'
+        hint = did_you_mean(inst, map(str, rule)) if isinstance(inst, str) else ""
         return f"{name} is {shown(inst)}, expected one of {options}{hint}"
     if v == "const":
         return f"{name} must be {json.dumps(rule)}, not {shown(inst)}"
@@ -144,7 +161,7 @@ def describe(error: ValidationError, name: str, field: str) -> str:
     if v == "pattern" and field == "id" and isinstance(inst, str):
         return unsafe_id(inst) or f"job id {short(inst)} is not a safe file name"
     if v == "pattern" and field.endswith("_rate"):
-        return f"{name} {short(inst)} is not a rate: write COUNT/SECONDS, e.g. \"20/10\""
+        return f'{name} {short(inst)} is not a rate: write COUNT/SECONDS, e.g. "20/10"'
     if v == "pattern" and field == "callback_url":
         return f"{name} {short(inst)} must be an http:// or https:// URL"
     if v == "pattern" and field == "prompt":
@@ -192,8 +209,9 @@ def schema_issues(
         if error.validator == "required":
             missing = str(error.message).split("'")[1] if "'" in error.message else "?"
             hint = " (start the file with 'version: 1')" if missing == "version" else ""
-            issues.append(located.issue(at, f"{label(path)} is missing required key "
-                                        f"{missing!r}{hint}"))
+            issues.append(
+                located.issue(at, f"{label(path)} is missing required key {missing!r}{hint}")
+            )
             continue
         field = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
         # Name the node at fault; say where the value came from when that is elsewhere.
@@ -212,8 +230,9 @@ def _is_model_field(path: Path_) -> bool:
     return len(path) >= 2 and path[0] == "defaults" and path[1] not in RUNNER_KEYS
 
 
-def _unknown_keys(located: Located, error: ValidationError, path: Path_, where: Where | None,
-                  model: str | None) -> list[Issue]:
+def _unknown_keys(
+    located: Located, error: ValidationError, path: Path_, where: Where | None, model: str | None
+) -> list[Issue]:
     schema: Any = error.schema
     instance: Any = error.instance
     allowed = set(schema.get("properties", {}))

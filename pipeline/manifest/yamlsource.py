@@ -75,13 +75,22 @@ def _pos(node: Node) -> tuple[int, int]:
 
 
 def _tag(tag: str) -> str:
-    return "!!" + tag[len(_T):] if tag.startswith(_T) else tag
+    return "!!" + tag[len(_T) :] if tag.startswith(_T) else tag
 
 
 def check_size(path: str, size: int) -> None:
     if size > MAX_BYTES:
-        raise ManifestError([Issue(path, 1, 1, f"file is {size / 1e6:.1f} MB, over the "
-                                   f"{MAX_BYTES // (1024 * 1024)} MB limit for a manifest")])
+        raise ManifestError(
+            [
+                Issue(
+                    path,
+                    1,
+                    1,
+                    f"file is {size / 1e6:.1f} MB, over the "
+                    f"{MAX_BYTES // (1024 * 1024)} MB limit for a manifest",
+                )
+            ]
+        )
 
 
 def read_text(path: str, raw: bytes) -> str:
@@ -95,8 +104,16 @@ def read_text(path: str, raw: bytes) -> str:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
-        raise ManifestError([Issue(path, line, col, f"file is not valid UTF-8 (byte "
-                                   f"0x{raw[exc.start]:02x}); save it as UTF-8")]) from None
+        raise ManifestError(
+            [
+                Issue(
+                    path,
+                    line,
+                    col,
+                    f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+                )
+            ]
+        ) from None
 
 
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as one
@@ -119,10 +136,19 @@ def _yaml_error(path: str, text: str, exc: yaml.MarkedYAMLError) -> ManifestErro
     line, col = _clamp(_end(text), mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or "invalid YAML"
     if exc.context == "expected a single document in the stream":
-        return ManifestError([Issue(path, line, col, "a second YAML document starts here: a "
-                                    "manifest is one document (remove the '---' line and "
-                                    "what follows, or split it into two files)")])
-    rest = text[mark.index:] if mark and 0 <= mark.index <= len(text) else ""
+        return ManifestError(
+            [
+                Issue(
+                    path,
+                    line,
+                    col,
+                    "a second YAML document starts here: a "
+                    "manifest is one document (remove the '---' line and "
+                    "what follows, or split it into two files)",
+                )
+            ]
+        )
+    rest = text[mark.index :] if mark and 0 <= mark.index <= len(text) else ""
     lines = _LINE_BREAK.split(text)
     here = lines[line - 1] if line <= len(lines) else ""
     if "undefined alias" in problem and rest.startswith("*"):
@@ -142,9 +168,18 @@ def _reader_error(path: str, text: str, exc: yaml.reader.ReaderError) -> Manifes
     position = max(text.find(chr(char)), 0)
     breaks = [m.end() for m in _LINE_BREAK.finditer(text, 0, position)]
     line, col = len(breaks) + 1, position - (breaks[-1] if breaks else 0) + 1
-    return ManifestError([Issue(path, line, col, f"character U+{char:04X} is not allowed in "
-                                "YAML; remove it (or write it as an escape in a "
-                                "double-quoted string)")])
+    return ManifestError(
+        [
+            Issue(
+                path,
+                line,
+                col,
+                f"character U+{char:04X} is not allowed in "
+                "YAML; remove it (or write it as an escape in a "
+                "double-quoted string)",
+            )
+        ]
+    )
 
 
 def _expanded_size(root: Node) -> tuple[int, int]:
@@ -169,8 +204,11 @@ def _expanded_size(root: Node) -> tuple[int, int]:
         if isinstance(node, ScalarNode):
             chars = len(node.value)
         else:
-            children = node.value if isinstance(node, SequenceNode) else [
-                n for pair in node.value for n in pair]
+            children = (
+                node.value
+                if isinstance(node, SequenceNode)
+                else [n for pair in node.value for n in pair]
+            )
             for child in children:
                 v, c = size(child, depth + 1)
                 values, chars = values + v, chars + c
@@ -201,8 +239,11 @@ class _Builder:
         self.count += 1
         if self.count > MAX_VALUES or depth > MAX_DEPTH:
             line, col = self.pos(node)
-            problem = (f"document is nested more than {MAX_DEPTH} levels deep"
-                       if depth > MAX_DEPTH else f"document has more than {MAX_VALUES:,} values")
+            problem = (
+                f"document is nested more than {MAX_DEPTH} levels deep"
+                if depth > MAX_DEPTH
+                else f"document has more than {MAX_VALUES:,} values"
+            )
             raise ManifestError([Issue(self.located.source, line, col, f"{problem}; refused")])
         self.located.values.setdefault(path, self.pos(node))
         if isinstance(node, ScalarNode):
@@ -221,8 +262,11 @@ class _Builder:
         if node.tag in _TEXT_TAGS:
             return self._text(node)
         if node.tag not in _VALUE_TAGS:
-            self.add(node, f"unsupported YAML tag {_tag(node.tag)!r}: manifests hold only "
-                     "strings, numbers, booleans, lists and mappings")
+            self.add(
+                node,
+                f"unsupported YAML tag {_tag(node.tag)!r}: manifests hold only "
+                "strings, numbers, booleans, lists and mappings",
+            )
             return None
         try:
             value = self.loader.construct_object(node, deep=True)
@@ -237,8 +281,9 @@ class _Builder:
     def _text(self, node: ScalarNode) -> str:
         # The Python parser lets "\ud800" through; such text cannot be encoded as UTF-8.
         if _SURROGATE.search(node.value):
-            self.add(node, "text holds an invalid Unicode escape (a lone surrogate such as "
-                     "\\ud800)")
+            self.add(
+                node, "text holds an invalid Unicode escape (a lone surrogate such as \\ud800)"
+            )
             return ""
         return str(node.value)
 
@@ -269,8 +314,10 @@ class _Builder:
             if key is None:
                 continue
             if key in seen:
-                self.add(key_node, f"duplicate key {short(key)} (first defined at line "
-                         f"{self.pos(seen[key])[0]})")
+                self.add(
+                    key_node,
+                    f"duplicate key {short(key)} (first defined at line {self.pos(seen[key])[0]})",
+                )
                 continue
             seen[key] = key_node
             entries.append((key, key_node, value_node))
@@ -301,20 +348,33 @@ def load_yaml(path: str, text: str) -> Located:
     try:
         loader = _Loader(text)  # checks every character up front: may raise
         node = loader.get_single_node()
-        if node is None or (isinstance(node, ScalarNode) and node.tag == _T + "null"
-                            and not node.value):  # nothing, or only `---`
-            raise ManifestError([Issue(path, 1, 1, "manifest is empty: expected a mapping with "
-                                       "'version: 1' and 'jobs'")])
+        if node is None or (
+            isinstance(node, ScalarNode) and node.tag == _T + "null" and not node.value
+        ):  # nothing, or only `---`
+            raise ManifestError(
+                [
+                    Issue(
+                        path,
+                        1,
+                        1,
+                        "manifest is empty: expected a mapping with 'version: 1' and 'jobs'",
+                    )
+                ]
+            )
         try:
             # Without an anchor there is no alias, so nothing can expand beyond the text
             # itself; the builder still bounds values and depth. Saves a full pass.
             values, chars = _expanded_size(node) if "&" in text else (0, 0)
             if values > MAX_VALUES:
-                raise ValueError(f"document has more than {MAX_VALUES:,} values once YAML "
-                                 "aliases are expanded (an alias bomb?)")
+                raise ValueError(
+                    f"document has more than {MAX_VALUES:,} values once YAML "
+                    "aliases are expanded (an alias bomb?)"
+                )
             if chars > MAX_CHARS:
-                raise ValueError(f"document has more than {MAX_CHARS:,} characters of text "
-                                 "once YAML aliases are expanded (an alias bomb?)")
+                raise ValueError(
+                    f"document has more than {MAX_CHARS:,} characters of text "
+                    "once YAML aliases are expanded (an alias bomb?)"
+                )
         except ValueError as exc:
             line, col = _clamp(_end(text), *_pos(node))
             raise ManifestError([Issue(path, line, col, f"{exc}; refused")]) from None

@@ -34,23 +34,45 @@ NOW = "2026-01-02T03:04:05Z"
 _ids = count(1)
 
 
-def make_job(job_id: str, prompt: str = "A paper boat", model: str = "sora-2-text-to-video",
-             **fields: Any) -> Job:
+def make_job(
+    job_id: str, prompt: str = "A paper boat", model: str = "sora-2-text-to-video", **fields: Any
+) -> Job:
     task_input = {"prompt": prompt, "aspect_ratio": "landscape", "n_frames": "10", **fields}
     return Job(job_id, model, task_input, None, fingerprint(model, task_input), 1)
 
 
 def attempt(job: Job, phase: Phase, **fields: Any) -> Attempt:
     values: dict[str, Any] = {
-        "id": next(_ids), "job_id": job.id, "fingerprint": job.fingerprint, "attempt": 1,
-        "model": job.model, "phase": phase, "task_id": f"task{next(_ids):04d}",
-        "possible_duplicate": False, "creates": 1, "intent_at": 1.0e9, "submitted_at": 1.0e9,
-        "completed_at": None, "remote_state": None, "polls": 0, "video_url": None,
-        "error_code": None, "error_message": None, "permanent": False, "file": None,
-        "sha256": None, "bytes": None}
+        "id": next(_ids),
+        "job_id": job.id,
+        "fingerprint": job.fingerprint,
+        "attempt": 1,
+        "model": job.model,
+        "phase": phase,
+        "task_id": f"task{next(_ids):04d}",
+        "possible_duplicate": False,
+        "creates": 1,
+        "intent_at": 1.0e9,
+        "submitted_at": 1.0e9,
+        "completed_at": None,
+        "remote_state": None,
+        "polls": 0,
+        "video_url": None,
+        "error_code": None,
+        "error_message": None,
+        "permanent": False,
+        "file": None,
+        "sha256": None,
+        "bytes": None,
+    }
     if phase == "succeeded":
-        values.update(completed_at=1.0e9 + 90, video_url=f"https://files.example/{job.id}.mp4",
-                      file=f"videos/{job.id}.mp4", sha256="0" * 64, bytes=40_000)
+        values.update(
+            completed_at=1.0e9 + 90,
+            video_url=f"https://files.example/{job.id}.mp4",
+            file=f"videos/{job.id}.mp4",
+            sha256="0" * 64,
+            bytes=40_000,
+        )
     if phase == "intent":
         values["task_id"] = None
     values.update(fields)
@@ -68,8 +90,7 @@ def manifest_of(plans: Sequence[JobPlan], name: str = "Spring launch") -> Manife
 
 def sample() -> list[JobPlan]:
     ok = make_job("teaser", "A paper boat sails across a puddle at dawn")
-    tall = make_job("hero", "A lighthouse at night", aspect_ratio="portrait",
-                    remove_watermark=True)
+    tall = make_job("hero", "A lighthouse at night", aspect_ratio="portrait", remove_watermark=True)
     bad = make_job("xss", HOSTILE, n_frames="15")
     retried = make_job("retried", "Rain on a window", n_frames="15")
     waiting = make_job("later", "Not sent yet")
@@ -77,10 +98,25 @@ def sample() -> list[JobPlan]:
     return plans_for(
         (ok, [attempt(ok, "succeeded")]),
         (tall, [attempt(tall, "succeeded")]),
-        (bad, [attempt(bad, "failed", error_code="422", permanent=True,
-                       error_message='Invalid prompt: <b onmouseover="x()">prohibited</b>')]),
-        (retried, [attempt(retried, "failed", error_code="501", error_message="boom"),
-                   attempt(retried, "succeeded", attempt=2)]),
+        (
+            bad,
+            [
+                attempt(
+                    bad,
+                    "failed",
+                    error_code="422",
+                    permanent=True,
+                    error_message='Invalid prompt: <b onmouseover="x()">prohibited</b>',
+                )
+            ],
+        ),
+        (
+            retried,
+            [
+                attempt(retried, "failed", error_code="501", error_message="boom"),
+                attempt(retried, "succeeded", attempt=2),
+            ],
+        ),
         (waiting, []),
         (running, [attempt(running, "submitted")]),
     )
@@ -107,8 +143,9 @@ class Tags(HTMLParser):
             self.style += data
 
     def find(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
-        return [a for t, a in self.tags
-                if t == tag and all(a.get(k) == v for k, v in attrs.items())]
+        return [
+            a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())
+        ]
 
 
 def parse(page: str) -> Tags:
@@ -118,8 +155,7 @@ def parse(page: str) -> Tags:
     return tags
 
 
-def render(plans: Sequence[JobPlan], *, download: bool = True, name: str = "Spring launch"
-           ) -> str:
+def render(plans: Sequence[JobPlan], *, download: bool = True, name: str = "Spring launch") -> str:
     return render_gallery(manifest_of(plans, name), plans, download=download, generated_at=NOW)
 
 
@@ -131,8 +167,30 @@ def test_hostile_text_is_escaped_everywhere() -> None:
     assert "<h1>&lt;b&gt;Launch&lt;/b&gt; &amp; co</h1>" in page
     tags = parse(page)
     assert {t for t, _ in tags.tags} <= {
-        "html", "head", "meta", "title", "style", "body", "header", "h1", "p", "a", "ul", "li",
-        "b", "span", "main", "div", "video", "dl", "dt", "dd", "strong", "footer", "code"}
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "header",
+        "h1",
+        "p",
+        "a",
+        "ul",
+        "li",
+        "b",
+        "span",
+        "main",
+        "div",
+        "video",
+        "dl",
+        "dt",
+        "dd",
+        "strong",
+        "footer",
+        "code",
+    }
     assert not [a for _, attrs in tags.tags for a in attrs if a.startswith("on")]
 
 
@@ -166,8 +224,14 @@ def test_one_card_per_job_in_manifest_order_with_status_and_settings() -> None:
     tags = parse(render(plans))
     cards = tags.find("li", **{"class": "card"})
     assert [c["id"] for c in cards] == [f"job-{p.job.id}" for p in plans]
-    assert [c["data-status"] for c in cards] == ["succeeded", "succeeded", "failed", "succeeded",
-                                                 "pending", "running"]
+    assert [c["data-status"] for c in cards] == [
+        "succeeded",
+        "succeeded",
+        "failed",
+        "succeeded",
+        "pending",
+        "running",
+    ]
     page = render(plans)
     hero = page.split('id="job-hero"')[1].split("</li>")[0]
     assert "<dt>aspect_ratio</dt><dd>portrait</dd>" in hero
@@ -184,8 +248,9 @@ def test_one_card_per_job_in_manifest_order_with_status_and_settings() -> None:
 def test_videos_play_from_local_files_with_metadata_preload() -> None:
     tags = parse(render(sample()))
     videos = tags.find("video")
-    assert [v["src"] for v in videos] == [f"videos/{j}.mp4{FIRST_FRAME}"
-                                          for j in ("teaser", "hero", "retried")]
+    assert [v["src"] for v in videos] == [
+        f"videos/{j}.mp4{FIRST_FRAME}" for j in ("teaser", "hero", "retried")
+    ]
     assert all(v["preload"] == "metadata" and "controls" in v for v in videos)
 
 
@@ -193,17 +258,28 @@ def test_summary_counts_and_spend() -> None:
     plans = sample()
     rows = [row(p, download=True) for p in plans]
     summary = summarize(rows, [p.job for p in plans], load_prices())
-    assert dict(summary.counts) == {"succeeded": 3, "failed": 1, "timed_out": 0, "running": 1,
-                                    "pending": 1}
+    assert dict(summary.counts) == {
+        "succeeded": 3,
+        "failed": 1,
+        "timed_out": 0,
+        "running": 1,
+        "pending": 1,
+    }
     # 30 + 30 (10 s), 35 (the failed 15 s job), 2 x 35 (15 s, retried), 30 (running), 0 pending
     assert summary.attempts == 6 and summary.credits == 195 and summary.unpriced == 0
     assert summary.usd == pytest.approx(0.975)
     assert (summary.videos, summary.bytes) == (3, 120_000)
     page = render(plans)
     header = page.split("</header>")[0]
-    for value, label in (("6", "jobs"), ("3", "succeeded"), ("1", "failed"), ("1", "running"),
-                         ("1", "pending"), ("195", "credits spent (est.)"),
-                         (f"${summary.usd:,.2f}", "dollars (est.)")):
+    for value, label in (
+        ("6", "jobs"),
+        ("3", "succeeded"),
+        ("1", "failed"),
+        ("1", "running"),
+        ("1", "pending"),
+        ("195", "credits spent (est.)"),
+        (f"${summary.usd:,.2f}", "dollars (est.)"),
+    ):
         assert f"<li><b>{value}</b><span>{label}</span></li>" in header
     assert "timed out" not in header  # zero counts are left out
 
@@ -242,11 +318,20 @@ def test_render_is_pure_and_write_is_atomic(tmp_path: Path) -> None:
 
 def test_runs_and_the_ledger_command_write_the_gallery(tmp_path: Path) -> None:
     manifest = tmp_path / "batch.yaml"
-    manifest.write_text(yaml.safe_dump({"version": 1, "name": "Tiny", "jobs": [
-        {"id": "one", "prompt": "A paper boat"}, {"id": "two", "prompt": HOSTILE}]}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "name": "Tiny",
+                "jobs": [{"id": "one", "prompt": "A paper boat"}, {"id": "two", "prompt": HOSTILE}],
+            }
+        )
+    )
     out = tmp_path / "out"
-    assert main([str(manifest), "--simulate", "--time-scale", "0.002", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main([str(manifest), "--simulate", "--time-scale", "0.002", "--out", str(out), "--quiet"])
+        == 0
+    )
     page = (out / GALLERY_FILE).read_text(encoding="utf-8")
     assert len(parse(page).find("video")) == 2 and "<script" not in page
     (out / GALLERY_FILE).unlink()

@@ -31,13 +31,21 @@ MANIFEST: dict[str, Any] = {
     "name": "Spring launch",
     "defaults": {"n_frames": "10"},
     "jobs": [
-        {"id": "teaser", "prompt": "A paper boat sails across a puddle at dawn, low angle, "
-                                   "soft golden light"},
-        {"id": "hero", "prompt": "A lighthouse keeper climbs the spiral stairs at night, "
-                                 "lantern swinging", "aspect_ratio": "portrait",
-         "remove_watermark": True},
-        {"id": "cutdown", "prompt": "The same boat, seen from above",
-         "matrix": {"aspect_ratio": ["landscape", "portrait"], "n_frames": ["10", "15"]}},
+        {
+            "id": "teaser",
+            "prompt": "A paper boat sails across a puddle at dawn, low angle, soft golden light",
+        },
+        {
+            "id": "hero",
+            "prompt": "A lighthouse keeper climbs the spiral stairs at night, lantern swinging",
+            "aspect_ratio": "portrait",
+            "remove_watermark": True,
+        },
+        {
+            "id": "cutdown",
+            "prompt": "The same boat, seen from above",
+            "matrix": {"aspect_ratio": ["landscape", "portrait"], "n_frames": ["10", "15"]},
+        },
         # The simulator moderates prompts with "gore" like Kie does: a 422 failure.
         {"id": "trailer", "prompt": "A horror trailer with gore in every shot"},
         {"id": "title-card", "prompt": HOSTILE},
@@ -59,8 +67,10 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
     manifest = folder / "campaign.yaml"
     manifest.write_text(yaml.safe_dump(MANIFEST, sort_keys=False), encoding="utf-8")
     out = folder / "out"
-    assert main([str(manifest), "--simulate", "--time-scale", "0.005", "--out", str(out),
-                 "--quiet"]) == 1
+    assert (
+        main([str(manifest), "--simulate", "--time-scale", "0.005", "--out", str(out), "--quiet"])
+        == 1
+    )
     return out / GALLERY_FILE
 
 
@@ -74,8 +84,10 @@ def open_page(browser: Browser, page: Path) -> list[dict[str, Any]]:
     """Load `page` and wait until every video has its metadata and shows its first frame."""
     browser.get(page.as_uri())
     browser.wait_for("return document.readyState === 'complete'")
-    ready = ("return Array.from(document.querySelectorAll('video'))"
-             ".every(v => v.error || (v.readyState >= 2 && !v.seeking))")
+    ready = (
+        "return Array.from(document.querySelectorAll('video'))"
+        ".every(v => v.error || (v.readyState >= 2 && !v.seeking))"
+    )
     browser.wait_for(ready, timeout=30)
     cards: list[dict[str, Any]] = browser.execute(VIDEOS)
     return cards
@@ -83,20 +95,24 @@ def open_page(browser: Browser, page: Path) -> list[dict[str, Any]]:
 
 def test_every_succeeded_video_loads_its_metadata(browser: Browser, gallery: Path) -> None:
     cards = open_page(browser, gallery)
-    ledger = [json.loads(line) for line in
-              (gallery.parent / "ledger.jsonl").read_text().splitlines()]
+    ledger = [
+        json.loads(line) for line in (gallery.parent / "ledger.jsonl").read_text().splitlines()
+    ]
     assert [c["id"] for c in cards] == [f"job-{r['id']}" for r in ledger]
     succeeded = [c for c in cards if c["status"] == "succeeded"]
     assert len(succeeded) == 7 and [c["id"] for c in cards if c["status"] == "failed"] == [
-        "job-trailer"]
+        "job-trailer"
+    ]
     for card in succeeded:
         assert card["video"] and card["error"] is None, card
         assert card["readyState"] >= 1 and card["duration"] > 0, card
     error = browser.execute("return document.querySelector('#job-trailer .error').textContent")
     assert "422" in error and "prohibited" in error
     # The styles applied, so the policy's hash matches the stylesheet.
-    assert browser.execute(
-        "return getComputedStyle(document.querySelector('.cards')).display") == "grid"
+    assert (
+        browser.execute("return getComputedStyle(document.querySelector('.cards')).display")
+        == "grid"
+    )
 
 
 def test_hostile_prompt_is_shown_as_text(browser: Browser, gallery: Path) -> None:
@@ -108,8 +124,9 @@ def test_hostile_prompt_is_shown_as_text(browser: Browser, gallery: Path) -> Non
     assert browser.alert_text() is None
 
 
-def test_the_policy_alone_would_stop_an_injected_script(browser: Browser, gallery: Path,
-                                                        tmp_path: Path) -> None:
+def test_the_policy_alone_would_stop_an_injected_script(
+    browser: Browser, gallery: Path, tmp_path: Path
+) -> None:
     """Belt and braces: were escaping ever missed, the page's CSP still blocks the script.
     The same page without the policy runs it, which shows the probe works."""
     page = gallery.read_text(encoding="utf-8")
@@ -133,7 +150,10 @@ def test_screenshot_for_the_docs(browser: Browser, gallery: Path) -> None:
     assert width == WIDTH and height > 600
     # The committed docs/gallery.png is refreshed on request only, so a test run leaves the
     # working tree clean: UPDATE_SCREENSHOT=1 python3 dev.py test tests/gallery
-    target = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else (
-        gallery.parent / "gallery.png")
+    target = (
+        SCREENSHOT
+        if os.environ.get("UPDATE_SCREENSHOT") == "1"
+        else (gallery.parent / "gallery.png")
+    )
     target.write_bytes(png)
     assert target.stat().st_size == len(png)

@@ -23,8 +23,10 @@ import httpx
 import pytest
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-INSTALL_HINT = ("install Chromium and its WebDriver (Debian/Ubuntu: `sudo apt-get install -y "
-                "chromium chromium-driver`; `.ci/run` does this)")
+INSTALL_HINT = (
+    "install Chromium and its WebDriver (Debian/Ubuntu: `sudo apt-get install -y "
+    "chromium chromium-driver`; `.ci/run` does this)"
+)
 _PORT_LINE = re.compile(r"started successfully on port (\d+)")
 
 
@@ -94,8 +96,9 @@ def find_chromium() -> tuple[str, str]:
     browser = next((p for p in map(shutil.which, BROWSERS) if p), None)
     driver = shutil.which("chromedriver")
     if browser is None or driver is None:
-        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver))
-                               if p is None)
+        missing = " and ".join(
+            n for n, p in (("chromium", browser), ("chromedriver", driver)) if p is None
+        )
         message = f"the browser test needs {missing}: {INSTALL_HINT}"
         # CI (.ci/run) installs both and sets REQUIRE_BROWSER=1, so there this is a failure;
         # on a machine with only Python, `python3 dev.py test` says what it did not run.
@@ -109,8 +112,9 @@ def find_chromium() -> tuple[str, str]:
 def chromium() -> Iterator[Browser]:
     browser, driver = find_chromium()
     # Port 0: chromedriver picks a free port and says which on its first lines of output.
-    proc = subprocess.Popen([driver, "--port=0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [driver, "--port=0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         port = None
         assert proc.stdout is not None
@@ -122,15 +126,29 @@ def chromium() -> Iterator[Browser]:
             pytest.fail(f"chromedriver exited without starting ({proc.wait()})", pytrace=False)
         # Keep reading what it prints, so a full pipe can never block it.
         threading.Thread(target=proc.stdout.read, daemon=True).start()
-        with tempfile.TemporaryDirectory(prefix="gallery-chromium-") as profile, \
-                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--mute-audio", "--hide-scrollbars", "--window-size=1280,800",
-                    f"--user-data-dir={profile}"]
-            caps = {"browserName": "chrome",
-                    "goog:chromeOptions": {"binary": browser, "args": args}}
+        with (
+            tempfile.TemporaryDirectory(prefix="gallery-chromium-") as profile,
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+        ):
+            args = [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--mute-audio",
+                "--hide-scrollbars",
+                "--window-size=1280,800",
+                f"--user-data-dir={profile}",
+            ]
+            caps = {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": browser, "args": args},
+            }
             answer = client.post("/session", json={"capabilities": {"alwaysMatch": caps}})
             value = answer.json()["value"]
             if answer.status_code != 200:

@@ -40,8 +40,9 @@ def test_many_errors_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture
         assert fragment.strip() in match["message"]
 
 
-def test_mixed_files_report_each_and_exit_2(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_mixed_files_report_each_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = tmp_path / "good.yaml"
     good.write_text("version: 1\njobs: [{id: a, prompt: hi}]\n")
     bad = tmp_path / "bad.yaml"
@@ -56,8 +57,9 @@ def test_mixed_files_report_each_and_exit_2(tmp_path: Path,
     assert len(out) == 3
 
 
-def test_relative_path_is_printed_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_relative_path_is_printed_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "m.yaml").write_text("version: 2\njobs: [{id: a, prompt: hi}]\n")
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "m.yaml"]) == 2

@@ -61,8 +61,11 @@ def _control_character(folder: Path) -> None:
 
 
 def _huge_integer(folder: Path) -> None:
-    (folder / "manifest.yaml").write_text("version: 1\nsettings:\n  concurrency: " + "9" * 5000
-                                          + "\njobs:\n  - id: a\n    prompt: hi\n")
+    (folder / "manifest.yaml").write_text(
+        "version: 1\nsettings:\n  concurrency: "
+        + "9" * 5000
+        + "\njobs:\n  - id: a\n    prompt: hi\n"
+    )
 
 
 def _alias_bomb_text(folder: Path) -> None:
@@ -140,8 +143,14 @@ def test_invalid_case_is_refused(case: str, tmp_path: Path, yaml_parser: str) ->
     assert len(issues) == len(expected), f"{case}: expected {len(expected)} issues:\n{report}"
     unmatched = list(issues)
     for line, col, fragment in expected:
-        hit = next((i for i in unmatched if i.line == line and col in (None, i.column)
-                    and fragment in i.message), None)
+        hit = next(
+            (
+                i
+                for i in unmatched
+                if i.line == line and col in (None, i.column) and fragment in i.message
+            ),
+            None,
+        )
         assert hit is not None, f"{case}: nothing matches {line}:{col}: {fragment}\n{report}"
         unmatched.remove(hit)
     for issue in issues:
@@ -174,8 +183,11 @@ def test_merge_key_bomb_is_refused(tmp_path: Path) -> None:
     lines = ["m0: &m0 {a: 1, b: 2}"]
     lines += [f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], k{i}: 1}}" for i in range(1, 40)]
     path = tmp_path / "merge-bomb.yaml"
-    path.write_text("version: 1\nx:\n" + "".join(f"  {line}\n" for line in lines)
-                    + "jobs:\n  - id: a\n    prompt: hi\n")
+    path.write_text(
+        "version: 1\nx:\n"
+        + "".join(f"  {line}\n" for line in lines)
+        + "jobs:\n  - id: a\n    prompt: hi\n"
+    )
     with pytest.raises(ManifestError, match="alias bomb"):
         load_manifest(path)
 
@@ -187,8 +199,10 @@ def test_unreadable_paths(tmp_path: Path) -> None:
         load_manifest(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True,
-                    reason="root reads any file; POSIX permissions only")
+@pytest.mark.skipif(
+    os.geteuid() == 0 if hasattr(os, "geteuid") else True,
+    reason="root reads any file; POSIX permissions only",
+)
 def test_unreadable_prompt_file(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("hi\n")

@@ -128,45 +128,65 @@ def test_prompt_file_equals_inline_prompt(tmp_path: Path) -> None:
 
 def test_model_schema_defaults_equal_explicit_values(tmp_path: Path) -> None:
     """A value from the job, from `defaults`, or from the model schema: one fingerprint."""
-    explicit = one(tmp_path, f"""\
+    explicit = one(
+        tmp_path,
+        f"""\
         version: 1
         jobs: [{{id: a, prompt: {PROMPT}, aspect_ratio: landscape, n_frames: "10"}}]
-        """)
-    from_defaults = one(tmp_path, f"""\
+        """,
+    )
+    from_defaults = one(
+        tmp_path,
+        f"""\
         version: 1
         defaults: {{aspect_ratio: landscape, n_frames: "10"}}
         jobs: [{{id: a, prompt: {PROMPT}}}]
-        """)
-    from_schema = one(tmp_path, f"""\
+        """,
+    )
+    from_schema = one(
+        tmp_path,
+        f"""\
         version: 1
         jobs: [{{id: a, prompt: {PROMPT}}}]
-        """)
+        """,
+    )
     assert explicit == from_defaults == from_schema
-    pro_default = one(tmp_path, f"""\
+    pro_default = one(
+        tmp_path,
+        f"""\
         version: 1
         jobs: [{{id: a, model: sora-2-pro-text-to-video, prompt: {PROMPT}}}]
-        """)
-    pro_explicit = one(tmp_path, f"""\
+        """,
+    )
+    pro_explicit = one(
+        tmp_path,
+        f"""\
         version: 1
         defaults: {{size: standard, n_frames: "10"}}
         jobs: [{{id: a, model: sora-2-pro-text-to-video, prompt: {PROMPT}}}]
-        """)
+        """,
+    )
     assert pro_default == pro_explicit
 
 
 def test_callback_url_does_not_change_the_fingerprint(tmp_path: Path) -> None:
-    found = fingerprints(tmp_path, f"""\
+    found = fingerprints(
+        tmp_path,
+        f"""\
         version: 1
         jobs:
           - {{id: a, prompt: {PROMPT}}}
           - {{id: b, prompt: {PROMPT}, callback_url: "https://example.com/one"}}
           - {{id: c, prompt: {PROMPT}, callback_url: "http://localhost:9000/two"}}
-        """)
+        """,
+    )
     assert len(set(found.values())) == 1
 
 
 def test_different_requests_differ(tmp_path: Path) -> None:
-    found = fingerprints(tmp_path, f"""\
+    found = fingerprints(
+        tmp_path,
+        f"""\
         version: 1
         jobs:
           - {{id: base, prompt: {PROMPT}}}
@@ -178,30 +198,41 @@ def test_different_requests_differ(tmp_path: Path) -> None:
           - {{id: watermark-false, prompt: {PROMPT}, remove_watermark: false}}
           - {{id: pro, prompt: {PROMPT}, model: sora-2-pro-text-to-video}}
           - {{id: pro-high, prompt: {PROMPT}, model: sora-2-pro-text-to-video, size: high}}
-        """)
+        """,
+    )
     assert len(set(found.values())) == len(found) == 9
 
 
 def test_matrix_variants_differ(tmp_path: Path) -> None:
-    found = fingerprints(tmp_path, f"""\
+    found = fingerprints(
+        tmp_path,
+        f"""\
         version: 1
         jobs:
           - id: tea
             prompt: {PROMPT}
             matrix: {{aspect_ratio: [landscape, portrait], n_frames: ["10", "15"]}}
-        """)
-    assert sorted(found) == ["tea-landscape-10", "tea-landscape-15", "tea-portrait-10",
-                             "tea-portrait-15"]
+        """,
+    )
+    assert sorted(found) == [
+        "tea-landscape-10",
+        "tea-landscape-15",
+        "tea-portrait-10",
+        "tea-portrait-15",
+    ]
     assert len(set(found.values())) == 4
 
 
 def test_inner_whitespace_of_a_prompt_matters(tmp_path: Path) -> None:
     """Only outer whitespace is layout; inside the prompt every character counts."""
-    found = fingerprints(tmp_path, """\
+    found = fingerprints(
+        tmp_path,
+        """\
         version: 1
         jobs:
           - {id: a, prompt: "two  spaces"}
           - {id: b, prompt: "two spaces"}
           - {id: c, prompt: "two\\nlines"}
-        """)
+        """,
+    )
     assert len(set(found.values())) == 3

@@ -25,9 +25,11 @@ from pipeline.manifest.schema import SAFE_ID
 from pipeline.models import ModelRegistry
 
 # MANIFEST_EXAMPLES=5000 for a longer hunt; 200 keeps the suite quick.
-SETTINGS = settings(max_examples=int(os.environ.get("MANIFEST_EXAMPLES", "200")), deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("MANIFEST_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 REGISTRY = ModelRegistry()
 MODELS = ("sora-2-text-to-video", "sora-2-pro-text-to-video")
 PROMPTS = st.text(min_size=1, max_size=60).filter(lambda s: bool(s.strip()))
@@ -74,18 +76,68 @@ def check(path: Path) -> Manifest | None:
 
 # --- arbitrary text and bytes -------------------------------------------------------------
 
-YAML_BITS = ["version: 1\n", "jobs:\n", "  - id: a\n", "    prompt: hi\n", "defaults:\n",
-             "settings:\n", "  concurrency: 3\n", "    matrix: {aspect_ratio: [portrait]}\n",
-             "&a ", "*a", "<<: ", "<<: *a\n", "[", "]", "{", "}", ", ", ": ", "- ", "? ", "\t",
-             "\n", "  ", "    ", "'", '"', "!!str ", "!!python/object:os.system ", "!x ",
-             "---\n", "...\n", "#c", "|\n", ">-\n", "~", ".nan", ".inf", "1e999", "0x1F",
-             "%YAML 1.1\n", "%TAG !e! tag:e.com,2000:\n", "\x07", "\ufeff", "\\u", "\\ud800",
-             "n_frames: 10\n", "prompt_file: ../x\n", "é", "😀", "\r\n", "=", "=: 1\n"]
+YAML_BITS = [
+    "version: 1\n",
+    "jobs:\n",
+    "  - id: a\n",
+    "    prompt: hi\n",
+    "defaults:\n",
+    "settings:\n",
+    "  concurrency: 3\n",
+    "    matrix: {aspect_ratio: [portrait]}\n",
+    "&a ",
+    "*a",
+    "<<: ",
+    "<<: *a\n",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    ": ",
+    "- ",
+    "? ",
+    "\t",
+    "\n",
+    "  ",
+    "    ",
+    "'",
+    '"',
+    "!!str ",
+    "!!python/object:os.system ",
+    "!x ",
+    "---\n",
+    "...\n",
+    "#c",
+    "|\n",
+    ">-\n",
+    "~",
+    ".nan",
+    ".inf",
+    "1e999",
+    "0x1F",
+    "%YAML 1.1\n",
+    "%TAG !e! tag:e.com,2000:\n",
+    "\x07",
+    "\ufeff",
+    "\\u",
+    "\\ud800",
+    "n_frames: 10\n",
+    "prompt_file: ../x\n",
+    "é",
+    "😀",
+    "\r\n",
+    "=",
+    "=: 1\n",
+]
 
 
 @SETTINGS
-@given(text=st.one_of(st.text(max_size=300),
-                      st.lists(st.sampled_from(YAML_BITS), max_size=40).map("".join)))
+@given(
+    text=st.one_of(
+        st.text(max_size=300), st.lists(st.sampled_from(YAML_BITS), max_size=40).map("".join)
+    )
+)
 def test_arbitrary_text(folder: Path, tried: Counter[str], text: str) -> None:
     tried["arbitrary YAML text"] += 1
     path = folder / "m.yaml"
@@ -104,28 +156,56 @@ def test_arbitrary_bytes(folder: Path, tried: Counter[str], data: bytes) -> None
 
 # --- arbitrary YAML documents -------------------------------------------------------------
 
-VOCABULARY = ["version", "jobs", "defaults", "settings", "name", "id", "prompt", "prompt_file",
-              "model", "aspect_ratio", "n_frames", "remove_watermark", "size", "matrix",
-              "callback_url", "concurrency", "create_rate", "query_rate", "max_attempts"]
-SCALARS = (st.none() | st.booleans() | st.integers() | st.floats()
-           | st.text(max_size=20) | st.sampled_from(["1", "10", "portrait", "20/10", "a"]))
+VOCABULARY = [
+    "version",
+    "jobs",
+    "defaults",
+    "settings",
+    "name",
+    "id",
+    "prompt",
+    "prompt_file",
+    "model",
+    "aspect_ratio",
+    "n_frames",
+    "remove_watermark",
+    "size",
+    "matrix",
+    "callback_url",
+    "concurrency",
+    "create_rate",
+    "query_rate",
+    "max_attempts",
+]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.sampled_from(["1", "10", "portrait", "20/10", "a"])
+)
 KEYS = st.sampled_from(VOCABULARY) | st.text(max_size=8) | st.integers(-3, 3)
 DOCUMENTS = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(KEYS, inner, max_size=6),
-    max_leaves=40)
+    max_leaves=40,
+)
 
 
 def dump(document: Any, flow: bool | None, unicode: bool) -> str:
-    return yaml.safe_dump(document, sort_keys=False, default_flow_style=flow,
-                          allow_unicode=unicode)
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=flow, allow_unicode=unicode)
 
 
 @SETTINGS
-@given(document=DOCUMENTS | st.fixed_dictionaries({"version": st.just(1), "jobs": DOCUMENTS}),
-       flow=st.sampled_from([None, True, False]), unicode=st.booleans())
-def test_arbitrary_documents(folder: Path, tried: Counter[str], document: Any,
-                             flow: bool | None, unicode: bool) -> None:
+@given(
+    document=DOCUMENTS | st.fixed_dictionaries({"version": st.just(1), "jobs": DOCUMENTS}),
+    flow=st.sampled_from([None, True, False]),
+    unicode=st.booleans(),
+)
+def test_arbitrary_documents(
+    folder: Path, tried: Counter[str], document: Any, flow: bool | None, unicode: bool
+) -> None:
     tried["arbitrary YAML documents"] += 1
     path = folder / "m.yaml"
     path.write_text(dump(document, flow, unicode), encoding="utf-8")
@@ -134,62 +214,124 @@ def test_arbitrary_documents(folder: Path, tried: Counter[str], document: Any,
 
 # --- arbitrary jobs: each field valid or not ----------------------------------------------
 
+
 def values(good: list[Any], bad: list[Any]) -> st.SearchStrategy[Any]:
     """Mostly valid values, so that whole manifests load often enough to test that path."""
-    return st.one_of(st.sampled_from(good), st.sampled_from(good), st.sampled_from(good),
-                     st.sampled_from(bad))
+    return st.one_of(
+        st.sampled_from(good), st.sampled_from(good), st.sampled_from(good), st.sampled_from(bad)
+    )
 
 
 FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "prompt": values(["A heron.", "  padded  ", "Une grue.\nDeux lignes."],
-                                             ["", "   ", "x" * 10001, 5, None, ["a"], {"a": 1}])
+    "prompt": values(
+        ["A heron.", "  padded  ", "Une grue.\nDeux lignes."],
+        ["", "   ", "x" * 10001, 5, None, ["a"], {"a": 1}],
+    )
     | st.text(max_size=40),
-    "prompt_file": values(["p.txt", "sub/q.txt", "./p.txt", "sub/../p.txt"],
-                          ["missing.txt", "../x.txt", "/etc/hostname", "", "sub", "bad.txt",
-                           "blank.txt", "link-out.txt", "a\0b", "x" * 300, 3, None]),
-    "model": values(list(MODELS), ["sora-2", "../models/sora-2-text-to-video", "", "a\0b",
-                                   "m" * 300, 7, None, ["sora-2-text-to-video"]]),
+    "prompt_file": values(
+        ["p.txt", "sub/q.txt", "./p.txt", "sub/../p.txt"],
+        [
+            "missing.txt",
+            "../x.txt",
+            "/etc/hostname",
+            "",
+            "sub",
+            "bad.txt",
+            "blank.txt",
+            "link-out.txt",
+            "a\0b",
+            "x" * 300,
+            3,
+            None,
+        ],
+    ),
+    "model": values(
+        list(MODELS),
+        [
+            "sora-2",
+            "../models/sora-2-text-to-video",
+            "",
+            "a\0b",
+            "m" * 300,
+            7,
+            None,
+            ["sora-2-text-to-video"],
+        ],
+    ),
     "aspect_ratio": values(["portrait", "landscape"], ["square", "Portrait", 1, None, True]),
     "n_frames": values(["10", "15"], [10, 15, "20", 10.0, None, "10 "]),
     "remove_watermark": values([True, False], ["true", 1, None, "yes"]),
     "size": values(["standard", "high"], ["low", 1, None]),
-    "callback_url": values(["https://hooks.example.com/cb", "http://localhost:8080/cb"],
-                           ["ftp://x.example", "", "example.com", 5, None]),
+    "callback_url": values(
+        ["https://hooks.example.com/cb", "http://localhost:8080/cb"],
+        ["ftp://x.example", "", "example.com", 5, None],
+    ),
 }
-IDS = values(["a", "job-1", "x.y_z", "0start", "a" * 64],
-             ["UPPER", "has space", "a/b", ".hidden", "a" * 65, "", "ok\n", 3, None, "é"])
+IDS = values(
+    ["a", "job-1", "x.y_z", "0start", "a" * 64],
+    ["UPPER", "has space", "a/b", ".hidden", "a" * 65, "", "ok\n", 3, None, "é"],
+)
 MATRIX_VALUES = st.lists(st.one_of(*FIELDS.values()), min_size=0, max_size=3)
-MATRIX = st.dictionaries(
-    st.sampled_from([*FIELDS, "id", "colour"]),
-    st.one_of(*(st.lists(s, min_size=1, max_size=3) for s in FIELDS.values()))
-    | MATRIX_VALUES | st.text(max_size=3) | st.none(),
-    max_size=3) | st.none() | st.text(max_size=3) | st.fixed_dictionaries(
-    {}, optional={"aspect_ratio": st.lists(FIELDS["aspect_ratio"], min_size=1, max_size=2),
-                  "n_frames": st.lists(FIELDS["n_frames"], min_size=1, max_size=2)})
-EXTRA = st.just({}) | st.just({}) | st.just({}) | st.dictionaries(
-    st.sampled_from(["colour", "promt", "aspect_ration", "seed"]), SCALARS, max_size=1)
+MATRIX = (
+    st.dictionaries(
+        st.sampled_from([*FIELDS, "id", "colour"]),
+        st.one_of(*(st.lists(s, min_size=1, max_size=3) for s in FIELDS.values()))
+        | MATRIX_VALUES
+        | st.text(max_size=3)
+        | st.none(),
+        max_size=3,
+    )
+    | st.none()
+    | st.text(max_size=3)
+    | st.fixed_dictionaries(
+        {},
+        optional={
+            "aspect_ratio": st.lists(FIELDS["aspect_ratio"], min_size=1, max_size=2),
+            "n_frames": st.lists(FIELDS["n_frames"], min_size=1, max_size=2),
+        },
+    )
+)
+EXTRA = (
+    st.just({})
+    | st.just({})
+    | st.just({})
+    | st.dictionaries(
+        st.sampled_from(["colour", "promt", "aspect_ration", "seed"]), SCALARS, max_size=1
+    )
+)
 JOB = st.fixed_dictionaries({}, optional={"id": IDS, **FIELDS, "matrix": MATRIX}).flatmap(
-    lambda job: EXTRA.map(lambda extra: {**job, **extra}))
+    lambda job: EXTRA.map(lambda extra: {**job, **extra})
+)
 DEFAULTS = st.fixed_dictionaries({}, optional={**FIELDS, "id": IDS}) | st.none() | st.just([])
-RUNNER_SETTINGS = st.fixed_dictionaries({}, optional={
-    "concurrency": values([1, 100, 10000], [0, -5, 10001, 2.5, "3", None]),
-    "create_rate": values(["20/10", "1/.5", "10/1s"], ["10/0", "fast", "0/1", 20, ""]),
-    "query_rate": values(["10/1"], ["x/y", "1/0.0"]),
-    "poll_interval": values([2, 0.5], [0, -1, "2"]),
-    "max_attempts": values([1, 3, 20], [0, 21, 3.5]),
-    "download": values([True, False], ["no", 0]),
-    "max_credits": values([0, 1000], [-1, 1.5]),
-    "on_ambiguous": values(["resubmit", "skip"], ["retry", None]),
-})
+RUNNER_SETTINGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "concurrency": values([1, 100, 10000], [0, -5, 10001, 2.5, "3", None]),
+        "create_rate": values(["20/10", "1/.5", "10/1s"], ["10/0", "fast", "0/1", 20, ""]),
+        "query_rate": values(["10/1"], ["x/y", "1/0.0"]),
+        "poll_interval": values([2, 0.5], [0, -1, "2"]),
+        "max_attempts": values([1, 3, 20], [0, 21, 3.5]),
+        "download": values([True, False], ["no", 0]),
+        "max_credits": values([0, 1000], [-1, 1.5]),
+        "on_ambiguous": values(["resubmit", "skip"], ["retry", None]),
+    },
+)
 MANIFESTS = st.fixed_dictionaries(
     {"jobs": st.lists(JOB, max_size=5)},
-    optional={"version": values([1], [2, "1", None]), "defaults": DEFAULTS,
-              "settings": RUNNER_SETTINGS, "name": values(["Launch"], ["", 3])})
+    optional={
+        "version": values([1], [2, "1", None]),
+        "defaults": DEFAULTS,
+        "settings": RUNNER_SETTINGS,
+        "name": values(["Launch"], ["", 3]),
+    },
+)
 
 
 GOOD: dict[str, list[Any]] = {
-    "prompt_file": ["p.txt", "sub/q.txt"], "aspect_ratio": ["portrait", "landscape"],
-    "n_frames": ["10", "15"], "remove_watermark": [True, False],
+    "prompt_file": ["p.txt", "sub/q.txt"],
+    "aspect_ratio": ["portrait", "landscape"],
+    "n_frames": ["10", "15"],
+    "remove_watermark": [True, False],
     "callback_url": ["https://hooks.example.com/cb"],
 }
 
@@ -197,8 +339,14 @@ GOOD: dict[str, list[Any]] = {
 @st.composite
 def nearly_valid(draw: st.DrawFn) -> dict[str, Any]:
     """A valid manifest, then (half of the time) one field of one job swapped for anything."""
-    ids = draw(st.lists(st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True),
-                        min_size=1, max_size=4, unique=True))
+    ids = draw(
+        st.lists(
+            st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True),
+            min_size=1,
+            max_size=4,
+            unique=True,
+        )
+    )
     jobs: list[dict[str, Any]] = []
     for job_id in ids:
         job: dict[str, Any] = {"id": job_id}
@@ -230,8 +378,9 @@ def nearly_valid(draw: st.DrawFn) -> dict[str, Any]:
 
 @SETTINGS
 @given(manifest=MANIFESTS | nearly_valid(), flow=st.sampled_from([None, True, False]))
-def test_arbitrary_jobs(folder: Path, tried: Counter[str], manifest: dict[str, Any],
-                        flow: bool | None) -> None:
+def test_arbitrary_jobs(
+    folder: Path, tried: Counter[str], manifest: dict[str, Any], flow: bool | None
+) -> None:
     tried["arbitrary job dictionaries"] += 1
     path = folder / "m.yaml"
     path.write_text(dump(manifest, flow, unicode=True), encoding="utf-8")
@@ -241,6 +390,7 @@ def test_arbitrary_jobs(folder: Path, tried: Counter[str], manifest: dict[str, A
 
 
 # --- fingerprints -------------------------------------------------------------------------
+
 
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
@@ -253,8 +403,12 @@ def requests(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         if name == "size" and model != MODELS[1]:
             continue
         if draw(st.booleans()):
-            options = {"aspect_ratio": ["portrait", "landscape"], "n_frames": ["10", "15"],
-                       "remove_watermark": [True, False], "size": ["standard", "high"]}[name]
+            options = {
+                "aspect_ratio": ["portrait", "landscape"],
+                "n_frames": ["10", "15"],
+                "remove_watermark": [True, False],
+                "size": ["standard", "high"],
+            }[name]
             fields[name] = draw(st.sampled_from(options))
     return model, fields
 
@@ -270,11 +424,20 @@ def write(path: Path, defaults: dict[str, Any], jobs: list[dict[str, Any]], flow
 
 
 @SETTINGS
-@given(request=requests(), seed=st.integers(0, 2**32 - 1), flow=st.booleans(),
-       explicit_defaults=st.booleans())
-def test_fingerprint_ignores_layout(folder: Path, tried: Counter[str],
-                                    request: tuple[str, dict[str, Any]], seed: int,
-                                    flow: bool, explicit_defaults: bool) -> None:
+@given(
+    request=requests(),
+    seed=st.integers(0, 2**32 - 1),
+    flow=st.booleans(),
+    explicit_defaults=st.booleans(),
+)
+def test_fingerprint_ignores_layout(
+    folder: Path,
+    tried: Counter[str],
+    request: tuple[str, dict[str, Any]],
+    seed: int,
+    flow: bool,
+    explicit_defaults: bool,
+) -> None:
     """Permuting keys, moving fields to `defaults`, or spelling out model defaults: no change."""
     tried["fingerprint: layout"] += 1
     model_name, fields = request
@@ -308,8 +471,9 @@ def test_fingerprint_ignores_layout(folder: Path, tried: Counter[str],
 
 @SETTINGS
 @given(request=requests(), other=PROMPTS)
-def test_fingerprint_follows_the_prompt(folder: Path, tried: Counter[str],
-                                        request: tuple[str, dict[str, Any]], other: str) -> None:
+def test_fingerprint_follows_the_prompt(
+    folder: Path, tried: Counter[str], request: tuple[str, dict[str, Any]], other: str
+) -> None:
     tried["fingerprint: prompt change"] += 1
     _, fields = request
     changed = {**fields, "prompt": other}

@@ -57,7 +57,8 @@ def test_campaign_shows_every_feature() -> None:
     # A sensible budget: the batch fits in it.
     prices = {"10": 30, "15": 35}
     assert manifest.settings.max_credits is None or manifest.settings.max_credits >= sum(
-        prices[j.input["n_frames"]] for j in manifest.jobs)
+        prices[j.input["n_frames"]] for j in manifest.jobs
+    )
 
 
 def test_examples() -> None:

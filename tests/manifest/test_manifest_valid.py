@@ -46,8 +46,15 @@ def test_valid_case_loads(case: str) -> None:
 
 def test_counts_and_shared_fingerprints() -> None:
     counts = {case: len(load_manifest(VALID / case / "manifest.yaml").jobs) for case in CASES}
-    assert counts == {"defaults-and-matrix": 5, "limits-and-settings": 2, "merge-keys": 3,
-                      "minimal": 1, "pro-size-matrix": 5, "prompt-files": 3, "yaml-styles": 2}
+    assert counts == {
+        "defaults-and-matrix": 5,
+        "limits-and-settings": 2,
+        "merge-keys": 3,
+        "minimal": 1,
+        "pro-size-matrix": 5,
+        "prompt-files": 3,
+        "yaml-styles": 2,
+    }
     # The same request written two ways is the same job.
     files = load_manifest(VALID / "prompt-files" / "manifest.yaml")
     assert files.job("waves").fingerprint == files.job("waves-inline").fingerprint  # type: ignore[union-attr]
@@ -68,8 +75,10 @@ def test_settings_are_parsed() -> None:
 def test_integral_floats_become_ints(tmp_path: Path) -> None:
     """JSON Schema counts 5.0 as an integer; the runner must still get an int."""
     path = tmp_path / "m.yaml"
-    path.write_text("version: 1.0\nsettings: {concurrency: 5.0, max_attempts: 2.0}\n"
-                    "jobs: [{id: a, prompt: hi}]\n")
+    path.write_text(
+        "version: 1.0\nsettings: {concurrency: 5.0, max_attempts: 2.0}\n"
+        "jobs: [{id: a, prompt: hi}]\n"
+    )
     settings = load_manifest(path).settings
     assert type(settings.concurrency) is int and type(settings.max_attempts) is int
 
@@ -94,7 +103,8 @@ def test_symlink_inside_the_folder_is_fine(tmp_path: Path) -> None:
 
 
 def test_manifest_in_another_folder_resolves_prompt_files_beside_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "p.txt").write_text("A heron waits in the reeds.\n")

@@ -30,8 +30,11 @@ def make_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Make
             nonlocal count
             count += 1
             config.setdefault("api_keys", (key,))
-            sim = stack.enter_context(running_simulator(
-                SimConfig(time_scale=scale, seed=config.pop("seed", count), **config)))
+            sim = stack.enter_context(
+                running_simulator(
+                    SimConfig(time_scale=scale, seed=config.pop("seed", count), **config)
+                )
+            )
             folder = tmp_path / f"batch{count}"
             folder.mkdir()
             return Batch(sim, folder / "batch.yaml", folder / "out", key, scale)

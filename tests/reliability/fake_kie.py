@@ -181,8 +181,14 @@ class FakeKie:
 
 
 class _FakeResponse:
-    def __init__(self, status: int, headers: dict[str, str], body: bytes, cut: int | None,
-                 killer: FakeKie | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+        cut: int | None,
+        killer: FakeKie | None = None,
+    ) -> None:
         self.status_code = status
         self.headers = httpx.Headers(headers)
         self._body, self._cut, self._killer = body, cut, killer

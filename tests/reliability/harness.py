@@ -26,12 +26,28 @@ from pipeline.state import Attempt, StateStore
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "pipeline" / "simulator" / "media"
 FINAL = frozenset({"succeeded", "failed"})
-OUTPUT_FILES = frozenset({"state.sqlite", "state.sqlite-wal", "state.sqlite-shm", ".lock",
-                          "ledger.jsonl", "ledger.csv", "run.log", "index.html", "videos"})
+OUTPUT_FILES = frozenset(
+    {
+        "state.sqlite",
+        "state.sqlite-wal",
+        "state.sqlite-shm",
+        ".lock",
+        "ledger.jsonl",
+        "ledger.csv",
+        "run.log",
+        "index.html",
+        "videos",
+    }
+)
 
 
-def jobs_yaml(count: int, *, prefix: str = "job", settings: str = "",
-              aspect: Callable[[int], str] | None = None) -> str:
+def jobs_yaml(
+    count: int,
+    *,
+    prefix: str = "job",
+    settings: str = "",
+    aspect: Callable[[int], str] | None = None,
+) -> str:
     """A manifest of `count` jobs with distinct prompts (so distinct fingerprints)."""
     lines = ["version: 1"]
     if settings:
@@ -39,32 +55,57 @@ def jobs_yaml(count: int, *, prefix: str = "job", settings: str = "",
     lines.append("jobs:")
     for i in range(count):
         ratio = aspect(i) if aspect else ("portrait" if i % 2 else "landscape")
-        lines += [f"  - id: {prefix}-{i:03d}", f"    prompt: A paper boat number {i} on a pond",
-                  f"    aspect_ratio: {ratio}"]
+        lines += [
+            f"  - id: {prefix}-{i:03d}",
+            f"    prompt: A paper boat number {i} on a pond",
+            f"    aspect_ratio: {ratio}",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def video(aspect_ratio: str) -> bytes:
     """The bytes the simulator serves for a task of this aspect ratio."""
-    return (MEDIA / ("portrait.mp4" if aspect_ratio == "portrait" else "landscape.mp4")
-            ).read_bytes()
+    return (
+        MEDIA / ("portrait.mp4" if aspect_ratio == "portrait" else "landscape.mp4")
+    ).read_bytes()
 
 
-def runner_command(manifest: Path, base_url: str, out: Path, scale: float,
-                   *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline", str(manifest), "--base-url", base_url, "--out",
-            str(out), "--time-scale", str(scale), "--quiet", *extra]
+def runner_command(
+    manifest: Path, base_url: str, out: Path, scale: float, *extra: str
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pipeline",
+        str(manifest),
+        "--base-url",
+        base_url,
+        "--out",
+        str(out),
+        "--time-scale",
+        str(scale),
+        "--quiet",
+        *extra,
+    ]
 
 
 def spawn(command: list[str], key: str, **kwargs: Any) -> subprocess.Popen[str]:
     env = {**os.environ, "KIE_API_KEY": key, "PYTHONFAULTHANDLER": "0"}
     env.pop("KIE_BASE_URL", None)
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
-def run_to_end(command: list[str], key: str, timeout: float = 240.0,
-               **kwargs: Any) -> tuple[int, str, str]:
+def run_to_end(
+    command: list[str], key: str, timeout: float = 240.0, **kwargs: Any
+) -> tuple[int, str, str]:
     proc = spawn(command, key, **kwargs)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -76,8 +117,12 @@ def run_to_end(command: list[str], key: str, timeout: float = 240.0,
 
 
 def assert_no_traceback(text: str) -> None:
-    for marker in ("Traceback (most recent call last)", "exception was never retrieved",
-                   "Exception ignored", "Task was destroyed"):
+    for marker in (
+        "Traceback (most recent call last)",
+        "exception was never retrieved",
+        "Exception ignored",
+        "Task was destroyed",
+    ):
         assert marker not in text, text
 
 
@@ -96,8 +141,9 @@ def integrity(folder: Path) -> str:
 
 def stored_task_ids(state: dict[str, list[Attempt]]) -> dict[str, tuple[str, str]]:
     """task id -> (job id, fingerprint) of every task the state holds."""
-    return {a.task_id: (a.job_id, a.fingerprint) for rows in state.values() for a in rows
-            if a.task_id}
+    return {
+        a.task_id: (a.job_id, a.fingerprint) for rows in state.values() for a in rows if a.task_id
+    }
 
 
 def intent_fingerprints(state: dict[str, list[Attempt]]) -> list[str]:
@@ -127,9 +173,15 @@ class Audit:
         return ", ".join(f"{k}={v}" for k, v in vars(self).items())
 
 
-def audit(sim: Simulator, folder: Path, manifest: Manifest | Path, *,
-          kill_windows: Counter[str] | None = None, final: Iterable[str] = FINAL,
-          download: bool = True) -> Audit:
+def audit(
+    sim: Simulator,
+    folder: Path,
+    manifest: Manifest | Path,
+    *,
+    kill_windows: Counter[str] | None = None,
+    final: Iterable[str] = FINAL,
+    download: bool = True,
+) -> Audit:
     """Check the invariants of a finished batch; raise AssertionError naming the first
     violation.
 
@@ -201,7 +253,8 @@ def audit(sim: Simulator, folder: Path, manifest: Manifest | Path, *,
         assert not unstored or flagged, f"{job.id}: unrecorded create(s) {unstored}, not flagged"
         assert unknown <= kill_windows[job.fingerprint], (
             f"{job.id}: {unknown} create(s) neither recorded, nor lost answers, nor explained "
-            f"by a kill during a create ({kill_windows[job.fingerprint]} such kills)")
+            f"by a kill during a create ({kill_windows[job.fingerprint]} such kills)"
+        )
         # Succeeded means a verified file (downloads on).
         latest = plan.latest
         expected = video(str(job.input.get("aspect_ratio", "landscape")))
@@ -251,8 +304,7 @@ class Batch:
         return self.manifest
 
     def args(self, *extra: str) -> list[str]:
-        return runner_command(self.manifest, self.sim.base_url, self.out, self.scale,
-                              *extra)[3:]
+        return runner_command(self.manifest, self.sim.base_url, self.out, self.scale, *extra)[3:]
 
     def run(self, *extra: str) -> int:
         from pipeline.cli import main

@@ -30,8 +30,9 @@ from tests.reliability.harness import (
 )
 
 KEY = "crash-test-key"
-FAULTS = FaultRates(http_500=0.05, reset=0.05, lost_answer=0.05, generation_failure=0.1,
-                    truncated_download=0.25)
+FAULTS = FaultRates(
+    http_500=0.05, reset=0.05, lost_answer=0.05, generation_failure=0.1, truncated_download=0.25
+)
 
 
 def _settle(sim: Simulator) -> None:
@@ -43,10 +44,18 @@ def _settle(sim: Simulator) -> None:
 
 
 def crash_campaign(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed: int) -> str:
-    config = SimConfig(api_keys=(KEY,), time_scale=scale, seed=seed, faults=FAULTS,
-                       # stricter than the runner's 20/10 and 10/1: real 429s on both paths
-                       create_limit=(15, 10.0), query_limit=(8, 1.0),
-                       latency_median=120.0, latency_min=20.0, latency_max=400.0)
+    config = SimConfig(
+        api_keys=(KEY,),
+        time_scale=scale,
+        seed=seed,
+        faults=FAULTS,
+        # stricter than the runner's 20/10 and 10/1: real 429s on both paths
+        create_limit=(15, 10.0),
+        query_limit=(8, 1.0),
+        latency_median=120.0,
+        latency_min=20.0,
+        latency_max=400.0,
+    )
     manifest = tmp_path / "crash.yaml"
     manifest.write_text(jobs_yaml(jobs))
     out = tmp_path / "out"
@@ -82,8 +91,9 @@ def crash_campaign(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed:
             lost_ids = {t for t, owner in seen.items() if stored.get(t) != owner}
             assert not lost_ids, lost_ids
             seen = stored
-            now = sorted((a.id, a.phase, a.task_id, a.file) for rows in state.values()
-                         for a in rows)
+            now = sorted(
+                (a.id, a.phase, a.task_id, a.file) for rows in state.values() for a in rows
+            )
             busy_kills += now != snapshot
             snapshot = now
         reruns = 0
@@ -99,15 +109,17 @@ def crash_campaign(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed:
         stats = sim.stats()
     assert result.unflagged_duplicates == 0
     generation_failures = sum(1 for t in sim.tasks() if t["failCode"] == "501")
-    figures = (f"kills={killed} (state changed in {busy_kills} lives; {sum(kill_windows.values())}"
-               f" kills during a create) reruns={reruns} lost_answers={stats['lost_answers']} "
-               f"duplicates={result.duplicates} flagged_duplicates={result.flagged_duplicates} "
-               f"unflagged_duplicates={result.unflagged_duplicates} "
-               f"(from lost answers {result.duplicates_from_lost_answers}, from kills "
-               f"{result.duplicates_from_kills}) lost_task_ids=0 "
-               f"faults={stats['faults']} rate_limited={stats['rate_limited']} "
-               f"generation_failures={generation_failures} statuses={dict(result.statuses)} "
-               f"creates={result.creates} attempts={result.attempts} files={result.files}")
+    figures = (
+        f"kills={killed} (state changed in {busy_kills} lives; {sum(kill_windows.values())}"
+        f" kills during a create) reruns={reruns} lost_answers={stats['lost_answers']} "
+        f"duplicates={result.duplicates} flagged_duplicates={result.flagged_duplicates} "
+        f"unflagged_duplicates={result.unflagged_duplicates} "
+        f"(from lost answers {result.duplicates_from_lost_answers}, from kills "
+        f"{result.duplicates_from_kills}) lost_task_ids=0 "
+        f"faults={stats['faults']} rate_limited={stats['rate_limited']} "
+        f"generation_failures={generation_failures} statuses={dict(result.statuses)} "
+        f"creates={result.creates} attempts={result.attempts} files={result.files}"
+    )
     print(f"\ncrash test: {figures}")
     return figures
 
@@ -122,5 +134,10 @@ def test_crash_kills_reduced(tmp_path: Path) -> None:
 def test_crash_kills_full(tmp_path: Path) -> None:
     kills = int(os.environ.get("CRASH_KILLS", "25"))
     # Slow enough time that the batch outlives the kills (about 1.2 s each).
-    crash_campaign(tmp_path, kills=kills, jobs=100, scale=0.004 * kills,
-                   seed=int(os.environ.get("CRASH_SEED", "20")))
+    crash_campaign(
+        tmp_path,
+        kills=kills,
+        jobs=100,
+        scale=0.004 * kills,
+        seed=int(os.environ.get("CRASH_SEED", "20")),
+    )

@@ -64,8 +64,9 @@ class _FailingWriter:
 
 
 @contextmanager
-def failing_part_writes(monkeypatch: pytest.MonkeyPatch, *, budget: int,
-                        error: int) -> Iterator[list[str]]:
+def failing_part_writes(
+    monkeypatch: pytest.MonkeyPatch, *, budget: int, error: int
+) -> Iterator[list[str]]:
     """Every video download fails with `error` after `budget` bytes (injected writer)."""
     hits: list[str] = []
 
@@ -100,9 +101,12 @@ def _check_resumes(batch: Batch, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS, errno.EIO])
-def test_disk_failing_mid_download(error: int, make_batch: MakeBatch,
-                                   monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_disk_failing_mid_download(
+    error: int,
+    make_batch: MakeBatch,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     batch = make_batch()
     batch.write(jobs_yaml(JOBS))
     with failing_part_writes(monkeypatch, budget=10_000, error=error) as hits:
@@ -115,8 +119,9 @@ def test_disk_failing_mid_download(error: int, make_batch: MakeBatch,
     _check_resumes(batch, capsys)
 
 
-def test_state_file_failing_mid_run(make_batch: MakeBatch, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_state_file_failing_mid_run(
+    make_batch: MakeBatch, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The disk fills up under SQLite after some tasks were submitted: every later write
     fails. The run ends with a clear error (it must not hang or crash), and what was
     committed is intact."""
@@ -141,11 +146,23 @@ def test_state_file_failing_mid_run(make_batch: MakeBatch, monkeypatch: pytest.M
     _check_resumes(batch, capsys)
 
 
-@pytest.mark.parametrize("method", ["record_intent", "record_task", "record_outcome",
-                                    "record_download", "release_file", "record_progress"])
-def test_state_write_failing_at_each_step(method: str, make_batch: MakeBatch,
-                                          monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "method",
+    [
+        "record_intent",
+        "record_task",
+        "record_outcome",
+        "record_download",
+        "release_file",
+        "record_progress",
+    ],
+)
+def test_state_write_failing_at_each_step(
+    method: str,
+    make_batch: MakeBatch,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """Whichever write fails (in the submit loop, a poll task, a download), the run ends with
     a clear error and never hangs."""
     batch = make_batch()
@@ -164,9 +181,9 @@ def test_state_write_failing_at_each_step(method: str, make_batch: MakeBatch,
     _check_resumes(batch, capsys)
 
 
-def test_read_only_output_folder_is_refused_clearly(make_batch: MakeBatch,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_only_output_folder_is_refused_clearly(
+    make_batch: MakeBatch, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     batch = make_batch()
     batch.write(jobs_yaml(JOBS))
     folder = str(batch.out)
@@ -192,27 +209,29 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
     def apply() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a core dump
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
 @pytest.mark.parametrize("limit", [20_000, 60_000])
-def test_file_size_limit_of_the_os(limit: int, make_batch: MakeBatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_file_size_limit_of_the_os(
+    limit: int, make_batch: MakeBatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A real OS limit (RLIMIT_FSIZE, no root needed): any file of the run that grows past
     `limit` fails with EFBIG. At 20 kB SQLite cannot even make its 32 kB shared-memory file;
     at 60 kB the WAL of the state file fills up mid-run."""
     batch = make_batch()
     batch.write(jobs_yaml(JOBS))
-    code, out, err = run_to_end(batch.command(), batch.key,
-                                preexec_fn=_limit_file_size(limit))
+    code, out, err = run_to_end(batch.command(), batch.key, preexec_fn=_limit_file_size(limit))
     assert code in (1, 3), err
     assert_no_traceback(out + err)
     assert "state.sqlite" in err and ("rerun" in err or "cannot be used" in err), err
     _check_resumes(batch, capsys)
 
 
-def test_second_run_on_a_folder_in_use_is_refused(make_batch: MakeBatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_second_run_on_a_folder_in_use_is_refused(
+    make_batch: MakeBatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The first run lasts a few seconds (and no task times out).
     batch = make_batch(latency_median=400.0, latency_min=300.0, latency_max=500.0)
     batch.write(jobs_yaml(JOBS))
@@ -233,16 +252,18 @@ def test_second_run_on_a_folder_in_use_is_refused(make_batch: MakeBatch,
     assert result.creates == JOBS and result.duplicates == 0
 
 
-def test_state_from_a_newer_version_is_refused(make_batch: MakeBatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_state_from_a_newer_version_is_refused(
+    make_batch: MakeBatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     batch = make_batch()
     batch.write(jobs_yaml(JOBS))
     assert batch.run() == 0
     state = batch.out / "state.sqlite"
     conn = sqlite3.connect(state)
     with conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                     (str(SCHEMA_VERSION + 1),))
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+        )
     before = conn.execute("SELECT * FROM attempts ORDER BY id").fetchall()
     conn.close()
     capsys.readouterr()

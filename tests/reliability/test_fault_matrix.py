@@ -100,8 +100,11 @@ MATRIX: dict[str, tuple[dict[str, Any], tuple[str, ...], Check]] = {
     "truncated_download": ({"faults": FaultRates(truncated_download=RATE)}, (), _downloads),
     "generation_failure": ({"faults": FaultRates(generation_failure=0.6)}, (), _generation),
     "stuck": ({"faults": FaultRates(stuck=RATE)}, ("--max-wait", "300"), _stuck),
-    "http_429": ({"create_limit": (2, 10.0), "query_limit": (2, 1.0), "http_429": True}, (),
-                 _unflagged),
+    "http_429": (
+        {"create_limit": (2, 10.0), "query_limit": (2, 1.0), "http_429": True},
+        (),
+        _unflagged,
+    ),
     "code_429": ({"create_limit": (2, 10.0), "query_limit": (2, 1.0)}, (), _unflagged),
 }
 

@@ -41,8 +41,9 @@ def _job(ratio: str) -> str:
     return f"version: 1\njobs:\n  - id: boat\n    prompt: A paper boat\n    aspect_ratio: {ratio}\n"
 
 
-def test_an_interrupted_download_keeps_what_arrived(make_batch: MakeBatch,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_download_keeps_what_arrived(
+    make_batch: MakeBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
     batch = make_batch(faults=FaultRates(truncated_download=1.0))
     batch.write(_job("landscape"))
     host_is_back = _host_goes_away_after_one_transfer(monkeypatch)
@@ -66,7 +67,8 @@ def test_an_interrupted_download_keeps_what_arrived(make_batch: MakeBatch,
 
 
 def test_an_edited_job_never_resumes_the_old_tasks_partial_download(
-        make_batch: MakeBatch, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_batch: MakeBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """portrait.mp4 is shorter than landscape.mp4: resuming a portrait .part with a Range
     request for the landscape task gives a file of the right length but spliced content."""
     batch = make_batch(faults=FaultRates(truncated_download=1.0))

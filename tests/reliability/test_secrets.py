@@ -32,6 +32,7 @@ def _closed_port() -> int:
 def _inject(fault: str) -> Callable[[list[str]], list[str]]:
     def command(argv: list[str]) -> list[str]:
         return [sys.executable, "-m", "tests.reliability.inject", fault, *argv[3:]]
+
     return command
 
 
@@ -41,8 +42,12 @@ SCENARIOS: dict[str, tuple[dict[str, Any], Any, set[int], bool]] = {
     "unauthorized_401": ({"api_keys": (OTHER_KEY,)}, None, {3}, False),
     "connection_refused": ({}, "refused", {1}, False),
     "connection_resets": ({"faults": FaultRates(reset=1.0)}, None, {1}, False),
-    "garbled_answers": ({"faults": FaultRates(malformed_json=0.5, http_500=0.5)}, None,
-                        {0, 1}, False),
+    "garbled_answers": (
+        {"faults": FaultRates(malformed_json=0.5, http_500=0.5)},
+        None,
+        {0, 1},
+        False,
+    ),
     "disk_eio": ({}, _inject("eio-on-video-write"), {3}, False),
     "disk_traceback_video": ({}, _inject("bug-on-video-write"), {1}, True),
     "disk_traceback_state": ({}, _inject("bug-on-state-write"), {1}, True),
@@ -86,15 +91,31 @@ def test_the_key_never_leaks(scenario: str, make_batch: MakeBatch) -> None:
     _assert_clean(scenario, out, err)
     # Every other command over the same folder, with the key in the environment.
     for extra in (["status", "--json"], ["ledger"]):
-        code, out, err = run_to_end([sys.executable, "-m", "pipeline", extra[0],
-                                     str(batch.manifest), "--out", str(batch.out),
-                                     *extra[1:]], SECRET)
+        code, out, err = run_to_end(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                extra[0],
+                str(batch.manifest),
+                "--out",
+                str(batch.out),
+                *extra[1:],
+            ],
+            SECRET,
+        )
         _assert_clean(f"{scenario}/{extra[0]}", out, err)
     code, out, err = run_to_end(batch.command("--dry-run"), SECRET)
     _assert_clean(f"{scenario}/dry-run", out, err)
     assert batch.out.exists()
     assert not _scan(batch.out), _scan(batch.out)
     # The simulator's test views are served without auth: no key there either.
-    views = json.dumps([batch.sim.stats(), batch.sim.requests(), batch.sim.tasks(),
-                        batch.sim.service.settings_view()])
+    views = json.dumps(
+        [
+            batch.sim.stats(),
+            batch.sim.requests(),
+            batch.sim.tasks(),
+            batch.sim.service.settings_view(),
+        ]
+    )
     _assert_clean(f"{scenario}/simulator", views)

@@ -52,8 +52,11 @@ RUN_TIMEOUT = 60.0  # a run that does not end is a hang: a failure, not a wait
 def _manifest_text(ratios: list[str]) -> str:
     lines = ["version: 1", "jobs:"]
     for i, ratio in enumerate(ratios):
-        lines += [f"  - id: job-{i}", f"    prompt: A kite number {i}",
-                  f"    aspect_ratio: {ratio}"]
+        lines += [
+            f"  - id: job-{i}",
+            f"    prompt: A kite number {i}",
+            f"    aspect_ratio: {ratio}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -66,8 +69,7 @@ def scripts(draw: st.DrawFn, fingerprints: list[str]) -> Script:
         for n in range(3):
             script.outcomes[(fp, n)] = draw(st.sampled_from(OUTCOMES))
             script.queries[(fp, n)] = draw(st.lists(st.sampled_from(QUERY_ACTIONS), **small))
-            script.downloads[(fp, n)] = draw(st.lists(st.sampled_from(DOWNLOAD_ACTIONS),
-                                                      **small))
+            script.downloads[(fp, n)] = draw(st.lists(st.sampled_from(DOWNLOAD_ACTIONS), **small))
     return script
 
 
@@ -124,13 +126,20 @@ class RunnerMachine(RuleBasedStateMachine):
         options = RunOptions(settings=_scaled(SETTINGS), time_scale=SCALE, seed=self.runs)
         store = StateStore.open(self.out / "state.sqlite", "fake")
         try:
-            runner = Runner(self.manifest, store, self.kie, self.out, options,  # type: ignore[arg-type]
-                            lambda event: None)
+            runner = Runner(
+                self.manifest,
+                store,
+                self.kie,
+                self.out,
+                options,  # type: ignore[arg-type]
+                lambda event: None,
+            )
             runner.prepare()
             task = asyncio.create_task(runner.run())
             killed = asyncio.create_task(self.kie.killed.wait())
-            done, _ = await asyncio.wait({task, killed}, timeout=RUN_TIMEOUT,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {task, killed}, timeout=RUN_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
             assert done, "the run hung"
             killed.cancel()
             if task not in done:
@@ -156,8 +165,12 @@ class RunnerMachine(RuleBasedStateMachine):
     @invariant()
     def tasks_are_never_lost(self) -> None:
         state = self._state()
-        stored = {a.task_id: (a.job_id, a.fingerprint) for rows in state.values()
-                  for a in rows if a.task_id}
+        stored = {
+            a.task_id: (a.job_id, a.fingerprint)
+            for rows in state.values()
+            for a in rows
+            if a.task_id
+        }
         for task_id, owner in self.seen.items():
             assert stored.get(task_id) == owner, f"task {task_id} of {owner} lost"
         for task_id, (_, fp) in stored.items():
@@ -174,8 +187,9 @@ class RunnerMachine(RuleBasedStateMachine):
             for attempts in by_fp.values():
                 live = [a for a in attempts if a.phase in ("intent", "submitted")]
                 assert len(live) <= 1 and (not live or live[0] is attempts[-1]), attempts
-                running = [a for a in attempts if a.task_id
-                           and not self.kie.tasks[a.task_id].finished]
+                running = [
+                    a for a in attempts if a.task_id and not self.kie.tasks[a.task_id].finished
+                ]
                 assert len(running) <= 1, running
 
     @invariant()
@@ -238,8 +252,11 @@ def _scaled(s: Settings) -> Settings:
 def _test_case(examples: int, steps: int) -> type:
     machine = type(f"Machine{examples}", (RunnerMachine,), {})
     machine.TestCase.settings = settings(  # type: ignore[attr-defined]
-        max_examples=examples, stateful_step_count=steps, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     return machine.TestCase  # type: ignore[attr-defined, no-any-return]
 
 

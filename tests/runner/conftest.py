@@ -31,8 +31,19 @@ class Batch:
         return self.manifest
 
     def run(self, *extra: str) -> int:
-        return main([str(self.manifest), "--base-url", self.sim.base_url, "--out",
-                     str(self.folder), "--time-scale", str(SCALE), "--quiet", *extra])
+        return main(
+            [
+                str(self.manifest),
+                "--base-url",
+                self.sim.base_url,
+                "--out",
+                str(self.folder),
+                "--time-scale",
+                str(SCALE),
+                "--quiet",
+                *extra,
+            ]
+        )
 
     def ledger(self) -> list[dict[str, Any]]:
         lines = (self.folder / "ledger.jsonl").read_text().splitlines()
@@ -48,8 +59,11 @@ class Batch:
 def jobs_yaml(count: int, *, prefix: str = "job", extra: str = "") -> str:
     lines = ["version: 1", "jobs:"]
     for i in range(count):
-        lines += [f"  - id: {prefix}-{i:03d}", f"    prompt: A paper boat number {i} on a pond",
-                  f"    aspect_ratio: {'portrait' if i % 2 else 'landscape'}"]
+        lines += [
+            f"  - id: {prefix}-{i:03d}",
+            f"    prompt: A paper boat number {i} on a pond",
+            f"    aspect_ratio: {'portrait' if i % 2 else 'landscape'}",
+        ]
         if extra:
             lines.append(f"    {extra}")
     return "\n".join(lines) + "\n"
@@ -61,8 +75,9 @@ def sim_config() -> SimConfig:
 
 
 @pytest.fixture
-def batch(tmp_path: Path, sim_config: SimConfig, monkeypatch: pytest.MonkeyPatch
-          ) -> Iterator[Batch]:
+def batch(
+    tmp_path: Path, sim_config: SimConfig, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Batch]:
     monkeypatch.setenv("KIE_API_KEY", KEY)
     with running_simulator(sim_config) as sim:
         yield Batch(sim, tmp_path / "out", tmp_path / "batch.yaml")

@@ -33,8 +33,15 @@ def test_signed_callbacks_drive_detection_and_polling_is_only_a_fallback(
     monkeypatch.setenv("KIE_WEBHOOK_HMAC_KEY", HMAC_KEY)
     port = free_port()
     batch.write(jobs_yaml(6))
-    assert batch.run("--callback-listen", f"127.0.0.1:{port}",
-                     "--callback-url", f"http://127.0.0.1:{port}/kie") == 0
+    assert (
+        batch.run(
+            "--callback-listen",
+            f"127.0.0.1:{port}",
+            "--callback-url",
+            f"http://127.0.0.1:{port}/kie",
+        )
+        == 0
+    )
     stats = batch.stats()
     assert stats["callbacks"]["delivered"] == 6
     # Each task: one poll when its callback arrives, plus at most a few slow fallback polls.
@@ -58,13 +65,13 @@ def test_receiver_rejects_forged_stale_and_malformed_callbacks() -> None:
     with CallbackReceiver("127.0.0.1", 0, seen.append, HMAC_KEY) as receiver:
         url = "http://{}:{}/cb".format(*receiver.address)
         now = str(int(time.time()))
-        good = {"X-Webhook-Timestamp": now,
-                "X-Webhook-Signature": signature(HMAC_KEY, "t1", now)}
-        forged = {"X-Webhook-Timestamp": now,
-                  "X-Webhook-Signature": signature("wrong-key", "t1", now)}
+        good = {"X-Webhook-Timestamp": now, "X-Webhook-Signature": signature(HMAC_KEY, "t1", now)}
+        forged = {
+            "X-Webhook-Timestamp": now,
+            "X-Webhook-Signature": signature("wrong-key", "t1", now),
+        }
         old = str(int(time.time()) - 3600)
-        stale = {"X-Webhook-Timestamp": old,
-                 "X-Webhook-Signature": signature(HMAC_KEY, "t1", old)}
+        stale = {"X-Webhook-Timestamp": old, "X-Webhook-Signature": signature(HMAC_KEY, "t1", old)}
         assert _post(url, "t1", forged) == 401
         assert _post(url, "t1", stale) == 401
         assert _post(url, "t1", {}) == 401
@@ -84,7 +91,8 @@ def test_verify_reasons() -> None:
     assert verify(HMAC_KEY, "t", "x", "y", now=now) == "bad timestamp"
     assert verify(HMAC_KEY, "t", ts, "AAAA", now=now) == "bad signature"
     assert verify(HMAC_KEY, "t", ts, signature(HMAC_KEY, "t", ts), now=now + 301) == (
-        "stale timestamp")
+        "stale timestamp"
+    )
 
 
 def test_forged_callback_changes_no_state(batch: Batch, tmp_path: Path) -> None:
@@ -98,8 +106,9 @@ def test_forged_callback_changes_no_state(batch: Batch, tmp_path: Path) -> None:
     seen: list[str] = []
     with CallbackReceiver("127.0.0.1", 0, seen.append, HMAC_KEY) as receiver:
         url = "http://{}:{}/cb".format(*receiver.address)
-        assert _post(url, "made-up", {"X-Webhook-Signature": "x",
-                                      "X-Webhook-Timestamp": "1"}) == 401
+        assert (
+            _post(url, "made-up", {"X-Webhook-Signature": "x", "X-Webhook-Timestamp": "1"}) == 401
+        )
     with StateStore.open(batch.folder / "state.sqlite", readonly=True) as store:
         after = {k: [a.phase for a in v] for k, v in store.attempts_by_job().items()}
     assert before == after and seen == []

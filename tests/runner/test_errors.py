@@ -74,8 +74,10 @@ def test_505_disabled_model_stops_with_exit_3(batch: Batch) -> None:
 
 
 def test_moderation_failure_is_final_and_not_retried(batch: Batch) -> None:
-    batch.write("version: 1\njobs:\n  - id: bad\n    prompt: a scene full of gore\n"
-                "  - id: good\n    prompt: a calm lake\n")
+    batch.write(
+        "version: 1\njobs:\n  - id: bad\n    prompt: a scene full of gore\n"
+        "  - id: good\n    prompt: a calm lake\n"
+    )
     assert batch.run() == 1
     rows = {r["id"]: r for r in batch.ledger()}
     assert rows["bad"]["status"] == "failed" and rows["bad"]["error_code"] == "422"
@@ -171,15 +173,18 @@ def test_truncated_downloads_are_resumed_and_verified(batch: Batch) -> None:
     batch.write(jobs_yaml(6))
     assert batch.run() == 0
     media = files.__file__.rsplit("/", 1)[0] + "/media"
-    expected = {"landscape": sha256_file(__import__("pathlib").Path(media, "landscape.mp4")),
-                "portrait": sha256_file(__import__("pathlib").Path(media, "portrait.mp4"))}
+    expected = {
+        "landscape": sha256_file(__import__("pathlib").Path(media, "landscape.mp4")),
+        "portrait": sha256_file(__import__("pathlib").Path(media, "portrait.mp4")),
+    }
     for i, row in enumerate(batch.ledger()):
         assert row["sha256"] == expected["portrait" if i % 2 else "landscape"]
     assert not list((batch.folder / "videos").glob("*.part"))
 
 
-def test_a_locked_output_folder_is_refused(batch: Batch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_locked_output_folder_is_refused(
+    batch: Batch, capsys: pytest.CaptureFixture[str]
+) -> None:
     batch.write(jobs_yaml(1))
     with FolderLock(batch.folder):
         assert batch.run() == 3
@@ -187,14 +192,23 @@ def test_a_locked_output_folder_is_refused(batch: Batch,
     assert batch.stats()["creates"] == 0
 
 
-def test_state_from_another_endpoint_is_refused(batch: Batch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_state_from_another_endpoint_is_refused(
+    batch: Batch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pipeline.cli import main
 
     batch.write(jobs_yaml(1))
     assert batch.run() == 0
-    code = main([str(batch.manifest), "--base-url", "http://127.0.0.1:9", "--out",
-                 str(batch.folder), "--quiet"])
+    code = main(
+        [
+            str(batch.manifest),
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--out",
+            str(batch.folder),
+            "--quiet",
+        ]
+    )
     assert code == 3
     assert "belongs to endpoint" in capsys.readouterr().err
 

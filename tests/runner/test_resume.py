@@ -18,9 +18,27 @@ ROOT = Path(__file__).resolve().parents[2]
 def _spawn(batch: Batch, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "KIE_API_KEY": KEY}
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", str(batch.manifest), "--base-url", batch.sim.base_url,
-         "--out", str(batch.folder), "--time-scale", str(SCALE), "--quiet", "--verbose", *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            str(batch.manifest),
+            "--base-url",
+            batch.sim.base_url,
+            "--out",
+            str(batch.folder),
+            "--time-scale",
+            str(SCALE),
+            "--quiet",
+            "--verbose",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_log(proc: subprocess.Popen[str], needle: str) -> None:
