@@ -1,10 +1,14 @@
-"""Command line: parse arguments, call the core, map errors to exit codes (in one place)."""
+"""Command line: parse arguments into a typed request, call one command, and map every
+error to its exit code, in one place (`main`, the error funnel; see errors.py)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -12,14 +16,17 @@ from typing import TextIO
 from pipeline import __version__
 from pipeline.argtypes import host_port, positive, rate
 from pipeline.errors import (
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     PipelineError,
     UsageError,
+    exit_code_table,
 )
-from pipeline.manifest import ManifestError, load_manifest
+from pipeline.manifest import ManifestError
 from pipeline.models import schemas_dir
+from pipeline.request import FolderRequest, Overrides, RunRequest, ValidateRequest
 
 COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate")
 DEFAULT_BASE_URL = "https://api.kie.ai"
@@ -41,15 +48,7 @@ videos and write a results ledger.
 Environment: KIE_API_KEY (required for real runs), KIE_BASE_URL (default https://api.kie.ai).
 """
 
-EPILOG = """\
-exit codes:
-  0    every job succeeded
-  1    some jobs failed or timed out (the ledger says which; a rerun retries what it may)
-  2    bad manifest or bad usage (nothing was submitted)
-  3    stopped by the account or service (401, 402, 505), output folder locked by another
-       run, or a state file from another endpoint or a newer version
-  130  interrupted (Ctrl-C or SIGTERM); rerun the same command to resume
-"""
+EPILOG = "exit codes:\n" + exit_code_table() + "\n"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -226,7 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (
         ("status", "jobs by status from the state file; no network"),
-        ("ledger", "rewrite ledger.jsonl and ledger.csv from the state file"),
+        (
+            "ledger",
+            "rewrite ledger.jsonl, ledger.csv and the gallery index.html from the state file",
+        ),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("manifest", metavar="MANIFEST")
@@ -271,41 +273,110 @@ def _normalise(argv: Sequence[str]) -> list[str]:
     return ["run", *args]
 
 
-def cmd_validate(paths: Sequence[str], stdout: TextIO) -> int:
-    failed = False
-    for path in paths:
-        try:
-            manifest = load_manifest(path)
-        except ManifestError as exc:
-            failed = True
-            for issue in exc.issues:
-                print(issue, file=stdout)
-        else:
-            count = len(manifest.jobs)
-            print(f"{path}: ok ({count} job{'' if count == 1 else 's'})", file=stdout)
-    return EXIT_USAGE if failed else EXIT_OK
+def run_request(args: argparse.Namespace) -> RunRequest:
+    return RunRequest(
+        manifest=Path(args.manifest),
+        out=args.out,
+        simulate=args.simulate,
+        base_url=args.base_url,
+        dry_run=args.dry_run,
+        overrides=Overrides(
+            concurrency=args.concurrency,
+            create_rate=args.create_rate,
+            query_rate=args.query_rate,
+            poll_interval=args.poll_interval,
+            poll_max_interval=args.poll_max_interval,
+            max_wait=args.max_wait,
+            max_attempts=args.max_attempts,
+            download=args.download,
+            max_credits=args.max_credits,
+            on_ambiguous=args.on_ambiguous,
+        ),
+        retry_failed=args.retry_failed,
+        partial=args.partial,
+        callback_url=args.callback_url,
+        callback_listen=args.callback_listen,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        quiet=args.quiet,
+        verbose=args.verbose,
+    )
+
+
+def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """One branch per command; each command module gets a typed request."""
+    if args.command == "validate":
+        from pipeline.commands import validate
+
+        return validate.run(ValidateRequest(tuple(args.manifests)), stdout=stdout)
+    if args.command == "schema":
+        stdout.write((schemas_dir() / "manifest.schema.json").read_text(encoding="utf-8"))
+        return EXIT_OK
+    if args.command == "simulate":
+        from pipeline.simulator import cli as simulator_cli
+
+        code: int = simulator_cli.run(args)
+        return code
+    if args.command in ("status", "ledger"):
+        from pipeline.commands import ledger, status
+
+        json_out = bool(getattr(args, "json", False))
+        request = FolderRequest(Path(args.manifest), args.out, args.simulate, json_out)
+        if args.command == "status":
+            return status.run(request, stdout=stdout)
+        return ledger.run(request, stdout=stdout)
+    from pipeline.commands import run
+
+    return run.run(run_request(args), stdout=stdout, stderr=stderr, environ=os.environ)
+
+
+def _crash_log(args: argparse.Namespace | None) -> Path:
+    """Where a bug's traceback goes: the run's run.log when the command has an output
+    folder that exists, else a new file in the temporary folder."""
+    manifest = getattr(args, "manifest", None)
+    if isinstance(manifest, str):
+        out = getattr(args, "out", None)
+        simulate = bool(getattr(args, "simulate", False))
+        from pipeline.request import output_folder
+
+        folder = output_folder(Path(manifest), out, simulate)
+        if folder.is_dir():
+            return folder / "run.log"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    fd, name = tempfile.mkstemp(prefix=f"run-pipeline-crash-{stamp}-", suffix=".log")
+    os.close(fd)
+    return Path(name)
+
+
+def _report_bug(exc: BaseException, args: argparse.Namespace | None, stderr: TextIO) -> int:
+    text = "".join(traceback.format_exception(exc))
+    try:
+        log = _crash_log(args)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(f"=== internal error in run-pipeline {__version__}\n{text}")
+        where = f"the traceback is in {log}"
+    except OSError:
+        where = "the traceback could not be written to a file"
+    print(
+        f"run-pipeline: internal error ({type(exc).__name__}): this is a bug in "
+        f"run-pipeline, not in your manifest; {where}. Everything recorded before it is "
+        "kept; please report it.",
+        file=stderr,
+    )
+    return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The error funnel: every known error maps to its exit code here and only here."""
     argv = sys.argv[1:] if argv is None else argv
     stdout, stderr = sys.stdout, sys.stderr
+    args: argparse.Namespace | None = None
     try:
         args = build_parser().parse_args(_normalise(argv))
         if args.command is None:
             build_parser().print_help(stdout)
             return EXIT_USAGE
-        if args.command == "validate":
-            return cmd_validate(args.manifests, stdout)
-        if args.command == "schema":
-            stdout.write((schemas_dir() / "manifest.schema.json").read_text(encoding="utf-8"))
-            return EXIT_OK
-        if args.command == "simulate":
-            from pipeline.simulator import cli as simulator_cli
-
-            return simulator_cli.run(args)
-        from pipeline import commands
-
-        return commands.dispatch(args, stdout=stdout, stderr=stderr, environ=os.environ)
+        return _dispatch(args, stdout, stderr)
     except ManifestError as exc:
         for issue in exc.issues:
             print(issue, file=stderr)
@@ -313,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"run-pipeline: {len(exc.issues)} problem(s) in the manifest; nothing was submitted",
             file=stderr,
         )
-        return EXIT_USAGE
+        return exc.exit_code
     except PipelineError as exc:
         print(f"run-pipeline: error: {exc}", file=stderr)
         return exc.exit_code
@@ -322,6 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except SystemExit:
+        raise
+    except Exception as exc:
+        return _report_bug(exc, args, stderr)
 
 
 __all__ = ["build_parser", "main"]

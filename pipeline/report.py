@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.ledger import row_status, status_counts
+from pipeline.engine.planner import Decision, Estimate, price_of
 from pipeline.manifest import Manifest
-from pipeline.models import load_prices
-from pipeline.plan import Estimate, JobPlan, counts
+from pipeline.outputs.ledger import status_counts
+from pipeline.status import STAGE_ORDER
 
 if TYPE_CHECKING:
-    from pipeline.runner import RunSummary
-
-PLAN_ORDER = ("new", "changed", "retry", "ambiguous", "in flight", "timed out", "done", "failed")
+    from pipeline.engine.runner import RunSummary
 
 
-def _describe_input(plan: JobPlan) -> str:
-    values = plan.job.input
+def _describe_input(decision: Decision) -> str:
+    values = decision.job.input
     parts = [
         f"{values['n_frames']}s" if "n_frames" in values else "",
         str(values.get("aspect_ratio", "")),
@@ -28,23 +27,22 @@ def _describe_input(plan: JobPlan) -> str:
 
 
 def plan_table(
-    manifest: Manifest, plans: Sequence[JobPlan], est: Estimate, *, has_state: bool
+    manifest: Manifest, decisions: Sequence[Decision], est: Estimate, *, has_state: bool
 ) -> str:
-    prices = load_prices()
-    width = max((len(p.job.id) for p in plans), default=2)
+    width = max((len(d.job.id) for d in decisions), default=2)
     lines = [
-        f"{manifest.name} ({manifest.path}): {len(plans)} jobs"
+        f"{manifest.name} ({manifest.path}): {len(decisions)} jobs"
         + ("" if has_state else " (no state file yet: every job is new)")
     ]
-    for plan in plans:
-        price = prices.credits_for(plan.job.model, plan.job.input)
+    for d in decisions:
+        price = price_of(d.job)
         cost = f"{price} cr" if price is not None else "? cr"
         lines.append(
-            f"  {plan.status:<10} {plan.job.id:<{width}}  {plan.job.model:<24} "
-            f"{_describe_input(plan):<22} {cost}"
+            f"  {d.stage:<10} {d.job.id:<{width}}  {d.job.model:<24} "
+            f"{_describe_input(d):<22} {cost:>6}  -> {d.action}: {d.reason}"
         )
-    tally = counts(plans)
-    lines.append("Totals: " + ", ".join(f"{tally[s]} {s}" for s in PLAN_ORDER if tally[s]))
+    tally = Counter(d.stage for d in decisions)
+    lines.append("Totals: " + ", ".join(f"{tally[s]} {s}" for s in STAGE_ORDER if tally[s]))
     unpriced = f" (+{est.unpriced} of unknown price)" if est.unpriced else ""
     lines.append(
         f"Would submit {est.tasks} task(s): {est.credits} credits "
@@ -53,25 +51,25 @@ def plan_table(
     return "\n".join(lines)
 
 
-def status_table(plans: Sequence[JobPlan], *, download: bool) -> str:
-    width = max((len(p.job.id) for p in plans), default=2)
-    lines = [f"{'ID':<{width}}  {'STATUS':<10} {'ATTEMPTS':>8}  TASK"]
-    for plan in plans:
-        latest = plan.latest
+def status_table(decisions: Sequence[Decision]) -> str:
+    width = max((len(d.job.id) for d in decisions), default=2)
+    lines = [f"{'ID':<{width}}  {'STATUS':<10} {'ATTEMPTS':>8}  {'TASK':<34} NEXT"]
+    for d in decisions:
+        task = (d.latest.task_id if d.latest else None) or "-"
         lines.append(
-            f"{plan.job.id:<{width}}  {row_status(plan, download):<10} "
-            f"{plan.attempts:>8}  {(latest.task_id if latest else None) or '-'}"
+            f"{d.job.id:<{width}}  {d.status:<10} {d.attempts:>8}  {task:<34} "
+            f"{d.action}: {d.reason}"
         )
-    tally = status_counts(plans, download)
+    tally = status_counts(decisions)
     lines.append("Totals: " + ", ".join(f"{n} {s}" for s, n in tally.items()))
     return "\n".join(lines)
 
 
-def summary_line(manifest: Manifest, summary: RunSummary, folder: Path, *, download: bool) -> str:
+def summary_line(manifest: Manifest, summary: RunSummary, folder: Path) -> str:
     """The one line a run ends with."""
-    parts = ", ".join(f"{n} {s}" for s, n in status_counts(summary.plans, download).items())
+    parts = ", ".join(f"{n} {s}" for s, n in status_counts(summary.decisions).items())
     return (
-        f"{manifest.name}: {parts} ({len(summary.plans)} jobs); {summary.creates} creates, "
+        f"{manifest.name}: {parts} ({len(summary.decisions)} jobs); {summary.creates} creates, "
         f"{summary.queries} queries, {summary.credits_committed} credits committed this run;"
         f" ledger: {folder / 'ledger.csv'}"
     )

@@ -200,27 +200,40 @@ class StateStore:
         ).fetchone()
         return Attempt.from_row(row)
 
-    # -- writing (each commit is durable) ---------------------------------------------------
+    # -- writing (each commit is durable; each writer returns the row as it now is) ----------
 
-    def record_intent(self, job_id: str, fingerprint: str, attempt: int, model: str) -> int:
-        """Commit the intent to submit, before the create call. Returns the attempt row id."""
+    def _update(self, attempt_id: int, sql: str, params: tuple[object, ...]) -> Attempt:
+        """Run one UPDATE of attempt `attempt_id` and read the row back in the same
+        transaction, so the caller's view can never drift from what was committed."""
+        with self.transaction():
+            self.conn.execute(sql, params)
+            row = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
+            ).fetchone()
+        return Attempt.from_row(row)
+
+    def record_intent(self, job_id: str, fingerprint: str, attempt: int, model: str) -> Attempt:
+        """Commit the intent to submit, before the create call."""
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
                 "intent_at) VALUES (?, ?, ?, ?, 'intent', 1, ?)",
                 (job_id, fingerprint, attempt, model, time.time()),
             )
-        return int(cur.lastrowid or 0)
+            row = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+        return Attempt.from_row(row)
 
-    def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> None:
+    def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> Attempt:
         """Count a further create call about to be sent for this attempt (the intent counts
         the first); after an ambiguous one, flag the attempt as a possible duplicate."""
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE attempts SET creates = creates + 1, "
-                "possible_duplicate = possible_duplicate OR ? WHERE id = ?",
-                (int(ambiguous), attempt_id),
-            )
+        return self._update(
+            attempt_id,
+            "UPDATE attempts SET creates = creates + 1, "
+            "possible_duplicate = possible_duplicate OR ? WHERE id = ?",
+            (int(ambiguous), attempt_id),
+        )
 
     def discard_intent(self, attempt_id: int) -> None:
         """The create was answered with a refusal: nothing was created, forget the intent."""
@@ -229,13 +242,12 @@ class StateStore:
                 "DELETE FROM attempts WHERE id = ? AND phase = 'intent'", (attempt_id,)
             )
 
-    def record_task(self, attempt_id: int, task_id: str) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE attempts SET phase = 'submitted', task_id = ?, submitted_at = ? "
-                "WHERE id = ?",
-                (task_id, time.time(), attempt_id),
-            )
+    def record_task(self, attempt_id: int, task_id: str) -> Attempt:
+        return self._update(
+            attempt_id,
+            "UPDATE attempts SET phase = 'submitted', task_id = ?, submitted_at = ? WHERE id = ?",
+            (task_id, time.time(), attempt_id),
+        )
 
     def record_outcome(
         self,
@@ -247,29 +259,30 @@ class StateStore:
         error_message: str | None = None,
         permanent: bool = False,
         remote_state: str | None = None,
-    ) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE attempts SET phase = ?, video_url = coalesce(?, video_url), "
-                "error_code = ?, error_message = ?, permanent = ?, "
-                "remote_state = coalesce(?, remote_state), "
-                "completed_at = CASE WHEN ? IN ('succeeded', 'failed') THEN ? "
-                "ELSE completed_at END WHERE id = ?",
-                (
-                    phase,
-                    video_url,
-                    error_code,
-                    error_message,
-                    int(permanent),
-                    remote_state,
-                    phase,
-                    time.time(),
-                    attempt_id,
-                ),
-            )
+    ) -> Attempt:
+        return self._update(
+            attempt_id,
+            "UPDATE attempts SET phase = ?, video_url = coalesce(?, video_url), "
+            "error_code = ?, error_message = ?, permanent = ?, "
+            "remote_state = coalesce(?, remote_state), "
+            "completed_at = CASE WHEN ? IN ('succeeded', 'failed') THEN ? "
+            "ELSE completed_at END WHERE id = ?",
+            (
+                phase,
+                video_url,
+                error_code,
+                error_message,
+                int(permanent),
+                remote_state,
+                phase,
+                time.time(),
+                attempt_id,
+            ),
+        )
 
     def record_progress(self, updates: Iterable[tuple[int, str, int]]) -> None:
-        """Batch of (attempt id, remote state, polls since last write): one transaction."""
+        """Batch of (attempt id, remote state, polls since last write): one transaction.
+        Progress can be re-learned by polling, so nobody needs the rows back."""
         rows = [(state, polls, attempt_id) for attempt_id, state, polls in updates]
         if rows:
             with self.transaction():
@@ -279,31 +292,43 @@ class StateStore:
 
     def record_download(
         self, attempt_id: int, file: str | None, sha256: str | None, size: int | None
-    ) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE attempts SET file = ?, sha256 = ?, bytes = ? WHERE id = ?",
-                (file, sha256, size, attempt_id),
-            )
+    ) -> Attempt:
+        return self._update(
+            attempt_id,
+            "UPDATE attempts SET file = ?, sha256 = ?, bytes = ? WHERE id = ?",
+            (file, sha256, size, attempt_id),
+        )
 
-    def release_file(self, file: str, keep: int) -> None:
+    def release_file(self, file: str, keep: int) -> list[Attempt]:
         """`file` is about to be overwritten by attempt `keep`'s download: no other attempt
         (an older version of the job) may go on claiming it, or reverting the edit would
-        find "its" file present, with another video in it."""
+        find "its" file present, with another video in it. Returns the rows that let go."""
         with self.transaction():
+            ids = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT id FROM attempts WHERE file = ? AND id != ?", (file, keep)
+                )
+            ]
             self.conn.execute(
                 "UPDATE attempts SET file = NULL, sha256 = NULL, bytes = NULL "
                 "WHERE file = ? AND id != ?",
                 (file, keep),
             )
+            rows = [
+                self.conn.execute(f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (i,)).fetchone()
+                for i in ids
+            ]
+        return [Attempt.from_row(r) for r in rows]
 
-    def record_download_error(self, attempt_id: int, message: str) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE attempts SET error_code = 'download', error_message = ? WHERE id = ?",
-                (message, attempt_id),
-            )
+    def record_download_error(self, attempt_id: int, message: str) -> Attempt:
+        return self._update(
+            attempt_id,
+            "UPDATE attempts SET error_code = 'download', error_message = ? WHERE id = ?",
+            (message, attempt_id),
+        )
 
-    def set_video_url(self, attempt_id: int, url: str) -> None:
-        with self.transaction():
-            self.conn.execute("UPDATE attempts SET video_url = ? WHERE id = ?", (url, attempt_id))
+    def set_video_url(self, attempt_id: int, url: str) -> Attempt:
+        return self._update(
+            attempt_id, "UPDATE attempts SET video_url = ? WHERE id = ?", (url, attempt_id)
+        )

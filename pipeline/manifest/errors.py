@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.errors import UsageError
+
 # A message is printed as one line of `path:line:column: message`; scripts split on lines.
 MAX_MESSAGE = 400
 _LINE_BREAKS = re.compile(r"[\r\n\u0085\u2028\u2029]+")
@@ -62,8 +64,8 @@ class Issue:
         return f"{self.path}:{self.line}:{self.column}: {self.message}"
 
 
-class ManifestError(Exception):
-    """A manifest was rejected; `issues` holds every problem found, in file order."""
+class ManifestError(UsageError):
+    """A manifest was rejected; `issues` holds every problem found, in file order (exit 2)."""
 
     def __init__(self, issues: Iterable[Issue]) -> None:
         self.issues = sorted(set(issues))

@@ -6,89 +6,41 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from html.parser import HTMLParser
-from itertools import count
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from pipeline.cli import main
-from pipeline.fingerprint import fingerprint
-from pipeline.gallery import (
+from pipeline.engine.planner import Decision, PlanOptions, decide
+from pipeline.manifest import Job, Manifest, Settings
+from pipeline.models import load_prices
+from pipeline.outputs.gallery import (
     FIRST_FRAME,
     GALLERY_FILE,
     csp,
     render_gallery,
     summarize,
-    write_gallery,
 )
-from pipeline.ledger import row
-from pipeline.manifest import Job, Manifest, Settings
-from pipeline.models import load_prices
-from pipeline.plan import JobPlan, classify
-from pipeline.state import Attempt, Phase
+from pipeline.outputs.ledger import row
+from pipeline.outputs.writer import write_outputs
+from pipeline.state import Attempt
+from tests.support.factories import attempt, make_job
 
 HOSTILE = '<script>alert(1)</script> "quoted" & <img src=x onerror="alert(2)">'
 NOW = "2026-01-02T03:04:05Z"
-_ids = count(1)
 
 
-def make_job(
-    job_id: str, prompt: str = "A paper boat", model: str = "sora-2-text-to-video", **fields: Any
-) -> Job:
-    task_input = {"prompt": prompt, "aspect_ratio": "landscape", "n_frames": "10", **fields}
-    return Job(job_id, model, task_input, None, fingerprint(model, task_input), 1)
+def plans_for(*history: tuple[Job, Sequence[Attempt]], download: bool = True) -> list[Decision]:
+    options = PlanOptions(max_attempts=3, download=download)
+    return [decide(job, attempts, options) for job, attempts in history]
 
 
-def attempt(job: Job, phase: Phase, **fields: Any) -> Attempt:
-    values: dict[str, Any] = {
-        "id": next(_ids),
-        "job_id": job.id,
-        "fingerprint": job.fingerprint,
-        "attempt": 1,
-        "model": job.model,
-        "phase": phase,
-        "task_id": f"task{next(_ids):04d}",
-        "possible_duplicate": False,
-        "creates": 1,
-        "intent_at": 1.0e9,
-        "submitted_at": 1.0e9,
-        "completed_at": None,
-        "remote_state": None,
-        "polls": 0,
-        "video_url": None,
-        "error_code": None,
-        "error_message": None,
-        "permanent": False,
-        "file": None,
-        "sha256": None,
-        "bytes": None,
-    }
-    if phase == "succeeded":
-        values.update(
-            completed_at=1.0e9 + 90,
-            video_url=f"https://files.example/{job.id}.mp4",
-            file=f"videos/{job.id}.mp4",
-            sha256="0" * 64,
-            bytes=40_000,
-        )
-    if phase == "intent":
-        values["task_id"] = None
-    values.update(fields)
-    return Attempt(**values)
-
-
-def plans_for(*history: tuple[Job, Sequence[Attempt]]) -> list[JobPlan]:
-    settings = Settings(max_attempts=3)
-    return [classify(job, attempts, settings) for job, attempts in history]
-
-
-def manifest_of(plans: Sequence[JobPlan], name: str = "Spring launch") -> Manifest:
+def manifest_of(plans: Sequence[Decision], name: str = "Spring launch") -> Manifest:
     return Manifest(Path("manifests/spring.yaml"), name, Settings(), tuple(p.job for p in plans))
 
 
-def sample() -> list[JobPlan]:
+def sample() -> list[Decision]:
     ok = make_job("teaser", "A paper boat sails across a puddle at dawn")
     tall = make_job("hero", "A lighthouse at night", aspect_ratio="portrait", remove_watermark=True)
     bad = make_job("xss", HOSTILE, n_frames="15")
@@ -155,8 +107,12 @@ def parse(page: str) -> Tags:
     return tags
 
 
-def render(plans: Sequence[JobPlan], *, download: bool = True, name: str = "Spring launch") -> str:
-    return render_gallery(manifest_of(plans, name), plans, download=download, generated_at=NOW)
+def render(plans: Sequence[Decision], *, download: bool = True, name: str = "Spring launch") -> str:
+    if not download:
+        options = PlanOptions(max_attempts=3, download=False)
+        plans = [decide(p.job, p.current, options) for p in plans]
+    rows = [row(p) for p in plans]
+    return render_gallery(manifest_of(plans, name), plans, rows, generated_at=NOW)
 
 
 def test_hostile_text_is_escaped_everywhere() -> None:
@@ -256,12 +212,13 @@ def test_videos_play_from_local_files_with_metadata_preload() -> None:
 
 def test_summary_counts_and_spend() -> None:
     plans = sample()
-    rows = [row(p, download=True) for p in plans]
+    rows = [row(p) for p in plans]
     summary = summarize(rows, [p.job for p in plans], load_prices())
     assert dict(summary.counts) == {
         "succeeded": 3,
         "failed": 1,
         "timed_out": 0,
+        "blocked": 0,
         "running": 1,
         "pending": 1,
     }
@@ -287,7 +244,7 @@ def test_summary_counts_and_spend() -> None:
 def test_unpriced_models_are_counted_apart() -> None:
     odd = make_job("odd", model="some-future-model")
     plans = plans_for((odd, [attempt(odd, "succeeded")]))
-    summary = summarize([row(plans[0], download=True)], [odd], load_prices())
+    summary = summarize([row(plans[0])], [odd], load_prices())
     assert (summary.credits, summary.unpriced) == (0, 1)
     assert "<b>0 + 1 unpriced</b>" in render(plans)
 
@@ -310,10 +267,15 @@ def test_without_downloads_a_safe_link_replaces_the_player() -> None:
 def test_render_is_pure_and_write_is_atomic(tmp_path: Path) -> None:
     plans = sample()
     assert render(plans) == render(plans)
-    path = write_gallery(tmp_path / "out", manifest_of(plans), plans, download=True)
+    path = write_outputs(tmp_path / "out", manifest_of(plans), plans)
     assert path == tmp_path / "out" / GALLERY_FILE
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert [p.name for p in path.parent.iterdir()] == [GALLERY_FILE]  # no temp file left
+    # The three outputs, and no temp file left.
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        GALLERY_FILE,
+        "ledger.csv",
+        "ledger.jsonl",
+    ]
 
 
 def test_runs_and_the_ledger_command_write_the_gallery(tmp_path: Path) -> None:

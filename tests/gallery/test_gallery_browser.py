@@ -19,7 +19,7 @@ import yaml
 from webdriver_client import Browser, chromium
 
 from pipeline.cli import main
-from pipeline.gallery import GALLERY_FILE
+from pipeline.outputs.gallery import GALLERY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "gallery.png"

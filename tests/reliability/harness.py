@@ -9,17 +9,15 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.download import part_path
-from pipeline.ledger import row_status
+from pipeline.engine.planner import PlanOptions, decide
 from pipeline.manifest import Manifest, load_manifest
-from pipeline.plan import classify
 from pipeline.simulator import Simulator
 from pipeline.state import Attempt, StateStore
 
@@ -41,52 +39,11 @@ OUTPUT_FILES = frozenset(
 )
 
 
-def jobs_yaml(
-    count: int,
-    *,
-    prefix: str = "job",
-    settings: str = "",
-    aspect: Callable[[int], str] | None = None,
-) -> str:
-    """A manifest of `count` jobs with distinct prompts (so distinct fingerprints)."""
-    lines = ["version: 1"]
-    if settings:
-        lines += ["settings:", *(f"  {line}" for line in settings.splitlines())]
-    lines.append("jobs:")
-    for i in range(count):
-        ratio = aspect(i) if aspect else ("portrait" if i % 2 else "landscape")
-        lines += [
-            f"  - id: {prefix}-{i:03d}",
-            f"    prompt: A paper boat number {i} on a pond",
-            f"    aspect_ratio: {ratio}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
 def video(aspect_ratio: str) -> bytes:
     """The bytes the simulator serves for a task of this aspect ratio."""
     return (
         MEDIA / ("portrait.mp4" if aspect_ratio == "portrait" else "landscape.mp4")
     ).read_bytes()
-
-
-def runner_command(
-    manifest: Path, base_url: str, out: Path, scale: float, *extra: str
-) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pipeline",
-        str(manifest),
-        "--base-url",
-        base_url,
-        "--out",
-        str(out),
-        "--time-scale",
-        str(scale),
-        "--quiet",
-        *extra,
-    ]
 
 
 def spawn(command: list[str], key: str, **kwargs: Any) -> subprocess.Popen[str]:
@@ -222,8 +179,9 @@ def audit(
             row = json.loads(line)
             ledger[row["id"]] = row
     for job in manifest.jobs:
-        plan = classify(job, state.get(job.id, ()), settings)
-        status = row_status(plan, download)
+        options = PlanOptions.of(settings.override(download=download))
+        plan = decide(job, state.get(job.id, ()), options)
+        status = plan.status
         result.statuses[status] += 1
         assert status in final, f"{job.id} ended {status}: {plan.latest}"
         # A job has at most one live submission, and only the latest attempt can be it.
@@ -287,33 +245,3 @@ def audit(
             else:
                 raise AssertionError(f"unexpected file in videos/: {path.name}")
     return result
-
-
-@dataclass
-class Batch:
-    """A manifest, an output folder and a simulator, wired together for in-process runs."""
-
-    sim: Simulator
-    manifest: Path
-    out: Path
-    key: str
-    scale: float
-
-    def write(self, text: str) -> Path:
-        self.manifest.write_text(text)
-        return self.manifest
-
-    def args(self, *extra: str) -> list[str]:
-        return runner_command(self.manifest, self.sim.base_url, self.out, self.scale, *extra)[3:]
-
-    def run(self, *extra: str) -> int:
-        from pipeline.cli import main
-
-        return main(self.args(*extra))
-
-    def command(self, *extra: str) -> list[str]:
-        return runner_command(self.manifest, self.sim.base_url, self.out, self.scale, *extra)
-
-    def ledger(self) -> dict[str, dict[str, Any]]:
-        lines = (self.out / "ledger.jsonl").read_text().splitlines()
-        return {row["id"]: row for row in map(json.loads, lines)}

@@ -21,13 +21,13 @@ from tests.reliability.harness import (
     assert_no_traceback,
     audit,
     intent_fingerprints,
-    jobs_yaml,
     read_state,
     run_to_end,
-    runner_command,
     spawn,
     stored_task_ids,
 )
+from tests.support.batch import runner_command
+from tests.support.manifests import jobs_yaml
 
 KEY = "crash-test-key"
 FAULTS = FaultRates(

@@ -22,18 +22,17 @@ import pytest
 
 from pipeline.errors import StateError
 from pipeline.state import SCHEMA_VERSION, StateStore
-from tests.reliability.conftest import MakeBatch
 from tests.reliability.harness import (
-    Batch,
     assert_no_traceback,
     audit,
     integrity,
     intent_fingerprints,
-    jobs_yaml,
     read_state,
     run_to_end,
     spawn,
 )
+from tests.support.batch import Batch, MakeBatch
+from tests.support.manifests import jobs_yaml
 
 JOBS = 4
 _real_open = Path.open
@@ -97,7 +96,11 @@ def _check_resumes(batch: Batch, capsys: pytest.CaptureFixture[str]) -> None:
     assert batch.run() == 0
     assert_no_traceback(capsys.readouterr().err)
     result = audit(batch.sim, batch.out, batch.manifest, kill_windows=windows)
-    assert result.creates == JOBS + sum(windows.values()) and result.unflagged_duplicates == 0
+    # An intent left behind means the create may or may not have been sent before the
+    # failure (which one depends on when the failing write struck): each such intent allows
+    # one create more, never more than that, and never an unflagged duplicate.
+    assert JOBS <= result.creates <= JOBS + sum(windows.values())
+    assert result.unflagged_duplicates == 0
 
 
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS, errno.EIO])

@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 
 from pipeline.simulator import FaultRates
-from tests.reliability.conftest import MakeBatch
 from tests.reliability.harness import (
     Audit,
-    Batch,
     assert_no_traceback,
     audit,
-    jobs_yaml,
     run_to_end,
 )
+from tests.support.batch import Batch, MakeBatch
+from tests.support.manifests import jobs_yaml
 
 RATE = 0.3
 JOBS = 8

@@ -9,8 +9,11 @@ import pytest
 
 from pipeline import download
 from pipeline.simulator import FaultRates
-from tests.reliability.conftest import MakeBatch
-from tests.reliability.harness import audit, video
+from tests.reliability.harness import (
+    audit,
+    video,
+)
+from tests.support.batch import MakeBatch
 
 
 def _host_goes_away_after_one_transfer(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:

@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 
 from pipeline.simulator import FaultRates
-from tests.reliability.conftest import MakeBatch
-from tests.reliability.harness import Batch, jobs_yaml, run_to_end
+from tests.reliability.harness import (
+    run_to_end,
+)
 from tests.reliability.test_environment_faults import _limit_file_size
+from tests.support.batch import Batch, MakeBatch
+from tests.support.manifests import jobs_yaml
 
 SECRET = "kie-sk-7fQ2-CANARYxLEAKx9d41b6e2a0c35f8e"
 FRAGMENTS = (SECRET, "CANARYxLEAKx", SECRET[-12:], SECRET[:12])
@@ -49,8 +52,9 @@ SCENARIOS: dict[str, tuple[dict[str, Any], Any, set[int], bool]] = {
         False,
     ),
     "disk_eio": ({}, _inject("eio-on-video-write"), {3}, False),
-    "disk_traceback_video": ({}, _inject("bug-on-video-write"), {1}, True),
-    "disk_traceback_state": ({}, _inject("bug-on-state-write"), {1}, True),
+    # A bug (an unexpected exception) exits 70 with one line; its traceback goes to run.log.
+    "disk_traceback_video": ({}, _inject("bug-on-video-write"), {70}, False),
+    "disk_traceback_state": ({}, _inject("bug-on-state-write"), {70}, False),
     "disk_full_rlimit": ({}, "rlimit", {1, 3}, False),
 }
 
@@ -88,6 +92,9 @@ def test_the_key_never_leaks(scenario: str, make_batch: MakeBatch) -> None:
     code, out, err = run_to_end(command, SECRET, **kwargs)
     assert code in codes, err
     assert ("Traceback (most recent call last)" in err) == traceback, err
+    if code == 70:
+        assert "internal error" in err and "run.log" in err, err
+        assert "Traceback (most recent call last)" in (batch.out / "run.log").read_text()
     _assert_clean(scenario, out, err)
     # Every other command over the same folder, with the key in the environment.
     for extra in (["status", "--json"], ["ledger"]):

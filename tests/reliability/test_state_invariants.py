@@ -28,10 +28,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from pipeline.download import part_path
-from pipeline.ledger import row_status
+from pipeline.engine.planner import PlanOptions, decide
+from pipeline.engine.runner import Runner, RunOptions
 from pipeline.manifest import Manifest, Settings, load_manifest
-from pipeline.plan import classify
-from pipeline.runner import Runner, RunOptions
 from pipeline.state import Attempt, StateStore
 from tests.reliability.fake_kie import (
     CREATE_ACTIONS,
@@ -123,7 +122,7 @@ class RunnerMachine(RuleBasedStateMachine):
         """One process lifetime. True when it was killed."""
         self.kie.start(script)
         assert self.kie.killed is not None
-        options = RunOptions(settings=_scaled(SETTINGS), time_scale=SCALE, seed=self.runs)
+        options = RunOptions(settings=SETTINGS, time_scale=SCALE, seed=self.runs)
         store = StateStore.open(self.out / "state.sqlite", "fake")
         try:
             runner = Runner(
@@ -217,15 +216,15 @@ class RunnerMachine(RuleBasedStateMachine):
         videos = self.out / "videos"
         expected_parts: dict[str, bytes] = {}
         for job in self.manifest.jobs:
-            plan = classify(job, state.get(job.id, ()), SETTINGS)
+            plan = decide(job, state.get(job.id, ()), PlanOptions.of(SETTINGS))
             latest = plan.latest
-            if row_status(plan, download=True) == "succeeded":
+            if plan.status == "succeeded":
                 assert latest is not None and latest.task_id and latest.file
                 data = (self.out / latest.file).read_bytes()
                 assert data == self.kie.tasks[latest.task_id].content, job.id
                 assert latest.sha256 == hashlib.sha256(data).hexdigest()
             elif self.finished_clean:
-                assert row_status(plan, download=True) == "failed", (job.id, plan.status)
+                assert plan.status == "failed", (job.id, plan.stage)
             if latest is not None and latest.task_id:
                 part = part_path(videos / f"{job.id}.mp4", latest.task_id)
                 expected_parts[part.name] = self.kie.tasks[latest.task_id].content
@@ -241,12 +240,6 @@ class RunnerMachine(RuleBasedStateMachine):
     def state_file_is_sound(self) -> None:
         with StateStore.open(self.out / "state.sqlite", readonly=True) as store:
             assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def _scaled(s: Settings) -> Settings:
-    from pipeline.batch import scaled
-
-    return scaled(s, SCALE)
 
 
 def _test_case(examples: int, steps: int) -> type:

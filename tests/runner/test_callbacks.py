@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.callbacks import CallbackReceiver, signature, verify
 from pipeline.simulator import SimConfig
-from tests.runner.conftest import KEY, SCALE, Batch, jobs_yaml
+from tests.support.batch import KEY, SCALE, Batch
+from tests.support.manifests import jobs_yaml
 
 HMAC_KEY = "whsec-test-4242"
 

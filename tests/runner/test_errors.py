@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.lock import FolderLock
 from pipeline.simulator import FaultRates, SimConfig
-from tests.runner.conftest import KEY, SCALE, Batch, jobs_yaml
+from tests.support.batch import KEY, SCALE, Batch
+from tests.support.manifests import jobs_yaml
 
 
 def test_missing_key_is_a_usage_error_that_suggests_simulate(
@@ -31,20 +32,20 @@ def test_401_stops_the_run_with_exit_3(
     err = capsys.readouterr().err
     assert "API key was refused" in err and "not-the-key" not in err
     assert batch.stats()["creates"] == 0
-    assert {r["status"] for r in batch.ledger()} == {"pending"}
+    assert {r["status"] for r in batch.rows()} == {"pending"}
 
 
 def test_402_mid_run_tracks_what_is_in_flight_then_a_rerun_finishes(batch: Batch) -> None:
     batch.control(credits=90)  # three 10 s videos
     batch.write(jobs_yaml(6))
     assert batch.run("--partial") == 3
-    rows = {r["id"]: r for r in batch.ledger()}
+    rows = {r["id"]: r for r in batch.rows()}
     assert sum(r["status"] == "succeeded" for r in rows.values()) == 3
     assert sum(r["status"] == "pending" for r in rows.values()) == 3
     batch.control(credits=10_000)
     assert batch.run() == 0
     assert batch.stats()["creates"] == 6
-    assert all(r["attempts"] == 1 for r in batch.ledger())
+    assert all(r["attempts"] == 1 for r in batch.rows())
 
 
 def test_short_balance_refuses_to_start_without_partial(
@@ -70,7 +71,7 @@ def test_505_disabled_model_stops_with_exit_3(batch: Batch) -> None:
     batch.write(jobs_yaml(2))
     assert batch.run() == 3
     assert batch.stats()["creates"] == 0
-    assert {r["status"] for r in batch.ledger()} == {"pending"}
+    assert {r["status"] for r in batch.rows()} == {"pending"}
 
 
 def test_moderation_failure_is_final_and_not_retried(batch: Batch) -> None:
@@ -79,7 +80,7 @@ def test_moderation_failure_is_final_and_not_retried(batch: Batch) -> None:
         "  - id: good\n    prompt: a calm lake\n"
     )
     assert batch.run() == 1
-    rows = {r["id"]: r for r in batch.ledger()}
+    rows = {r["id"]: r for r in batch.rows()}
     assert rows["bad"]["status"] == "failed" and rows["bad"]["error_code"] == "422"
     assert rows["bad"]["attempts"] == 1 and rows["good"]["status"] == "succeeded"
     assert batch.run() == 1  # a rerun does not pay for the same refused prompt again
@@ -90,13 +91,13 @@ def test_generation_failures_are_retried_up_to_max_attempts(batch: Batch) -> Non
     batch.control(faults={"generation_failure": 1.0})
     batch.write(jobs_yaml(2))
     assert batch.run("--max-attempts", "3") == 1
-    rows = batch.ledger()
+    rows = batch.rows()
     assert all(r["status"] == "failed" and r["attempts"] == 3 for r in rows)
     assert all(r["error_code"] == "501" for r in rows)
     assert batch.stats()["creates"] == 6
     batch.control(faults={"generation_failure": 0.0})
     assert batch.run("--retry-failed") == 0
-    assert all(r["attempts"] == 4 for r in batch.ledger())
+    assert all(r["attempts"] == 4 for r in batch.rows())
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ def test_500s_resets_and_bad_json_are_retried(batch: Batch) -> None:
     batch.write(jobs_yaml(8))
     assert batch.run() == 0
     creates = batch.stats()["creates_by_fingerprint"]
-    flagged = {r["fingerprint"] for r in batch.ledger() if r["possible_duplicate"]}
+    flagged = {r["fingerprint"] for r in batch.rows() if r["possible_duplicate"]}
     for fingerprint, count in creates.items():
         assert count == 1 or fingerprint in flagged  # an extra create is always flagged
 
@@ -152,7 +153,7 @@ def test_lost_answers_are_resubmitted_and_flagged(batch: Batch) -> None:
         assert batch.run() == 0
     finally:
         timer.cancel()
-    row = batch.ledger()[0]
+    row = batch.rows()[0]
     assert row["possible_duplicate"] is True and row["status"] == "succeeded"
     assert batch.stats()["creates"] >= 2
 
@@ -162,7 +163,7 @@ def test_expired_result_urls_are_refreshed(batch: Batch) -> None:
     batch.write(jobs_yaml(3))
     assert batch.run() == 0
     assert batch.stats()["download_url_calls"] >= 3
-    assert all(r["sha256"] for r in batch.ledger())
+    assert all(r["sha256"] for r in batch.rows())
 
 
 @pytest.mark.sim(faults=FaultRates(truncated_download=0.5))
@@ -177,7 +178,7 @@ def test_truncated_downloads_are_resumed_and_verified(batch: Batch) -> None:
         "landscape": sha256_file(__import__("pathlib").Path(media, "landscape.mp4")),
         "portrait": sha256_file(__import__("pathlib").Path(media, "portrait.mp4")),
     }
-    for i, row in enumerate(batch.ledger()):
+    for i, row in enumerate(batch.rows()):
         assert row["sha256"] == expected["portrait" if i % 2 else "landscape"]
     assert not list((batch.folder / "videos").glob("*.part"))
 
@@ -216,7 +217,7 @@ def test_state_from_another_endpoint_is_refused(
 def test_a_timed_out_task_is_tracked_again_by_a_rerun(batch: Batch) -> None:
     batch.write(jobs_yaml(2))
     assert batch.run("--max-wait", "1") == 1  # 1 s of Kie time: nothing finishes that fast
-    assert {r["status"] for r in batch.ledger()} == {"timed_out"}
+    assert {r["status"] for r in batch.rows()} == {"timed_out"}
     time.sleep(0.1)
     assert batch.run() == 0
     assert batch.stats()["creates"] == 2
@@ -230,6 +231,6 @@ def test_a_host_that_always_cuts_the_transfer_short_still_delivers_by_resuming(
     progress do not count against the retry limit."""
     batch.write(jobs_yaml(1))
     code = batch.run()
-    row = batch.ledger()[0]
+    row = batch.rows()[0]
     assert code == 0, row
     assert row["bytes"] and row["sha256"]

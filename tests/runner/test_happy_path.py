@@ -5,14 +5,15 @@ import hashlib
 
 import pytest
 
-from pipeline.ledger import FIELDS
-from tests.runner.conftest import Batch, jobs_yaml
+from pipeline.outputs.ledger import FIELDS
+from tests.support.batch import Batch
+from tests.support.manifests import jobs_yaml
 
 
 def test_batch_runs_to_completion_with_verified_files(batch: Batch) -> None:
     batch.write(jobs_yaml(6))
     assert batch.run() == 0
-    rows = batch.ledger()
+    rows = batch.rows()
     assert [r["id"] for r in rows] == [f"job-{i:03d}" for i in range(6)]
     for row in rows:
         assert list(row) == list(FIELDS)
@@ -39,11 +40,11 @@ def test_rerun_of_a_finished_batch_sends_nothing(batch: Batch) -> None:
 def test_edit_between_runs_submits_only_the_changed_and_new_jobs(batch: Batch) -> None:
     batch.write(jobs_yaml(3))
     assert batch.run() == 0
-    first = {r["id"]: r for r in batch.ledger()}
+    first = {r["id"]: r for r in batch.rows()}
     text = jobs_yaml(4).replace("number 1 on", "number one on")
     batch.write(text)
     assert batch.run() == 0
-    second = {r["id"]: r for r in batch.ledger()}
+    second = {r["id"]: r for r in batch.rows()}
     assert batch.stats()["creates"] == 5  # 3, then job-001 changed and job-003 new
     assert second["job-000"]["task_id"] == first["job-000"]["task_id"]
     assert second["job-001"]["task_id"] != first["job-001"]["task_id"]
@@ -55,7 +56,7 @@ def test_removed_jobs_leave_the_ledger_but_stay_in_state(batch: Batch) -> None:
     assert batch.run() == 0
     batch.write(jobs_yaml(2))
     assert batch.run() == 0
-    assert [r["id"] for r in batch.ledger()] == ["job-000", "job-001"]
+    assert [r["id"] for r in batch.rows()] == ["job-000", "job-001"]
     from pipeline.state import StateStore
 
     with StateStore.open(batch.folder / "state.sqlite", readonly=True) as store:
@@ -65,7 +66,7 @@ def test_removed_jobs_leave_the_ledger_but_stay_in_state(batch: Batch) -> None:
 def test_no_download_keeps_urls(batch: Batch) -> None:
     batch.write(jobs_yaml(2))
     assert batch.run("--no-download") == 0
-    rows = batch.ledger()
+    rows = batch.rows()
     assert all(r["video_url"] and r["file"] is None for r in rows)
     assert not (batch.folder / "videos").exists()
 
@@ -75,7 +76,7 @@ def test_flags_override_manifest_settings(batch: Batch) -> None:
     text = jobs_yaml(2).replace("jobs:\n", settings, 1)
     batch.write(text)
     assert batch.run("--download") == 0
-    assert all(r["file"] for r in batch.ledger())
+    assert all(r["file"] for r in batch.rows())
 
 
 def test_status_and_ledger_commands_read_the_state_without_network(

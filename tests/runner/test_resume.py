@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from pipeline.state import StateStore
-from tests.runner.conftest import KEY, SCALE, Batch, jobs_yaml
+from tests.support.batch import KEY, SCALE, Batch
+from tests.support.manifests import jobs_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +59,7 @@ def test_intent_without_task_id_is_resubmitted_and_flagged(batch: Batch) -> None
     with StateStore.open(batch.folder / "state.sqlite", batch.sim.base_url) as store:
         store.record_intent(job.id, job.fingerprint, 1, job.model)
     assert batch.run() == 0
-    rows = {r["id"]: r for r in batch.ledger()}
+    rows = {r["id"]: r for r in batch.rows()}
     assert rows["job-000"]["possible_duplicate"] is True
     assert rows["job-000"]["attempts"] == 1
     assert rows["job-001"]["possible_duplicate"] is False
@@ -73,7 +74,7 @@ def test_on_ambiguous_skip_leaves_the_job_to_the_user(batch: Batch) -> None:
     with StateStore.open(batch.folder / "state.sqlite", batch.sim.base_url) as store:
         store.record_intent(job.id, job.fingerprint, 1, job.model)
     assert batch.run("--on-ambiguous", "skip") == 1
-    rows = {r["id"]: r for r in batch.ledger()}
+    rows = {r["id"]: r for r in batch.rows()}
     assert rows["job-000"]["status"] == "pending"
     assert "may or may not" in rows["job-000"]["error_message"]
     assert batch.stats()["creates"] == 1
@@ -89,7 +90,7 @@ def test_sigint_stops_gracefully_with_130_and_a_rerun_resumes(batch: Batch) -> N
     assert "Run the same command again to resume" in err
     assert (batch.folder / "ledger.jsonl").exists()
     assert batch.run() == 0
-    rows = batch.ledger()
+    rows = batch.rows()
     flagged = sum(r["possible_duplicate"] for r in rows)
     assert batch.stats()["creates"] == 8 + flagged and flagged == 0
 
@@ -107,7 +108,7 @@ def test_sigkill_at_several_points_never_pays_twice_unflagged(batch: Batch) -> N
         proc.wait(timeout=30)
         time.sleep(0.05)
     assert batch.run() == 0
-    rows = batch.ledger()
+    rows = batch.rows()
     creates = batch.stats()["creates_by_fingerprint"]
     for row in rows:
         extra = creates[row["fingerprint"]] - row["attempts"]

@@ -17,20 +17,16 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from html import escape
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pipeline.ledger import atomic_write, iso, row, write_ledger
+from pipeline.engine.planner import Decision
 from pipeline.manifest import Job, Manifest
 from pipeline.models import PriceTable, load_prices
-from pipeline.plan import JobPlan
+from pipeline.status import LEDGER_ORDER, label
 
 GALLERY_FILE = "index.html"
-STATUS_ORDER = ("succeeded", "failed", "timed_out", "running", "pending")
-_LABELS = {"timed_out": "timed out"}
 # A media fragment makes browsers seek to (and so paint) an early frame once the metadata is
 # in, which stands in for a poster: Kie returns no thumbnail, and we do not ship a decoder.
 FIRST_FRAME = "#t=0.1"
@@ -96,7 +92,7 @@ class Summary:
     """The numbers at the top of the page."""
 
     jobs: int
-    counts: Mapping[str, int]  # ledger status -> jobs, every status of STATUS_ORDER present
+    counts: Mapping[str, int]  # ledger status -> jobs, every status of LEDGER_ORDER present
     attempts: int  # submissions of the jobs' current versions (as in the ledger)
     credits: int  # estimated from prices.json for those submissions
     unpriced: int  # submissions of a model without a price entry
@@ -110,7 +106,7 @@ def summarize(
 ) -> Summary:
     """Counts and spend. Credits are price x submissions, the same estimate the runner's
     `max_credits` budget uses (Kie may refund failed tasks; the balance is the truth)."""
-    counts = dict.fromkeys(STATUS_ORDER, 0)
+    counts: dict[str, int] = dict.fromkeys(LEDGER_ORDER, 0)
     credits = unpriced = attempts = videos = size = 0
     for job, r in zip(jobs, rows, strict=True):
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -143,10 +139,6 @@ def csp(style: str) -> str:
 def _value(value: Any) -> str:
     # Strings as written; everything else as in the JSON body sent to Kie (true, 10, null).
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _label(status: str) -> str:
-    return _LABELS.get(status, status)
 
 
 def _remote_link(url: str | None) -> str:
@@ -182,8 +174,8 @@ def _frame(job: Job, r: Mapping[str, Any]) -> str:
     return f'<div class="frame"><p>{text}</p></div>'
 
 
-def _card(plan: JobPlan, r: Mapping[str, Any], prices: PriceTable) -> str:
-    job = plan.job
+def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
+    job = decision.job
     status = str(r["status"])
     settings = [("model", job.model)] + [
         (k, _value(v)) for k, v in job.input.items() if k != "prompt"
@@ -203,7 +195,7 @@ def _card(plan: JobPlan, r: Mapping[str, Any], prices: PriceTable) -> str:
         _frame(job, r),
         '<div class="body"><div class="head">',
         f'<span class="id">{escape(job.id)}</span>',
-        f'<span class="badge s-{escape(status)}">{escape(_label(status))}</span></div>',
+        f'<span class="badge s-{escape(status)}">{escape(label(status))}</span></div>',
         f'<p class="prompt">{escape(job.prompt)}</p>',
         f"<dl>{rows}</dl>",
     ]
@@ -221,7 +213,7 @@ def _card(plan: JobPlan, r: Mapping[str, Any], prices: PriceTable) -> str:
 
 def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
     tiles = [(str(summary.jobs), "jobs")]
-    tiles += [(str(summary.counts[s]), _label(s)) for s in STATUS_ORDER if summary.counts[s]]
+    tiles += [(str(summary.counts[s]), label(s)) for s in LEDGER_ORDER if summary.counts[s]]
     unpriced = f" + {summary.unpriced} unpriced" if summary.unpriced else ""
     tiles.append((f"{summary.credits:,}{unpriced}", "credits spent (est.)"))
     tiles.append((f"${summary.usd:,.2f}", "dollars (est.)"))
@@ -238,17 +230,16 @@ def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
 
 def render_gallery(
     manifest: Manifest,
-    plans: Sequence[JobPlan],
+    decisions: Sequence[Decision],
+    rows: Sequence[Mapping[str, Any]],
     *,
-    download: bool,
     generated_at: str,
     prices: PriceTable | None = None,
 ) -> str:
     """The whole page as text (pure: same arguments, same bytes)."""
     prices = prices or load_prices()
-    rows = [row(p, download=download) for p in plans]
-    summary = summarize(rows, [p.job for p in plans], prices)
-    cards = "".join(_card(p, r, prices) for p, r in zip(plans, rows, strict=True))
+    summary = summarize(rows, [d.job for d in decisions], prices)
+    cards = "".join(_card(d, r, prices) for d, r in zip(decisions, rows, strict=True))
     title = escape(f"{manifest.name}: {summary.counts['succeeded']}/{summary.jobs} succeeded")
     return (
         "<!DOCTYPE html>\n"
@@ -266,21 +257,3 @@ def render_gallery(
         "for every submission of each job's current version.</footer>"
         "</body></html>\n"
     )
-
-
-def write_gallery(
-    folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *, download: bool
-) -> Path:
-    """Write `folder/index.html` atomically (a browser reloading it never sees half a page)."""
-    path = folder / GALLERY_FILE
-    now = iso(datetime.now(UTC).timestamp()) or ""
-    atomic_write(path, render_gallery(manifest, plans, download=download, generated_at=now))
-    return path
-
-
-def write_outputs(
-    folder: Path, manifest: Manifest, plans: Sequence[JobPlan], *, download: bool
-) -> Path:
-    """The ledger (JSONL and CSV) and the gallery, from the same plans; returns the page."""
-    write_ledger(folder, plans, download=download)
-    return write_gallery(folder, manifest, plans, download=download)

@@ -1,7 +1,7 @@
-"""Running a batch end to end: output folder, lock, state, log, client, runner, ledger.
+"""Running a batch end to end: output folder, lock, state, log, client, runner, outputs.
 
-The CLI calls `run_batch`; everything here is plumbing around `Runner`, kept out of it so the
-runner stays about orchestration only.
+`commands.run` calls `run_batch`; everything here is plumbing around `Runner`, kept out of
+it so the runner stays about orchestration only.
 """
 
 from __future__ import annotations
@@ -12,24 +12,23 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from pipeline.callbacks import CallbackReceiver
 from pipeline.client import KieClient
-from pipeline.errors import PipelineError, StateError, UsageError
+from pipeline.engine.runner import Runner, RunOptions, RunSummary
+from pipeline.errors import EnvironmentFault, StateError, UsageError
 from pipeline.events import Fanout
-from pipeline.gallery import write_outputs
 from pipeline.lock import FolderLock
-from pipeline.manifest import Manifest, Rate, Settings
+from pipeline.manifest import Manifest
+from pipeline.outputs.writer import write_outputs
 from pipeline.progress import ProgressBars, RunLog
-from pipeline.runner import Runner, RunOptions, RunSummary
 from pipeline.state import StateStore
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 SIMULATED_ENDPOINT = "simulator"  # the state of --simulate runs: any simulator port will do
-LEDGER_EVERY = 2.0  # seconds between ledger rewrites during a run
 
 
 @dataclass(frozen=True)
@@ -39,20 +38,6 @@ class Target:
     base_url: str
     api_key: str
     endpoint: str
-
-
-def scaled(settings: Settings, factor: float) -> Settings:
-    """Settings with every duration multiplied by `factor` (for time-compressed simulation)."""
-    if factor == 1.0:
-        return settings
-    return replace(
-        settings,
-        create_rate=Rate(settings.create_rate.count, settings.create_rate.seconds * factor),
-        query_rate=Rate(settings.query_rate.count, settings.query_rate.seconds * factor),
-        poll_interval=settings.poll_interval * factor,
-        poll_max_interval=settings.poll_max_interval * factor,
-        max_wait=settings.max_wait * factor,
-    )
 
 
 def resolve_target(base_url: str | None, environ: Mapping[str, str]) -> Target:
@@ -72,7 +57,7 @@ def _signals(runner: Runner, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     installed: list[signal.Signals] = []
 
     def handle() -> None:
-        if runner.interrupted:
+        if runner.control.interrupted:
             raise KeyboardInterrupt
         runner.interrupt()
 
@@ -98,27 +83,23 @@ def _environment_errors(folder: Path) -> Iterator[None]:
         raise
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        raise PipelineError(f"{exc.strerror or exc}{where} ({resume})") from None
+        raise EnvironmentFault(f"{exc.strerror or exc}{where} ({resume})") from None
     except sqlite3.Error as exc:
         raise StateError(
             f"the state file {folder / 'state.sqlite'} could not be written: {exc} ({resume})"
         ) from None
 
 
-def _write_outputs(runner: Runner, folder: Path, download: bool) -> None:
-    write_outputs(folder, runner.manifest, runner.plans(), download=download)
-
-
-async def _run(runner: Runner, folder: Path, download: bool) -> RunSummary:
-    async def keep_ledger() -> None:
+async def _run(runner: Runner, folder: Path) -> RunSummary:
+    async def keep_outputs() -> None:
         written = runner.revision
         while True:
-            await asyncio.sleep(LEDGER_EVERY)
+            await asyncio.sleep(runner.timing.outputs_every)
             if runner.revision != written:  # a rewrite is O(jobs): only when something moved
                 written = runner.revision
-                _write_outputs(runner, folder, download)
+                write_outputs(folder, runner.manifest, runner.decisions())
 
-    writer = asyncio.create_task(keep_ledger())
+    writer = asyncio.create_task(keep_outputs())
     try:
         with _signals(runner, asyncio.get_running_loop()):
             return await runner.run()
@@ -130,20 +111,19 @@ async def _run(runner: Runner, folder: Path, download: bool) -> RunSummary:
 
 def run_batch(
     manifest: Manifest,
-    settings: Settings,
     folder: Path,
     target: Target,
-    *,
     options: RunOptions,
+    *,
     quiet: bool,
     verbose: bool,
     listen: tuple[str, int] | None = None,
     hmac_key: str | None = None,
     stderr: TextIO | None = None,
 ) -> RunSummary:
-    """Run the batch into `folder`; the ledger is written whatever happens."""
+    """Run the batch into `folder`; the outputs are written whatever happens."""
     stderr = stderr or sys.stderr
-    options = replace(options, settings=scaled(settings, options.time_scale))
+    download = options.settings.download
     with (
         _environment_errors(folder),
         FolderLock(folder),
@@ -164,14 +144,11 @@ def run_batch(
                     runner = Runner(manifest, store, client, folder, options, emit)
                     totals = runner.prepare()
                     bars = ProgressBars(
-                        totals,
-                        download=settings.download,
-                        enabled=False if quiet else None,
-                        stream=stderr,
+                        totals, download=download, enabled=False if quiet else None, stream=stderr
                     )
                     emit.listeners.append(bars)
                     if listen is None:
-                        return await _run(runner, folder, settings.download)
+                        return await _run(runner, folder)
                     loop = asyncio.get_running_loop()
                     active_runner = runner
 
@@ -181,16 +158,16 @@ def run_batch(
                     with CallbackReceiver(listen[0], listen[1], notify, hmac_key) as receiver:
                         host, port = receiver.address
                         log.write(f"=== receiving callbacks on {host}:{port}")
-                        return await _run(runner, folder, settings.download)
+                        return await _run(runner, folder)
 
             summary = asyncio.run(main())
         finally:
             if bars is not None:
                 bars.close()
             if runner is not None:
-                _write_outputs(runner, folder, settings.download)
+                write_outputs(folder, manifest, runner.decisions())
             log.close()
         return summary
 
 
-__all__ = ["Target", "resolve_target", "run_batch", "scaled"]
+__all__ = ["Target", "resolve_target", "run_batch"]

@@ -1,0 +1,36 @@
+"""Reading an output folder's state for the commands that do not run anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.engine.planner import Decision, PlanOptions, plan
+from pipeline.errors import StateError
+from pipeline.manifest import Manifest
+from pipeline.request import STATE_FILE
+from pipeline.state import StateStore
+
+
+def require_state(folder: Path) -> None:
+    """No state file usually means the wrong folder: say where we looked, and create
+    nothing."""
+    if not (folder / STATE_FILE).exists():
+        raise StateError(
+            f"no state file in {folder}: this manifest has not run into that folder. A run "
+            "with --simulate keeps its state in outputs/<name>-simulated/ (pass --simulate), "
+            "and a run with --out DIR in DIR (pass the same --out)"
+        )
+
+
+def read_decisions(
+    manifest: Manifest, folder: Path, options: PlanOptions, *, missing_ok: bool
+) -> tuple[list[Decision], bool]:
+    """The decisions from the folder's state file, read-only. Without a state file every job
+    is new when `missing_ok` (a dry run before the first run), else see `require_state`."""
+    state_path = folder / STATE_FILE
+    if not state_path.exists():
+        if missing_ok:
+            return plan(manifest, {}, options), False
+        require_state(folder)
+    with StateStore.open(state_path, readonly=True) as store:
+        return plan(manifest, store.attempts_by_job(), options), True

@@ -1,0 +1,24 @@
+"""`run-pipeline validate MANIFEST...`: every problem of every manifest, as FILE:LINE:COL."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from pipeline.errors import EXIT_OK, EXIT_USAGE
+from pipeline.manifest import ManifestError, load_manifest
+from pipeline.request import ValidateRequest
+
+
+def run(request: ValidateRequest, *, stdout: TextIO) -> int:
+    failed = False
+    for path in request.manifests:
+        try:
+            manifest = load_manifest(path)
+        except ManifestError as exc:
+            failed = True
+            for issue in exc.issues:
+                print(issue, file=stdout)
+        else:
+            count = len(manifest.jobs)
+            print(f"{path}: ok ({count} job{'' if count == 1 else 's'})", file=stdout)
+    return EXIT_USAGE if failed else EXIT_OK

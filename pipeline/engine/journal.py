@@ -1,0 +1,177 @@
+"""The life cycle of a job, one method per transition.
+
+Each method does the three things a transition is: the durable write to the state file (see
+state.py for the durability rules), the update of the run's in-memory view of the history
+(from the row the store returns, so the view never drifts from what was committed), and the
+event for run.log and the progress bars. Nothing else in the engine writes to the store.
+
+    pending ─intend─> submitting ─submitted─> submitted ─(Kie's states)─> succeeded ─> downloaded
+                          │  └─resend (another create try, same intent row)        └─> failed
+                          ├─withdraw──────> pending   (nothing was created)
+                          ├─leave_ambiguous> pending  (a create may have reached Kie)
+                          └─create_failed─> failed
+    submitted/running ─failed─> failed      running ─timed_out─> timed_out
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pipeline.events import Event, Listener
+from pipeline.manifest import Job
+from pipeline.state import Attempt, StateStore
+
+
+class Journal:
+    def __init__(self, store: StateStore, emit: Listener) -> None:
+        self.store = store
+        self.emit = emit
+        self.history: dict[str, list[Attempt]] = store.attempts_by_job()
+        self.revision = 0  # counts transitions, so outputs are rewritten only on change
+
+    # -- the in-memory view --------------------------------------------------------------
+
+    def attempts(self, job_id: str) -> list[Attempt]:
+        return self.history.get(job_id, [])
+
+    def _apply(self, attempt: Attempt) -> Attempt:
+        rows = self.history.setdefault(attempt.job_id, [])
+        for i, row in enumerate(rows):
+            if row.id == attempt.id:
+                rows[i] = attempt
+                break
+        else:
+            rows.append(attempt)
+        return attempt
+
+    def _event(
+        self, job: Job, old: str, new: str, task_id: str | None = None, detail: str = ""
+    ) -> None:
+        self.revision += 1
+        self.emit(Event("transition", job.id, old, new, task_id, detail))
+
+    # -- submitting ----------------------------------------------------------------------
+
+    def intend(self, job: Job, number: int) -> Attempt:
+        """The intent to submit attempt `number`, committed before the create call."""
+        attempt = self._apply(self.store.record_intent(job.id, job.fingerprint, number, job.model))
+        self._event(job, "pending", "submitting", detail=f"attempt {number}")
+        return attempt
+
+    def resend(self, job: Job, attempt: Attempt, *, ambiguous: bool) -> Attempt:
+        """Another create call for the same intent; after an ambiguous one the attempt is
+        flagged as a possible duplicate."""
+        attempt = self._apply(self.store.record_create_try(attempt.id, ambiguous=ambiguous))
+        self._event(job, "pending", "submitting", detail=f"attempt {attempt.attempt}, resent")
+        return attempt
+
+    def submitted(self, job: Job, attempt: Attempt, task_id: str) -> Attempt:
+        attempt = self._apply(self.store.record_task(attempt.id, task_id))
+        self._event(job, "submitting", "submitted", task_id)
+        return attempt
+
+    def withdraw(self, job: Job, attempt: Attempt, detail: str) -> None:
+        """Nothing was created (a refusal, or an interrupt before any create got through):
+        forget the intent; the job is pending again."""
+        self.store.discard_intent(attempt.id)
+        self.history[job.id] = [a for a in self.attempts(job.id) if a.id != attempt.id]
+        self._event(job, "submitting", "pending", detail=detail)
+
+    def leave_ambiguous(self, job: Job, attempt: Attempt, detail: str) -> None:
+        """A create may have reached Kie: the intent row stays, so a rerun knows."""
+        self._event(job, "submitting", "pending", detail=f"{detail}; left ambiguous")
+
+    def create_failed(
+        self, job: Job, attempt: Attempt, message: str, *, code: str, permanent: bool
+    ) -> None:
+        self._apply(
+            self.store.record_outcome(
+                attempt.id,
+                "failed",
+                error_code=code,
+                error_message=message,
+                permanent=permanent,
+            )
+        )
+        self._event(job, "submitting", "failed", detail=message)
+
+    # -- tracking ------------------------------------------------------------------------
+
+    def remote_state(self, job: Job, task_id: str, old: str, new: str) -> None:
+        """Kie's state of a task moved (waiting -> generating); written in batches by
+        `progress`, since polling re-learns it."""
+        self._event(job, old, new, task_id)
+
+    def progress(self, updates: Iterable[tuple[int, str, int]]) -> None:
+        self.store.record_progress(updates)
+
+    def succeeded(self, job: Job, attempt: Attempt, old: str, url: str | None) -> Attempt:
+        attempt = self._apply(
+            self.store.record_outcome(
+                attempt.id, "succeeded", video_url=url, remote_state="success"
+            )
+        )
+        self._event(job, old, "succeeded", attempt.task_id)
+        return attempt
+
+    def failed(
+        self,
+        job: Job,
+        attempt: Attempt,
+        old: str,
+        *,
+        code: str | None,
+        message: str,
+        permanent: bool,
+        detail: str = "",
+    ) -> Attempt:
+        attempt = self._apply(
+            self.store.record_outcome(
+                attempt.id,
+                "failed",
+                error_code=code,
+                error_message=message,
+                permanent=permanent,
+                remote_state="fail",
+            )
+        )
+        self._event(job, old, "failed", attempt.task_id, detail=detail or message)
+        return attempt
+
+    def timed_out(self, job: Job, attempt: Attempt, remote: str, message: str) -> Attempt:
+        attempt = self._apply(
+            self.store.record_outcome(
+                attempt.id,
+                "timed_out",
+                remote_state=remote,
+                error_code="timeout",
+                error_message=message,
+            )
+        )
+        self._event(job, "running", "timed_out", attempt.task_id)
+        return attempt
+
+    # -- downloading ---------------------------------------------------------------------
+
+    def url_refreshed(self, attempt: Attempt, url: str) -> Attempt:
+        """A fresh link for an expired result URL (no status change, no event)."""
+        return self._apply(self.store.set_video_url(attempt.id, url))
+
+    def claim_file(self, file: str, attempt: Attempt) -> None:
+        """`file` is about to be written for `attempt`: older attempts let go of it."""
+        for released in self.store.release_file(file, attempt.id):
+            self._apply(released)
+
+    def downloaded(self, job: Job, attempt: Attempt, file: str, sha256: str, size: int) -> Attempt:
+        attempt = self._apply(self.store.record_download(attempt.id, file, sha256, size))
+        self._event(job, "succeeded", "downloaded", attempt.task_id, f"{size} bytes")
+        return attempt
+
+    def download_failed(self, job: Job, attempt: Attempt, message: str) -> Attempt:
+        attempt = self._apply(self.store.record_download_error(attempt.id, message))
+        self._event(job, "succeeded", "failed", attempt.task_id, f"download: {message}")
+        return attempt
+
+    def no_result(self, job: Job, attempt: Attempt, message: str) -> Attempt:
+        """Kie said success but gave nothing to download."""
+        return self._apply(self.store.record_download_error(attempt.id, message))

@@ -1,0 +1,261 @@
+"""One run of a batch: the parts, put together.
+
+The runner asks the planner what each job needs, hands each job to the part that does it
+(submitter, tracker, downloader), keeps the batch's money rules (balance check, budget) and
+decides, when a task fails, whether the job goes round again. Everything durable goes
+through the journal; everything shared about stopping through the run control. It reports
+through events and never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import client as kie
+from pipeline.engine.control import RunControl
+from pipeline.engine.downloader import Downloader
+from pipeline.engine.journal import Journal
+from pipeline.engine.planner import Decision, PlanOptions, decide, price_of
+from pipeline.engine.submitter import Submission, Submitter
+from pipeline.engine.timing import Timing
+from pipeline.engine.tracker import Tracker
+from pipeline.events import Event, Listener, RunTotals
+from pipeline.manifest import Job, Manifest, Settings
+from pipeline.pacing import SlidingWindowLimiter
+from pipeline.state import Attempt, StateStore
+
+
+@dataclass
+class RunSummary:
+    decisions: list[Decision]
+    stop_reason: str | None = None  # set when the account or service stopped the run
+    interrupted: bool = False
+    credits_committed: int = 0
+    queries: int = 0
+    creates: int = 0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    settings: Settings  # as the user gave them, in real seconds
+    time_scale: float = 1.0  # a hint for time-compressed simulations (see engine.timing)
+    retry_failed: bool = False
+    partial: bool = False  # start even when the balance does not cover the plan
+    callback_url: str | None = None
+    seed: int | None = None
+
+    @property
+    def plan(self) -> PlanOptions:
+        return PlanOptions.of(self.settings, retry_failed=self.retry_failed)
+
+
+class Runner:
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: StateStore,
+        client: kie.KieClient,
+        folder: Path,
+        options: RunOptions,
+        emit: Listener,
+    ) -> None:
+        self.manifest = manifest
+        self.options = options
+        self.settings = options.settings
+        self.timing = timing = Timing.of(options.settings, options.time_scale)
+        self.client = client
+        self.emit = emit
+        rng = random.Random(options.seed)
+        self.journal = Journal(store, emit)
+        self.control = RunControl(emit)
+        self.creates = SlidingWindowLimiter(timing.create_rate, rng=rng)
+        self.queries = SlidingWindowLimiter(timing.query_rate, rng=rng)
+        self.downloader = Downloader(
+            self.journal, client, self.control, self.queries, timing, folder, rng
+        )
+        self.tracker = Tracker(
+            self.journal,
+            client,
+            self.control,
+            self.queries,
+            timing,
+            on_success=self._succeeded,
+            on_failure=self._failed,
+            callbacks=options.callback_url is not None,
+        )
+        self.submitter = Submitter(
+            self.journal,
+            client,
+            self.control,
+            self.creates,
+            timing,
+            rng,
+            callback_url=options.callback_url,
+            room=self._room,
+            admit=self._admit,
+            release=self._release,
+            on_submitted=self._submitted,
+        )
+        self.credits_committed = 0  # this run: reserved when a create starts
+        self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
+
+    # -- what the run does ---------------------------------------------------------------
+
+    def decisions(self) -> list[Decision]:
+        options = self.options.plan
+        has_file = self.downloader.has_file
+        return [
+            decide(j, self.journal.attempts(j.id), options, has_file) for j in self.manifest.jobs
+        ]
+
+    def prepare(self) -> RunTotals:
+        """Hand every job to the part its decision names."""
+        now = time.monotonic()
+        counts = {"submit": 0, "track": 0, "download": 0}
+        for decision in self.decisions():
+            job, latest = decision.job, decision.latest
+            self.credits_before += (price_of(job) or 0) * decision.attempts
+            if decision.action == "submit":
+                self._queue(decision)
+            elif decision.action == "track":
+                assert latest is not None
+                self.tracker.track(job, latest, now)
+            elif decision.action == "download":
+                assert latest is not None
+                self.downloader.enqueue(job, latest)
+            else:
+                continue
+            counts[decision.action] += 1
+        return RunTotals(
+            len(self.manifest.jobs), counts["submit"], counts["track"], counts["download"]
+        )
+
+    def _queue(self, decision: Decision) -> None:
+        latest = decision.latest
+        submission = Submission(decision.job, len(decision.current) + 1)
+        if latest is not None and latest.phase == "intent":
+            # An earlier run wrote the intent and may have sent the create: the next try
+            # counts on the same row and flags it.
+            submission = Submission(decision.job, latest.attempt, latest, ambiguous=True)
+        self.submitter.add(submission)
+
+    # -- money ---------------------------------------------------------------------------
+
+    def _admit(self, submission: Submission) -> bool:
+        price = price_of(submission.job) or 0
+        budget = self.settings.max_credits
+        if budget is not None and self.credits_before + self.credits_committed + price > budget:
+            self.control.stop(
+                f"credit budget of {budget} reached; the rest stays pending", hard=False
+            )
+            return False
+        submission.credits = price
+        self.credits_committed += price
+        return True
+
+    def _release(self, submission: Submission) -> None:
+        self.credits_committed -= submission.credits
+        submission.credits = 0
+
+    async def check_balance(self) -> None:
+        """Before the first create: refuse to start a batch the balance cannot pay for."""
+        needed = sum(price_of(s.job) or 0 for s in self.submitter.ready)
+        if self.settings.max_credits is not None:
+            needed = min(needed, max(self.settings.max_credits - self.credits_before, 0))
+        if not needed:
+            return
+        try:
+            async with self.queries.slot():
+                balance = await self.client.credit()
+        except kie.AuthError as exc:
+            self.control.stop(f"the API key was refused ({exc.message})", hard=True)
+            return
+        except kie.KieError as exc:
+            self.emit(Event("warning", detail=f"could not read the balance: {exc.message}"))
+            return
+        self.emit(
+            Event("info", detail=f"balance {balance:g} credits; this run needs up to {needed}")
+        )
+        if balance < needed and not self.options.partial:
+            self.control.stop(
+                f"the balance ({balance:g} credits) is short of the {needed} this run "
+                "needs; top up, or pass --partial to submit what it covers",
+                hard=False,
+            )
+
+    # -- hand-offs between the parts -----------------------------------------------------
+
+    def _room(self) -> bool:
+        return len(self.tracker.active) + self.submitter.creating < self.settings.concurrency
+
+    def _submitted(self, job: Job, attempt: Attempt) -> None:
+        self.tracker.track(job, attempt, time.monotonic())
+
+    def _succeeded(self, job: Job, attempt: Attempt, info: kie.TaskInfo) -> None:
+        if not self.settings.download:
+            return
+        if attempt.video_url:
+            self.downloader.enqueue(job, attempt)
+        else:
+            self.journal.no_result(job, attempt, "success without a result URL")
+
+    def _failed(self, job: Job, attempt: Attempt) -> None:
+        """A task failed: the job goes round again while it has attempts left."""
+        decision = decide(job, self.journal.attempts(job.id), self.options.plan.in_run())
+        if decision.stage == "retry" and not self.control.stop_submitting:
+            self.emit(Event("info", job.id, detail="retrying: " + decision.reason))
+            self.submitter.add(Submission(job, len(decision.current) + 1))
+
+    # -- the run -------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        self.control.interrupt()
+
+    def poll_now(self, task_id: str) -> None:
+        self.tracker.poll_now(task_id)
+
+    @property
+    def revision(self) -> int:
+        return self.journal.revision
+
+    def _done(self) -> bool:
+        if self.control.over:
+            return True
+        return self.submitter.idle and self.tracker.idle and self.downloader.idle
+
+    async def run(self) -> RunSummary:
+        await self.check_balance()
+        loops = [
+            self.submitter.run(self._done),
+            self.tracker.run(self._done),
+            self.downloader.run(self._done),
+        ]
+        tasks = [asyncio.ensure_future(loop) for loop in loops]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # One loop failed, or the run was cancelled: end the others before going on.
+            # They are told to stop as well as cancelled, because asyncio.wait_for (in
+            # control.wait) can swallow a cancellation (Python < 3.12), and a loop that lost
+            # its cancellation would otherwise keep the process alive forever.
+            self.control.aborted = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            self.tracker.flush_progress(force=True)
+        if self.control.fatal is not None:
+            raise self.control.fatal
+        return RunSummary(
+            self.decisions(),
+            self.control.stop_reason,
+            self.control.interrupted,
+            self.credits_committed,
+            self.queries.calls,
+            self.creates.calls,
+        )

@@ -1,0 +1,255 @@
+"""Submitting jobs: createTask calls at the pace of the create budget, idempotently.
+
+Every create is preceded by a committed intent row and followed by the committed task id
+(see state.py). Creates run concurrently, each holding a slot of the create budget, so the
+pacing, not one call's latency, sets the rate. A job whose create failed in a way worth
+retrying steps aside until its backoff is over: it keeps its intent row (so nothing about
+idempotency changes: the next try is counted on the same row, flagged when the previous one
+may have reached Kie) and the other jobs go on meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pipeline import client as kie
+from pipeline.engine.control import RunControl
+from pipeline.engine.journal import Journal
+from pipeline.engine.timing import Timing
+from pipeline.events import Event
+from pipeline.manifest import Job
+from pipeline.pacing import SlidingWindowLimiter, backoff
+from pipeline.state import Attempt
+
+CREATE_TRIES = 8  # transient failures (500, transport) per submission before giving up
+
+
+@dataclass
+class Submission:
+    """One job on its way to a task id, across the create tries of this run."""
+
+    job: Job
+    number: int  # which attempt of the job's current version this is
+    attempt: Attempt | None = None  # the intent row, once written
+    ambiguous: bool = False  # an earlier try may have reached Kie
+    failures: int = 0
+    waits: int = 0  # maintenance (455) waits, which do not count as failures
+    credits: int = 0  # reserved from the batch budget
+
+
+@dataclass(order=True)
+class _Backoff:
+    ready_at: float
+    seq: int
+    submission: Submission = field(compare=False)
+
+
+class Submitter:
+    def __init__(
+        self,
+        journal: Journal,
+        client: kie.KieClient,
+        control: RunControl,
+        creates: SlidingWindowLimiter,
+        timing: Timing,
+        rng: random.Random,
+        *,
+        callback_url: str | None,
+        room: Callable[[], bool],
+        admit: Callable[[Submission], bool],
+        release: Callable[[Submission], None],
+        on_submitted: Callable[[Job, Attempt], None],
+    ) -> None:
+        self.journal = journal
+        self.client = client
+        self.control = control
+        self.creates = creates
+        self.timing = timing
+        self.rng = rng
+        self.callback_url = callback_url
+        self.room = room  # whether another task may be started (concurrency)
+        self.admit = admit  # reserve the job's price from the budget; False: over budget
+        self.release = release  # give back the reservation of a job not created
+        self.on_submitted = on_submitted
+        self.ready: deque[Submission] = deque()
+        self.waiting: list[_Backoff] = []
+        self.in_flight: set[asyncio.Task[None]] = set()
+        # The job taken off the queue while it waits for a create slot: still ours, so
+        # that the run is never thought idle (and its tracker ended) in that moment.
+        self.starting: Submission | None = None
+        self._seq = itertools.count()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing underway, and nothing left that this run may still submit."""
+        if self.in_flight or self.starting is not None:
+            return False
+        return self.control.stop_submitting or not (self.ready or self.waiting)
+
+    @property
+    def creating(self) -> int:
+        return len(self.in_flight)
+
+    def add(self, submission: Submission) -> None:
+        self.ready.append(submission)
+        self.control.notify()
+
+    def _wake_ready(self, now: float) -> float | None:
+        """Move jobs whose backoff is over to the ready queue; seconds to the next one."""
+        while self.waiting and self.waiting[0].ready_at <= now:
+            self.ready.append(heapq.heappop(self.waiting).submission)
+        return self.waiting[0].ready_at - now if self.waiting else None
+
+    async def run(self, done: Callable[[], bool]) -> None:
+        try:
+            while not done():
+                next_wake = self._wake_ready(time.monotonic())
+                if self.control.stop_submitting or not self.ready or not self.room():
+                    await self.control.wait(min(next_wake or 1.0, 1.0))
+                    continue
+                submission = self.ready.popleft()
+                if not self.admit(submission):
+                    self.ready.appendleft(submission)
+                    continue
+                self.starting = submission
+                try:
+                    await self.creates.acquire()
+                except BaseException:
+                    self.ready.appendleft(submission)  # settled with the rest below
+                    raise
+                finally:
+                    self.starting = None
+                if self.control.stop_submitting or self.control.over:
+                    self.creates.release()
+                    self.release(submission)
+                    self.ready.appendleft(submission)
+                    continue
+                task = asyncio.create_task(self._guarded(submission))
+                self.in_flight.add(task)
+                task.add_done_callback(self._finished)
+            # Creates already sent finish (a stop or an interrupt must not leave a task id
+            # unrecorded: their answers are short, and every call has a deadline).
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+        finally:
+            # Cancelled only when the run itself fails or is cancelled.
+            for task in list(self.in_flight):
+                task.cancel()
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+            self._settle()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        self.control.notify()
+
+    def _settle(self) -> None:
+        """The run ends with jobs that have an intent row but no task (backing off, or
+        put back after a 429): a job none of whose tries may have reached Kie goes back to
+        pending; one whose may have stays ambiguous."""
+        leftovers = [b.submission for b in self.waiting] + list(self.ready)
+        self.waiting.clear()
+        self.ready.clear()
+        for submission in leftovers:
+            self.release(submission)
+            if submission.attempt is None:
+                continue
+            if submission.ambiguous:
+                self.journal.leave_ambiguous(submission.job, submission.attempt, "run ended")
+            else:
+                self.journal.withdraw(submission.job, submission.attempt, "run ended")
+
+    async def _guarded(self, submission: Submission) -> None:
+        try:
+            await self._create(submission)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the state file failing, a bug: end the run with it
+            self.control.fail(exc)
+
+    async def _create(self, s: Submission) -> None:
+        """One create try; holds a create slot taken by `run`."""
+        try:
+            if s.attempt is None:
+                s.attempt = self.journal.intend(s.job, s.number)
+            else:
+                s.attempt = self.journal.resend(s.job, s.attempt, ambiguous=s.ambiguous)
+            task_id = await self.client.create_task(s.job.body(self.callback_url))
+        except kie.RateLimited:
+            self.creates.rejected()
+            self.ready.appendleft(s)  # not the job's fault: first in line again
+            return
+        except kie.RetryableError as exc:
+            self._retry_later(s, exc)
+            return
+        except kie.PermanentError as exc:
+            self._refused(s, exc)
+            return
+        finally:
+            self.creates.release()
+        self.creates.succeeded()
+        attempt = self.journal.submitted(s.job, s.attempt, task_id)
+        self.on_submitted(s.job, attempt)
+
+    def _retry_later(self, s: Submission, exc: kie.RetryableError) -> None:
+        assert s.attempt is not None
+        s.ambiguous = s.ambiguous or exc.ambiguous
+        maintenance = isinstance(exc, kie.Maintenance)
+        if maintenance:  # it can last long: wait it out with a long backoff, uncounted
+            s.waits += 1
+            delay = backoff(
+                s.waits,
+                base=self.timing.maintenance_base,
+                cap=self.timing.maintenance_cap,
+                rng=self.rng,
+            )
+        else:
+            s.failures += 1
+            if s.failures >= CREATE_TRIES or self.control.interrupted:
+                self._give_up(s, str(exc))
+                return
+            delay = backoff(
+                s.failures, base=self.timing.backoff_base, cap=self.timing.backoff_cap, rng=self.rng
+            )
+        self.journal.emit(Event("warning", s.job.id, detail=f"create: {exc.message}; retrying"))
+        heapq.heappush(self.waiting, _Backoff(time.monotonic() + delay, next(self._seq), s))
+
+    def _give_up(self, s: Submission, message: str) -> None:
+        assert s.attempt is not None
+        if s.ambiguous:  # the task may exist: keep the intent, so a rerun knows
+            self.journal.leave_ambiguous(s.job, s.attempt, message)
+            return
+        self.release(s)
+        self.journal.create_failed(s.job, s.attempt, message, code="create", permanent=False)
+
+    def _refused(self, s: Submission, exc: kie.PermanentError) -> None:
+        assert s.attempt is not None
+        if isinstance(exc, kie.Rejected | kie.NotFound):  # this input will never pass
+            code = str(exc.code) if exc.code is not None else "error"
+            self.release(s)
+            self.journal.create_failed(s.job, s.attempt, exc.message, code=code, permanent=True)
+            return
+        # 401, 402, 505, ...: nothing was created by this call; the job goes back to pending
+        # (an intent whose earlier try may have reached Kie stays, so a rerun knows).
+        self.release(s)
+        if s.ambiguous:
+            self.journal.leave_ambiguous(s.job, s.attempt, exc.message)
+        else:
+            self.journal.withdraw(s.job, s.attempt, exc.message)
+            s.attempt = None
+        self.ready.appendleft(s)
+        if isinstance(exc, kie.AuthError):
+            self.control.stop(f"the API key was refused ({exc.message})", hard=True)
+        elif isinstance(exc, kie.InsufficientCredits):
+            self.control.stop(
+                f"out of credits ({exc.message}); tracking what is in flight", hard=False
+            )
+        elif isinstance(exc, kie.ModelDisabled):
+            self.control.stop(f"model {s.job.model} is disabled ({exc.message})", hard=False)
+        else:
+            self.control.stop(f"Kie refused a create ({exc.message})", hard=False)

@@ -1,0 +1,58 @@
+"""Every duration the engine waits on, scaled once.
+
+The one time-scale rule: settings and engine constants are given in real seconds, and
+`Timing.of(settings, scale)` multiplies each of them by the scale, here and nowhere else.
+A run against Kie uses scale 1; a time-compressed simulator run may pass its scale as a hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.manifest import Rate, Settings
+
+BACKOFF_BASE = 1.0  # first retry of a failed call, doubling up to BACKOFF_CAP
+BACKOFF_CAP = 60.0
+MAINTENANCE_BASE = 10.0  # 455: maintenance can last long; wait it out, doubling
+MAINTENANCE_CAP = 300.0
+PROGRESS_FLUSH = 2.0  # between batched writes of poll progress
+CALLBACK_FALLBACK = 120.0  # between fallback polls while callbacks are expected
+OUTPUTS_EVERY = 2.0  # between rewrites of the ledger and gallery during a run
+
+
+@dataclass(frozen=True)
+class Timing:
+    scale: float
+    create_rate: Rate
+    query_rate: Rate
+    poll_interval: float
+    poll_max_interval: float
+    max_wait: float
+    backoff_base: float
+    backoff_cap: float
+    maintenance_base: float
+    maintenance_cap: float
+    progress_flush: float
+    callback_fallback: float
+    outputs_every: float
+
+    @classmethod
+    def of(cls, settings: Settings, scale: float = 1.0) -> Timing:
+        def rate(r: Rate) -> Rate:
+            return Rate(r.count, r.seconds * scale)
+
+        return cls(
+            scale=scale,
+            create_rate=rate(settings.create_rate),
+            query_rate=rate(settings.query_rate),
+            poll_interval=settings.poll_interval * scale,
+            poll_max_interval=max(settings.poll_interval, settings.poll_max_interval) * scale,
+            max_wait=settings.max_wait * scale,
+            backoff_base=BACKOFF_BASE * scale,
+            backoff_cap=BACKOFF_CAP * scale,
+            maintenance_base=MAINTENANCE_BASE * scale,
+            maintenance_cap=MAINTENANCE_CAP * scale,
+            progress_flush=PROGRESS_FLUSH * scale,
+            callback_fallback=CALLBACK_FALLBACK * scale,
+            outputs_every=OUTPUTS_EVERY,  # wall-clock: it paces disk writes, not Kie
+        )

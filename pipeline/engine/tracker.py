@@ -1,0 +1,274 @@
+"""Tracking tasks to the end: a soonest-due heap of polls, paid from the query budget.
+
+The tracker owns the tasks in flight. It asks Kie about each one when the poll policy says
+the answer is likely to have changed, hands a finished task on (`on_success`,
+`on_failure`), times out what runs past `max_wait`, and writes poll progress in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pipeline import client as kie
+from pipeline.engine.control import RunControl
+from pipeline.engine.journal import Journal
+from pipeline.engine.timing import Timing
+from pipeline.events import Event
+from pipeline.manifest import Job
+from pipeline.pacing import SlidingWindowLimiter
+from pipeline.polling import PollPolicy
+from pipeline.state import Attempt
+
+NOT_FOUND_LIMIT = 5  # consecutive "not found" answers before a tracked task counts as failed
+MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
+
+
+def is_moderation(code: str | None, message: str | None) -> bool:
+    """A refusal of the content: retrying the same input cannot help."""
+    text = (message or "").lower()
+    return code == "422" or any(word in text for word in MODERATION_WORDS)
+
+
+@dataclass
+class Active:
+    """A task being tracked in this run."""
+
+    job: Job
+    attempt: Attempt
+    task_id: str
+    submitted: float  # monotonic time it was submitted (from the state on a rerun)
+    deadline: float
+    polls: int = 0
+    unflushed_polls: int = 0
+    state: str = "waiting"
+    not_found: int = 0  # consecutive "Task not found" answers
+    next_due: float = 0.0  # the one poll scheduled for this task; older heap entries are stale
+    seen_running: float = 0.0  # its age at the last poll that found it unfinished
+
+
+@dataclass(order=True)
+class Due:
+    at: float
+    seq: int
+    attempt_id: int = field(compare=False)
+
+
+class Tracker:
+    def __init__(
+        self,
+        journal: Journal,
+        client: kie.KieClient,
+        control: RunControl,
+        queries: SlidingWindowLimiter,
+        timing: Timing,
+        *,
+        on_success: Callable[[Job, Attempt, kie.TaskInfo], None],
+        on_failure: Callable[[Job, Attempt], None],
+        callbacks: bool = False,
+    ) -> None:
+        self.journal = journal
+        self.client = client
+        self.control = control
+        self.queries = queries
+        self.timing = timing
+        self.on_success = on_success
+        self.on_failure = on_failure
+        self.callbacks = callbacks  # Kie calls back: polling is only the slow fallback
+        self.policy = PollPolicy(
+            timing.poll_interval,
+            timing.poll_max_interval,
+            scale=timing.scale,
+            horizon=timing.max_wait,
+        )
+        self.active: dict[int, Active] = {}
+        self.by_task: dict[str, int] = {}  # task id -> attempt id of the tasks tracked
+        self.hinted: set[str] = set()  # task ids a callback announced, polled at once
+        self.due: list[Due] = []
+        self.seq = itertools.count()
+        self.last_flush = time.monotonic()
+        control.on_hard_stop(self.drop_all)
+
+    @property
+    def idle(self) -> bool:
+        return not self.active
+
+    def drop_all(self) -> None:
+        self.active.clear()
+        self.due.clear()
+
+    def track(self, job: Job, attempt: Attempt, now: float) -> None:
+        assert attempt.task_id is not None
+        # The poll plan is by age: a task tracked again on a rerun keeps the age it has.
+        age = max(0.0, time.time() - attempt.submitted_at) if attempt.submitted_at else 0.0
+        self.active[attempt.id] = Active(
+            job, attempt, attempt.task_id, now - age, now + self.timing.max_wait
+        )
+        self.by_task[attempt.task_id] = attempt.id
+        self._schedule(attempt.id, now + self.policy.next_delay(age))
+
+    def _schedule(self, attempt_id: int, at: float) -> None:
+        active = self.active.get(attempt_id)
+        if active is not None:
+            active.next_due = at
+        heapq.heappush(self.due, Due(at, next(self.seq), attempt_id))
+        self.control.notify()
+
+    def _next_poll(self, active: Active, now: float) -> float:
+        """Seconds to the next poll; with callbacks on, polling is only the slow fallback."""
+        delay = self.policy.next_delay(now - active.submitted, polled=active.polls > 0)
+        if self.callbacks:
+            delay = max(delay, self.timing.callback_fallback)
+        return delay
+
+    def _replan_first_polls(self, now: float) -> None:
+        """The poll plan changed: tasks not polled yet take the new first-poll age."""
+        for a in self.active.values():
+            if not a.polls and a.task_id not in self.hinted:
+                due = a.submitted + self._next_poll(a, a.submitted)
+                self._schedule(a.attempt.id, max(now, due))
+
+    def poll_now(self, task_id: str) -> None:
+        """A callback said this task ended: poll it at once (once, however often told)."""
+        attempt_id = self.by_task.get(task_id)
+        if attempt_id is None or attempt_id not in self.active or task_id in self.hinted:
+            return
+        self.hinted.add(task_id)
+        self._schedule(attempt_id, time.monotonic())
+
+    async def run(self, done: Callable[[], bool]) -> None:
+        """Poll until `done()`; each poll is a task of its own, so a slow answer holds up
+        no other poll."""
+        pending: set[asyncio.Task[None]] = set()
+        while not done():
+            self.flush_progress()
+            now = time.monotonic()
+            if self.policy.maybe_refit(now, (a.seen_running for a in self.active.values())):
+                self._replan_first_polls(now)
+            if not self.due or self.due[0].at > now:
+                timeout = (self.due[0].at - now) if self.due else 1.0
+                await self.control.wait(min(max(timeout, 0.0), 1.0))
+                continue
+            item = heapq.heappop(self.due)
+            active = self.active.get(item.attempt_id)
+            if active is None or item.at != active.next_due:
+                continue
+            if now >= active.deadline:
+                self._timed_out(active)
+                continue
+            await self.queries.acquire()
+            if self.control.over or item.attempt_id not in self.active:
+                self.queries.release()
+                continue
+            task = asyncio.create_task(self._guarded_poll(active))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        for task in list(pending):
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _guarded_poll(self, active: Active) -> None:
+        """An error a poll does not handle (the state file failing, a bug) must end the run,
+        not vanish with the task and leave the run waiting for an answer never recorded."""
+        try:
+            await self._poll(active)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.control.fail(exc)
+
+    def _timed_out(self, active: Active) -> None:
+        del self.active[active.attempt.id]
+        message = f"unfinished after {self.timing.max_wait:g} s; a rerun resumes tracking it"
+        self.journal.timed_out(active.job, active.attempt, active.state, message)
+        self.control.notify()
+
+    async def _poll(self, active: Active) -> None:
+        active.polls += 1
+        active.unflushed_polls += 1
+        now = time.monotonic()
+        try:
+            try:
+                info = await self.client.record_info(active.task_id)
+            finally:
+                self.queries.release()
+        except kie.RateLimited:
+            self.queries.rejected()
+            self._schedule(active.attempt.id, now + self.timing.poll_interval)
+            return
+        except kie.AuthError as exc:
+            self.control.stop(f"the API key was refused ({exc.message})", hard=True)
+            return
+        except kie.NotFound as exc:
+            # A task can be unknown for a moment right after creation; one that stays unknown
+            # (expired from Kie's records, or made by a simulator that is gone) has failed.
+            active.not_found += 1
+            if active.not_found >= NOT_FOUND_LIMIT:
+                self._lost(active, exc)
+            else:
+                self._schedule(active.attempt.id, now + self._next_poll(active, now))
+            return
+        except kie.KieError as exc:
+            self.journal.emit(
+                Event("warning", active.job.id, task_id=active.task_id, detail=f"query: {exc}")
+            )
+            self._schedule(active.attempt.id, now + self._next_poll(active, now))
+            return
+        active.not_found = 0
+        self.queries.succeeded()
+        if not info.finished:
+            active.seen_running = now - active.submitted
+            if info.state != active.state:
+                self.journal.remote_state(active.job, active.task_id, active.state, info.state)
+                active.state = info.state
+            self._schedule(active.attempt.id, now + self._next_poll(active, now))
+            return
+        if self.active.pop(active.attempt.id, None) is None:
+            return
+        self.policy.observe(time.monotonic() - active.submitted, since=active.seen_running)
+        if info.state == "success":
+            attempt = self.journal.succeeded(
+                active.job,
+                active.attempt,
+                active.state,
+                info.result_urls[0] if info.result_urls else None,
+            )
+            self.on_success(active.job, attempt, info)
+        else:
+            self._failed(active, info.fail_code, info.fail_msg)
+        self.control.notify()
+
+    def _lost(self, active: Active, exc: kie.KieError) -> None:
+        self.active.pop(active.attempt.id, None)
+        self._failed(active, "404", f"Kie no longer knows this task ({exc.message})")
+        self.control.notify()
+
+    def _failed(self, active: Active, code: str | None, message: str | None) -> None:
+        attempt = self.journal.failed(
+            active.job,
+            active.attempt,
+            active.state,
+            code=code,
+            message=message or "generation failed",
+            permanent=is_moderation(code, message),
+        )
+        self.on_failure(active.job, attempt)
+
+    def flush_progress(self, *, force: bool = False) -> None:
+        """Write remote states and poll counts in one transaction every few seconds."""
+        now = time.monotonic()
+        if not force and now - self.last_flush < self.timing.progress_flush:
+            return
+        self.last_flush = now
+        updates = [
+            (a.attempt.id, a.state, a.unflushed_polls)
+            for a in self.active.values()
+            if a.unflushed_polls
+        ]
+        self.journal.progress(updates)
+        for a in self.active.values():
+            a.unflushed_polls = 0

@@ -1,0 +1,91 @@
+"""The results ledger: one row per job of the current manifest, in manifest order.
+
+Rendered as JSONL and CSV with the same fields; `outputs.writer` writes both atomically
+(temp file + rename), so a reader never sees half a ledger, even if the run is killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.engine.planner import Decision
+from pipeline.status import LEDGER_ORDER
+
+FIELDS = (
+    "id",
+    "status",
+    "task_id",
+    "model",
+    "video_url",
+    "file",
+    "sha256",
+    "bytes",
+    "attempts",
+    "error_code",
+    "error_message",
+    "possible_duplicate",
+    "submitted_at",
+    "completed_at",
+    "fingerprint",
+)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def status_counts(decisions: Sequence[Decision]) -> dict[str, int]:
+    """Jobs per ledger status, in LEDGER_ORDER, leaving out statuses no job has."""
+    counts = Counter(d.status for d in decisions)
+    return {status: counts[status] for status in LEDGER_ORDER if counts[status]}
+
+
+def row(decision: Decision) -> dict[str, Any]:
+    """The ledger row of one job."""
+    latest = decision.latest
+    error_code = latest.error_code if latest else None
+    error_message = latest.error_message if latest else None
+    if decision.stage == "ambiguous" and latest is not None:
+        error_message = error_message or (
+            "the create call may or may not have reached Kie; not resubmitted yet"
+        )
+    return {
+        "id": decision.job.id,
+        "status": decision.status,
+        "task_id": latest.task_id if latest else None,
+        "model": decision.job.model,
+        "video_url": latest.video_url if latest else None,
+        "file": latest.file if latest else None,
+        "sha256": latest.sha256 if latest else None,
+        "bytes": latest.bytes if latest else None,
+        "attempts": decision.attempts,
+        "error_code": error_code,
+        "error_message": error_message,
+        "possible_duplicate": any(a.possible_duplicate for a in decision.current),
+        "submitted_at": iso(latest.submitted_at) if latest else None,
+        "completed_at": iso(latest.completed_at) if latest else None,
+        "fingerprint": decision.job.fingerprint,
+    }
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
+
+
+def render(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _csv_value(v) for k, v in r.items()} for r in rows)
+    return jsonl, buffer.getvalue()

@@ -1,0 +1,49 @@
+"""The one writer of a run's outputs: ledger.jsonl, ledger.csv and index.html.
+
+All three are rendered from one list of rows (built from the planner's decisions) and each
+is written atomically, so a reader never sees half a file, even if the run is killed while
+writing; and a reader of the ledger and of the gallery sees the same facts.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.engine.planner import Decision
+from pipeline.manifest import Manifest
+from pipeline.outputs import gallery, ledger
+
+GALLERY_FILE = gallery.GALLERY_FILE
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp makes the file private (0600); outputs are read by other tools and people.
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_outputs(folder: Path, manifest: Manifest, decisions: Sequence[Decision]) -> Path:
+    """The ledger (JSONL and CSV) and the gallery, from the same rows; returns the page."""
+    rows = [ledger.row(d) for d in decisions]
+    jsonl, csv_text = ledger.render(rows)
+    atomic_write(folder / "ledger.jsonl", jsonl)
+    atomic_write(folder / "ledger.csv", csv_text)
+    now = ledger.iso(datetime.now(UTC).timestamp()) or ""
+    page = folder / GALLERY_FILE
+    atomic_write(page, gallery.render_gallery(manifest, decisions, rows, generated_at=now))
+    return page

@@ -1,0 +1,165 @@
+"""The tracker alone, against a scripted fake Kie: what each answer to a poll leads to."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline import client as kie
+from pipeline.engine.control import RunControl
+from pipeline.engine.journal import Journal
+from pipeline.engine.timing import Timing
+from pipeline.engine.tracker import NOT_FOUND_LIMIT, Tracker
+from pipeline.events import Event
+from pipeline.manifest import Job, Rate, Settings
+from pipeline.pacing import SlidingWindowLimiter
+from pipeline.state import Attempt, StateStore
+from tests.support.factories import make_job
+
+Answer = kie.TaskInfo | kie.KieError
+
+
+class ScriptedKie:
+    """Answers each task's polls from a script, in order; the last answer repeats."""
+
+    def __init__(self, script: dict[str, list[Answer]]) -> None:
+        self.script = {task: deque(answers) for task, answers in script.items()}
+        self.polls: list[str] = []
+
+    async def record_info(self, task_id: str) -> kie.TaskInfo:
+        self.polls.append(task_id)
+        answers = self.script[task_id]
+        answer = answers.popleft() if len(answers) > 1 else answers[0]
+        if isinstance(answer, kie.KieError):
+            raise answer
+        return answer
+
+
+def info(task: str, state: str, url: str | None = None, code: str | None = None) -> kie.TaskInfo:
+    urls = (url,) if url else ()
+    return kie.TaskInfo(task, state, urls, code, "refused: prohibited content" if code else None)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    with StateStore.open(tmp_path / "state.sqlite") as store:
+        yield store
+
+
+def submitted(store: StateStore, job: Job, task_id: str) -> Attempt:
+    intent = store.record_intent(job.id, job.fingerprint, 1, job.model)
+    return store.record_task(intent.id, task_id)
+
+
+def track(
+    store: StateStore, fake: ScriptedKie, jobs: dict[str, Job], **settings: float
+) -> tuple[list[tuple[str, str]], list[Event], Journal]:
+    """Track one task per job until the tracker is idle; (job id, outcome) in order."""
+    outcomes: list[tuple[str, str]] = []
+    events: list[Event] = []
+
+    async def go() -> None:
+        journal = Journal(store, events.append)
+        control = RunControl(events.append)
+        timing = Timing.of(
+            Settings(query_rate=Rate(1000, 1.0), **settings),  # type: ignore[arg-type]
+            0.001,
+        )
+        tracker = Tracker(
+            journal,
+            fake,  # type: ignore[arg-type]
+            control,
+            SlidingWindowLimiter(timing.query_rate),
+            timing,
+            on_success=lambda job, a, i: outcomes.append((job.id, "succeeded")),
+            on_failure=lambda job, a: outcomes.append((job.id, f"failed {a.error_code}")),
+        )
+        loop_now = asyncio.get_running_loop().time()
+        for task_id, job in jobs.items():
+            tracker.track(job, submitted(store, job, task_id), loop_now)
+        await asyncio.wait_for(tracker.run(lambda: tracker.idle or control.over), 30)
+        tracker.flush_progress(force=True)
+
+    asyncio.run(go())
+    return outcomes, events, Journal(store, lambda e: None)
+
+
+def test_a_task_is_polled_until_it_ends(store: StateStore) -> None:
+    job = make_job("hero")
+    fake = ScriptedKie(
+        {
+            "t1": [
+                info("t1", "waiting"),
+                info("t1", "generating"),
+                info("t1", "success", "https://f/1.mp4"),
+            ]
+        }
+    )
+    outcomes, events, journal = track(store, fake, {"t1": job})
+    assert outcomes == [("hero", "succeeded")] and fake.polls == ["t1"] * 3
+    moves = [(e.old, e.new) for e in events if e.kind == "transition"]
+    assert moves == [("waiting", "generating"), ("generating", "succeeded")]
+    (row,) = journal.attempts("hero")
+    assert (row.phase, row.video_url) == ("succeeded", "https://f/1.mp4")
+
+
+def test_a_moderated_task_fails_for_good(store: StateStore) -> None:
+    job = make_job("hero")
+    fake = ScriptedKie({"t1": [info("t1", "fail", code="422")]})
+    outcomes, _, journal = track(store, fake, {"t1": job})
+    assert outcomes == [("hero", "failed 422")]
+    (row,) = journal.attempts("hero")
+    assert row.permanent and row.remote_state == "fail"
+
+
+def test_errors_of_a_poll_are_retried_and_do_not_end_the_task(store: StateStore) -> None:
+    job = make_job("hero")
+    fake = ScriptedKie(
+        {
+            "t1": [
+                kie.ServerError("Kie answered 500: busy", 500),
+                kie.RateLimited("Kie answered 429", 429),
+                info("t1", "success", "https://f/1.mp4"),
+            ]
+        }
+    )
+    outcomes, events, _ = track(store, fake, {"t1": job})
+    assert outcomes == [("hero", "succeeded")] and len(fake.polls) == 3
+    assert any(e.kind == "warning" and "busy" in e.detail for e in events)
+
+
+def test_a_task_unknown_for_good_is_lost(store: StateStore) -> None:
+    job = make_job("hero")
+    fake = ScriptedKie({"t1": [kie.NotFound("Kie answered 404: Task not found", 404)]})
+    outcomes, _, journal = track(store, fake, {"t1": job})
+    assert outcomes == [("hero", "failed 404")] and len(fake.polls) == NOT_FOUND_LIMIT
+    assert "no longer knows" in (journal.attempts("hero")[0].error_message or "")
+
+
+def test_a_task_past_max_wait_times_out_without_more_polls(store: StateStore) -> None:
+    job = make_job("hero")
+    fake = ScriptedKie({"t1": [info("t1", "generating")]})
+    outcomes, events, journal = track(store, fake, {"t1": job}, max_wait=5.0)
+    assert outcomes == []
+    (row,) = journal.attempts("hero")
+    assert row.phase == "timed_out" and row.error_code == "timeout"
+    assert row.polls == len(fake.polls) >= 1
+    assert events[-1].new == "timed_out"
+
+
+def test_a_refused_key_stops_everything(store: StateStore) -> None:
+    jobs = {"t1": make_job("a"), "t2": make_job("b")}
+    fake = ScriptedKie(
+        {
+            "t1": [kie.AuthError("Kie answered 401: bad key", 401)],
+            "t2": [info("t2", "generating")],
+        }
+    )
+    outcomes, events, journal = track(store, fake, jobs)
+    assert outcomes == []
+    assert any(e.kind == "stop" and "refused" in e.detail for e in events)
+    assert {a.phase for j in ("a", "b") for a in journal.attempts(j)} == {"submitted"}
