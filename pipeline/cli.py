@@ -278,9 +278,11 @@ def cmd_validate(paths: Sequence[str], stdout: TextIO) -> int:
             manifest = load_manifest(path)
         except ManifestError as exc:
             failed = True
-            for issue in exc.issues:
+            for issue in sorted([*exc.issues, *exc.warnings]):
                 print(issue, file=stdout)
         else:
+            for warning in manifest.warnings:
+                print(warning, file=stdout)
             count = len(manifest.jobs)
             print(f"{path}: ok ({count} job{'' if count == 1 else 's'})", file=stdout)
     return EXIT_USAGE if failed else EXIT_OK

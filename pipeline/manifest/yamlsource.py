@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pipeline.manifest.errors import Issue, ManifestError, short
+from pipeline.manifest.hints import PROSE_KEY, comment_warning, mapping_values_hint, unclosed_quote
 
 MAX_BYTES = 10 * 1024 * 1024
 # Values built from the node graph, aliases expanded. A real manifest of 10,000 jobs has
@@ -55,6 +56,10 @@ class Located:
     # path -> (line, column) of the value; for mapping entries also of the key.
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # Problems found while reading that leave the document readable (a duplicate key keeps
+    # its first value), reported with everything else; and warnings.
+    issues: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
 
     def where(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """Line and column of `path`, falling back to its nearest known parent."""
@@ -132,6 +137,14 @@ def _clamp(end: tuple[int, int], line: int, col: int) -> tuple[int, int]:
 
 
 def _yaml_error(path: str, text: str, exc: yaml.MarkedYAMLError) -> ManifestError:
+    opened = exc.context_mark
+    if exc.context == "while scanning a quoted scalar" and opened is not None:
+        # Reported at the end of the file by YAML; the user needs the quote itself.
+        line, col = opened.line + 1, opened.column + 1
+        quote = text[opened.index : opened.index + 1] if opened.index < len(text) else '"'
+        return ManifestError(
+            [Issue(path, line, col, unclosed_quote(line, col, quote if quote in "'\"" else '"'))]
+        )
     mark = exc.problem_mark or exc.context_mark
     line, col = _clamp(_end(text), mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or "invalid YAML"
@@ -156,8 +169,29 @@ def _yaml_error(path: str, text: str, exc: yaml.MarkedYAMLError) -> ManifestErro
         problem = f"found undefined alias {short(name.group(1) if name else rest[:20])}"
     if rest.startswith("\t") or "\t" in here[: len(here) - len(here.lstrip())] or "tab" in problem:
         problem += " (YAML does not allow tabs for indentation: use spaces)"
+    if "mapping values are not allowed" in problem:
+        problem += mapping_values_hint(here)
     context = f" ({exc.context})" if exc.context and "tabs" not in problem else ""
-    return ManifestError([Issue(path, line, col, f"YAML syntax error: {problem}{context}")])
+    return ManifestError(
+        [Issue(path, line, col, f"YAML syntax error: {problem}{context}{_open_quote(lines, line)}")]
+    )
+
+
+_OPENING = re.compile(r"^(\s*(?:-\s+)?(?:[^\s#'\"][^:#]*:\s+)?)([\"'])")
+
+
+def _open_quote(lines: list[str], before: int) -> str:
+    """A hint when a line above the error opens a quoted value and does not close it: the
+    string then runs on into the following lines and YAML trips over them later."""
+    for number, text in enumerate(lines[: before - 1], start=1):
+        match = _OPENING.match(text)
+        if not match:
+            continue
+        quote, rest = match.group(2), text[match.end() :]
+        closed = re.search(r'(?<!\\)"' if quote == '"' else r"'(?!')", rest.replace("''", ""))
+        if not closed:
+            return f" (the quote opened at {number}:{match.end()} is never closed on its line)"
+    return ""
 
 
 def _reader_error(path: str, text: str, exc: yaml.reader.ReaderError) -> ManifestError:
@@ -223,9 +257,11 @@ class _Builder:
     def __init__(self, located: Located, loader: yaml.SafeLoader, text: str) -> None:
         self.located = located
         self.loader = loader
+        self.text = text
         self.end = _end(text)
         self.count = 0
         self.issues: list[Issue] = []
+        self._lines: list[str] | None = None
 
     def pos(self, node: Node) -> tuple[int, int]:
         # An empty value at the very end of a file starts past its last line: clamp it.
@@ -314,9 +350,17 @@ class _Builder:
             if key is None:
                 continue
             if key in seen:
-                self.add(
-                    key_node,
-                    f"duplicate key {short(key)} (first defined at line {self.pos(seen[key])[0]})",
+                # Not fatal: the first value is kept, so the rest of the file is still checked.
+                line, col = self.pos(key_node)
+                first = self.pos(seen[key])[0]
+                self.located.issues.append(
+                    Issue(
+                        self.located.source,
+                        line,
+                        col,
+                        f"duplicate key {short(key)} (first defined at line {first}); "
+                        "remove one of them",
+                    )
                 )
                 continue
             seen[key] = key_node
@@ -338,7 +382,26 @@ class _Builder:
         for key, key_node, value_node in self._pairs(node):
             self.located.keys[(*path, key)] = self.pos(key_node)
             result[key] = self.build(value_node, (*path, key), depth + 1)
+            if (
+                isinstance(value_node, ScalarNode)
+                and value_node.style is None
+                and PROSE_KEY.search(key)
+                and isinstance(result[key], str)
+            ):
+                self._comment_after(key, result[key], value_node)
         return result
+
+    def _comment_after(self, key: str, value: str, node: ScalarNode) -> None:
+        """Warn when a `#` comment follows a plain prompt: hashtags vanish silently."""
+        if self._lines is None:
+            self._lines = _LINE_BREAK.split(self.text)
+        end = node.end_mark
+        if end.line >= len(self._lines):
+            return
+        warning = comment_warning(key, value, self._lines[end.line][end.column :])
+        if warning:
+            line, col = self.pos(node)
+            self.located.warnings.append(Issue(self.located.source, line, col, warning, "warning"))
 
 
 def load_yaml(path: str, text: str) -> Located:
