@@ -13,16 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifest import catalog
 from pipeline.manifest.errors import Issue, short
 from pipeline.manifest.files import InputFiles
 from pipeline.manifest.graph import Draft
 from pipeline.manifest.hints import callback_warning
-from pipeline.manifest.inputs import RefReader, slots
+from pipeline.manifest.inputs import RefReader, Slot, slots
 from pipeline.manifest.prompts import PromptFiles
 from pipeline.manifest.schema import RUNNER_KEYS, did_you_mean, label, schema_issues, unsafe_id
 from pipeline.manifest.yamlsource import Located, Path_
-from pipeline.models import DEFAULT_MODEL
+from pipeline.models import DEFAULT_MODEL, MODEL_NAME, Model, ModelFileError, ModelRegistry
 
 # Job fields a matrix may not vary: identity, where the prompt comes from, and where the
 # result is announced (the prompt would make unreadable ids; write one job per prompt).
@@ -30,8 +29,6 @@ NOT_IN_MATRIX = frozenset({"id", "matrix", "prompt", "prompt_file", "callback_ur
 # Bounds on expansion, so a few lines of matrix cannot ask for billions of jobs.
 MAX_VARIANTS = 1000
 MAX_JOBS = 100_000
-# A model name: a plain name, optionally one slash and another (`kling-2.6/text-to-video`).
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._-]{0,127})?")
 PROMPT_KEYS = ("prompt", "prompt_file")
 # Runner keys a default always applies; the others apply only where the model has the field.
 _ALWAYS = frozenset({"model", "callback_url"})
@@ -50,7 +47,7 @@ class Expander:
         self,
         located: Located,
         folder: Path,
-        registry: catalog.Registry,
+        registry: ModelRegistry,
         defaults: Mapping[str, Any],
     ) -> None:
         self.located = located
@@ -63,9 +60,9 @@ class Expander:
         # job id -> (line of the job that made it, index of that job in `jobs`)
         self.seen: dict[str, tuple[int, int]] = {}
         self.count = 0
-        self.models: dict[str, Any] = {}  # every model a job uses, by name
+        self.models: dict[str, Model] = {}  # every model a job uses, by name
         self.used_defaults: set[str] = set()
-        self._slots: dict[str, Any] = {}
+        self._slots: dict[str, dict[str, Slot]] = {}
 
     def add(self, path: Path_, message: str, *, key: bool = False) -> None:
         self.issues.append(self.located.issue(path, message, key=key))
@@ -186,7 +183,7 @@ class Expander:
             self.warnings.append(self.located.issue(source("callback_url"), warning).as_warning())
         if model is None:
             return None
-        if (message := catalog.paused(model)) is not None:
+        if (message := model.paused) is not None:
             self.warnings.append(
                 self.located.issue(
                     source("model"), f"model {model.name!r} is paused: {message}"
@@ -235,18 +232,26 @@ class Expander:
             slots=job_slots,
         )
 
-    def slots(self, model: Any) -> Any:
+    def slots(self, model: Model) -> dict[str, Slot]:
         if model.name not in self._slots:
             self._slots[model.name] = slots(model.schema)
         return self._slots[model.name]
 
-    def model(self, name: Any, at: Path_) -> Any:
-        """The job's Model, or None (reported) when unknown."""
+    def model(self, name: Any, at: Path_) -> Model | None:
+        """The job's Model, or None (reported) when unknown or its file is broken."""
         if not isinstance(name, str):
             return None  # type error already reported by the manifest schema
         if name in self.models:
             return self.models[name]
-        model = self.registry.get(name) if MODEL_NAME.fullmatch(name) else None
+        try:
+            # A name becomes a file name: past a sane length the OS refuses to look it up.
+            plain = len(name) <= 200 and MODEL_NAME.fullmatch(name)
+            model = self.registry.get(name) if plain else None
+        except ModelFileError as exc:
+            self.add(at, str(exc))
+            return None
+        except OSError:
+            model = None
         if model is None:
             known = self.registry.names()
             listed = f" (known: {', '.join(known)})" if len(known) <= 12 else ""
@@ -263,7 +268,7 @@ class Expander:
         base: Path_,
         raw: Mapping[str, Any],
         applied: Mapping[str, Any],
-        model: Any,
+        model: Model | None,
         takes_prompt: bool,
     ) -> Path_ | None:
         """Where the job's prompt is set: its own prompt or prompt_file, else the defaults'.
@@ -272,7 +277,7 @@ class Expander:
         does not; otherwise report it and return None.
         """
         own = [k for k in PROMPT_KEYS if k in raw]
-        if not takes_prompt:
+        if model is not None and not takes_prompt:
             for key in own:
                 self.add((*base, key), f"model {model.name!r} takes no prompt: remove {key!r}")
             return None

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.fingerprint import fingerprint
-from pipeline.manifest import catalog
 from pipeline.manifest.errors import Issue
 from pipeline.manifest.inputs import Slot, a_media
 from pipeline.manifest.model import Job
 from pipeline.manifest.refs import FileRef, OutputRef, Ref, TaskRef, identity, refs_in
 from pipeline.manifest.schema import did_you_mean
 from pipeline.manifest.yamlsource import Located
+from pipeline.models import Model
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Draft:
     """A job that passed its own checks, waiting for its references to be checked."""
 
     id: str
-    model: Any  # a pipeline.models.Model
+    model: Model
     input: dict[str, Any]
     callback_url: str | None
     line: int
@@ -91,14 +91,14 @@ def _check(
     if upstream is None:
         return None  # that job has its own errors, reported where it is written
     if isinstance(ref, OutputRef):
-        most = catalog.max_results(upstream.model, upstream.input)
+        most = upstream.model.max_results(upstream.input)
         if most is not None and ref.index > most:
             return (
                 f"{where}: index {ref.index} of job {ref.job!r}, but its model "
                 f"{upstream.model.name!r} yields at most {most} result(s)"
             )
         slot = draft.slots.get(key)
-        made = catalog.media(upstream.model)
+        made = upstream.model.media
         if slot is not None and slot.media and made and made != slot.media:
             return (
                 f"{where} takes {a_media(slot.media)} but job {ref.job!r} "
@@ -187,9 +187,9 @@ def _job(draft: Draft, fp: str, edges: Collection[tuple[str, Ref]]) -> Job:
         callback_url=draft.callback_url,
         fingerprint=fp,
         line=draft.line,
-        credits=catalog.price(draft.model, draft.input),
-        media=catalog.media(draft.model),
-        paused=catalog.paused(draft.model),
+        credits=draft.model.price_for(draft.input),
+        media=draft.model.media,
+        paused=draft.model.paused,
         files=files,
         upstream=upstream,
     )

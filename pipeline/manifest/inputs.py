@@ -55,7 +55,14 @@ def _items(schema: Any) -> Any:
 def slots(schema: Mapping[str, Any]) -> dict[str, Slot]:
     """The input fields that may hold a reference, with what each accepts."""
     out: dict[str, Slot] = {}
-    for name, prop in (schema.get("properties") or {}).items():
+    props = dict(schema.get("properties") or {})
+    for key in ("oneOf", "anyOf"):  # a field of any input form may hold a reference
+        for branch in schema.get(key) or ():
+            if isinstance(branch, Mapping):
+                props.update(
+                    {k: v for k, v in (branch.get("properties") or {}).items() if k not in props}
+                )
+    for name, prop in props.items():
         if name == "prompt" or not isinstance(prop, Mapping):
             continue
         items = _items(prop)

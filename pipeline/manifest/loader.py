@@ -12,19 +12,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifest.catalog import Registry, registry_for
 from pipeline.manifest.errors import Issue, ManifestError, short
 from pipeline.manifest.expander import Expander
 from pipeline.manifest.graph import link
 from pipeline.manifest.model import Manifest, Rate, Settings
 from pipeline.manifest.schema import kind, manifest_validator, schema_issues
 from pipeline.manifest.yamlsource import Located, check_size, load_yaml, read_text
+from pipeline.models import ModelRegistry
 
 _INT_SETTINGS = frozenset({"concurrency", "max_attempts", "max_credits"})
 _FLOAT_SETTINGS = frozenset({"poll_interval", "poll_max_interval", "max_wait"})
 
 
-def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifest:
+def load_manifest(path: str | Path, registry: ModelRegistry | None = None) -> Manifest:
     """Load and validate a manifest; raise ManifestError listing every problem.
 
     Models are looked up in `registry`, by default the manifest's: the `kie-models/`
@@ -46,13 +46,13 @@ def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifes
     gc.disable()
     try:
         located = load_yaml(source, read_text(source, raw))
-        return _build(located, file, registry or registry_for(file))
+        return _build(located, file, registry or ModelRegistry.for_manifest(file))
     finally:
         if collecting:
             gc.enable()
 
 
-def _build(located: Located, file: Path, registry: Registry) -> Manifest:
+def _build(located: Located, file: Path, registry: ModelRegistry) -> Manifest:
     data = located.data
     warnings = located.warnings
     if not isinstance(data, dict):
