@@ -278,7 +278,8 @@ def cmd_validate(paths: Sequence[str], stdout: TextIO) -> int:
             manifest = load_manifest(path)
         except ManifestError as exc:
             failed = True
-            for issue in sorted([*exc.issues, *exc.warnings]):
+            # Errors first (they block), then warnings; each group in file order.
+            for issue in [*exc.issues, *exc.warnings]:
                 print(issue, file=stdout)
         else:
             for warning in manifest.warnings:

@@ -61,10 +61,15 @@ def link(
     fingerprints: dict[str, str] = {}
     for job_id in _order(drafts, edges):
         draft = by_id[job_id]
-        has_refs = bool(draft.refs())
-        seen = identity(draft.input, fingerprints) if has_refs else draft.input
+        try:
+            seen = identity(draft.input, fingerprints) if draft.refs() else draft.input
+        except KeyError:
+            continue  # an upstream job was refused (and reported): so is this one, silently
         fingerprints[job_id] = fingerprint(draft.model.name, seen)
-    return [_job(d, fingerprints[d.id], edges.get(d.id, ())) for d in drafts], []
+    jobs = [
+        _job(d, fingerprints[d.id], edges.get(d.id, ())) for d in drafts if d.id in fingerprints
+    ]
+    return jobs, []
 
 
 def _check(

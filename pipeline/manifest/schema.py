@@ -172,6 +172,13 @@ def describe(error: ValidationError, name: str, field: str) -> str:
         return f"{name} must be {want}, not {kind(inst)}{_retype(inst, names, field)}"
     if v in {"oneOf", "anyOf"}:
         return _closest(error, name)
+    if v == "additionalProperties" and isinstance(inst, dict) and isinstance(schema, dict):
+        known = set(schema.get("properties", {}))
+        extra = sorted(set(inst) - known)
+        if extra:
+            return f"unknown key {short(extra[0])}" + (
+                did_you_mean(extra[0], known) or f" (this form takes: {', '.join(sorted(known))})"
+            )
     if v == "pattern" and field == "id" and isinstance(inst, str):
         return unsafe_id(inst) or f"job id {short(inst)} is not a safe file name"
     if v == "pattern" and field.endswith("_rate"):
