@@ -62,6 +62,7 @@ class Expander:
         self.count = 0
         self.models: dict[str, Model] = {}  # every model a job uses, by name
         self.used_defaults: set[str] = set()
+        self.paused: set[str] = set()
         self._slots: dict[str, dict[str, Slot]] = {}
 
     def add(self, path: Path_, message: str, *, key: bool = False) -> None:
@@ -183,7 +184,8 @@ class Expander:
             self.warnings.append(self.located.issue(source("callback_url"), warning).as_warning())
         if model is None:
             return None
-        if (message := model.paused) is not None:
+        if (message := model.paused) is not None and model.name not in self.paused:
+            self.paused.add(model.name)  # once per model, where it is first used
             self.warnings.append(
                 self.located.issue(
                     source("model"), f"model {model.name!r} is paused: {message}"
@@ -208,7 +210,7 @@ class Expander:
 
         job_slots = self.slots(model)
         ref_issues = len(self.refs.issues)
-        checked = self.refs.read(task_input, job_slots, at, lambda p: label(p, raw["id"]))
+        checked, refs = self.refs.read(task_input, job_slots, at, lambda p: label(p, raw["id"]))
         self.issues += schema_issues(
             self.located,
             model.validator,
@@ -230,6 +232,7 @@ class Expander:
             line=line,
             name=name,
             slots=job_slots,
+            refs=refs,
         )
 
     def slots(self, model: Model) -> dict[str, Slot]:

@@ -15,7 +15,7 @@ from pipeline.fingerprint import fingerprint
 from pipeline.manifest.errors import Issue
 from pipeline.manifest.inputs import Slot, a_media
 from pipeline.manifest.model import Job
-from pipeline.manifest.refs import FileRef, OutputRef, Ref, TaskRef, identity, refs_in
+from pipeline.manifest.refs import FileRef, OutputRef, Ref, TaskRef, identity
 from pipeline.manifest.schema import did_you_mean
 from pipeline.manifest.yamlsource import Located
 from pipeline.models import Model
@@ -32,10 +32,8 @@ class Draft:
     line: int
     name: str  # "jobs[3] (hero-film)", for messages
     slots: Mapping[str, Slot] = field(default_factory=dict)
-
-    def refs(self) -> list[tuple[str, Ref]]:
-        """(field, reference) for every reference of the input, in input order."""
-        return [(k, ref) for k, value in self.input.items() for ref in refs_in(value)]
+    # (field, reference) for every reference of the input, in input order.
+    refs: list[tuple[str, Ref]] = field(default_factory=list)
 
 
 def link(
@@ -47,7 +45,7 @@ def link(
     issues: list[Issue] = []
     edges: dict[str, list[tuple[str, Ref]]] = {}
     for draft in drafts:
-        for key, ref in draft.refs():
+        for key, ref in draft.refs:
             if isinstance(ref, FileRef):
                 continue
             problem = _check(draft, key, ref, by_id, ids)
@@ -62,7 +60,7 @@ def link(
     for job_id in _order(drafts, edges):
         draft = by_id[job_id]
         try:
-            seen = identity(draft.input, fingerprints) if draft.refs() else draft.input
+            seen = identity(draft.input, fingerprints) if draft.refs else draft.input
         except KeyError:
             continue  # an upstream job was refused (and reported): so is this one, silently
         fingerprints[job_id] = fingerprint(draft.model.name, seen)
@@ -184,7 +182,7 @@ def _order(drafts: list[Draft], edges: Mapping[str, list[tuple[str, Ref]]]) -> l
 
 def _job(draft: Draft, fp: str, edges: Collection[tuple[str, Ref]]) -> Job:
     upstream = tuple(dict.fromkeys(up for up, _ in edges))
-    files = tuple(r for _, r in draft.refs() if isinstance(r, FileRef))
+    files = tuple(r for _, r in draft.refs if isinstance(r, FileRef))
     return Job(
         id=draft.id,
         model=draft.model.name,

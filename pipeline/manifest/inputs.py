@@ -102,11 +102,12 @@ class RefReader:
         fields: Mapping[str, Slot],
         at: Callable[[str], Path_],
         name: Callable[[Path_], str],
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], list[tuple[str, Ref]]]:
         """Replace reference mappings in `task_input` by Refs (in place); return a copy
-        with placeholders, for the model's schema to check. `at(field)` is where a field's
-        value sits in the manifest; `name(path)` labels it for messages."""
+        with placeholders, for the model's schema to check, and the (field, Ref) pairs.
+        `at(field)` is where a field's value sits; `name(path)` labels it for messages."""
         checked = dict(task_input)
+        found: list[tuple[str, Ref]] = []
         for field, value in task_input.items():
             slot = fields.get(field)
             if slot is None:
@@ -114,19 +115,21 @@ class RefReader:
             if isinstance(value, dict):
                 ref = self.one(value, at(field), slot, name(at(field)))
                 task_input[field], checked[field] = ref or value, placeholder(ref)
+                found += [(field, ref)] if ref else []
             elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
                 new, check = [], []
                 for i, item in enumerate(value):
                     if isinstance(item, dict):
                         path = (*at(field), i)
                         ref = self.one(item, path, slot, name(path))
+                        found += [(field, ref)] if ref else []
                         new.append(ref or item)
                         check.append(placeholder(ref))
                     else:
                         new.append(item)
                         check.append(item)
                 task_input[field], checked[field] = new, check
-        return checked
+        return checked, found
 
     def one(self, value: dict[str, Any], path: Path_, slot: Slot, name: str) -> Ref | None:
         line, col = self.located.where(path)
