@@ -384,7 +384,7 @@ class _Builder:
             result[key] = self.build(value_node, (*path, key), depth + 1)
             if (
                 isinstance(value_node, ScalarNode)
-                and value_node.style is None
+                and not value_node.style  # plain: None (Python parser) or "" (libyaml)
                 and PROSE_KEY.search(key)
                 and isinstance(result[key], str)
             ):
