@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
-
-from pathlib import Path
 
 from pipeline.manifest import ManifestError, load_manifest, yamlsource
 
