@@ -21,7 +21,7 @@ from pipeline.errors import (
 from pipeline.manifest import ManifestError, load_manifest
 from pipeline.models import schemas_dir
 
-COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate")
+COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate", "models")
 DEFAULT_BASE_URL = "https://api.kie.ai"
 
 DESCRIPTION = """\
@@ -259,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(simulate)
+    from pipeline.catalog import command as models_command
+
+    models_command.add_arguments(
+        sub.add_parser("models", help="Kie's model catalog: list, pull, show")
+    )
     return parser
 
 
@@ -306,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pipeline.simulator import cli as simulator_cli
 
             return simulator_cli.run(args)
+        if args.command == "models":
+            from pipeline.catalog import command as models_command
+
+            return models_command.run(args, stdout=stdout, stderr=stderr, environ=os.environ)
         from pipeline import commands
 
         return commands.dispatch(args, stdout=stdout, stderr=stderr, environ=os.environ)
