@@ -28,7 +28,7 @@ from pipeline.manifest import ManifestError
 from pipeline.models import schemas_dir
 from pipeline.request import FolderRequest, Overrides, RunRequest, ValidateRequest
 
-COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate")
+COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate", "models")
 DEFAULT_BASE_URL = "https://api.kie.ai"
 
 DESCRIPTION = """\
@@ -261,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(simulate)
+    from pipeline.catalog import command as models_command
+
+    models_command.add_arguments(
+        sub.add_parser("models", help="Kie's model catalog: list, pull, show")
+    )
     return parser
 
 
@@ -317,6 +322,10 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
         code: int = simulator_cli.run(args)
         return code
+    if args.command == "models":
+        from pipeline.catalog import command as models_command
+
+        return models_command.run(args, stdout=stdout, stderr=stderr, environ=os.environ)
     if args.command in ("status", "ledger"):
         from pipeline.commands import ledger, status
 
@@ -378,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         return _dispatch(args, stdout, stderr)
     except ManifestError as exc:
-        for issue in exc.issues:
+        for issue in [*exc.issues, *exc.warnings]:
             print(issue, file=stderr)
         print(
             f"run-pipeline: {len(exc.issues)} problem(s) in the manifest; nothing was submitted",

@@ -231,3 +231,32 @@ class KieClient:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         async with self._files.stream("GET", url, headers=headers) as response:
             yield response
+
+    # --- the model catalog (GET /api/v1/models...); callers pace these at 1 per second ---
+
+    async def list_models(
+        self, task_type: str | None = None, search: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The catalog's models (`data.models`), optionally filtered by Kie."""
+        params = {k: v for k, v in (("taskType", task_type), ("q", search)) if v}
+        data = await self._call("GET", "/api/v1/models", params=params)
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+            raise ServerError("the model list answered without a list of models")
+        return models
+
+    async def model_schema(self, model: str) -> Any:
+        """The model's OpenAPI document (`data.openapi`: an object, or None when not synced).
+        The slash of a two-segment name stays a slash in the path, as Kie expects."""
+        data = await self._call("GET", f"/api/v1/models/{model}/schema")
+        if not isinstance(data, dict) or "openapi" not in data:
+            raise ServerError(f"the schema of {model} answered without an `openapi` document")
+        return data["openapi"]
+
+    async def model_price(self, model: str) -> str | None:
+        """The model's price prose (`data.pricingDesc`), None when Kie gives none."""
+        data = await self._call("GET", f"/api/v1/models/{model}/price")
+        if not isinstance(data, dict):
+            raise ServerError(f"the price of {model} answered without data")
+        prose = data.get("pricingDesc")
+        return prose if isinstance(prose, str) and prose else None

@@ -1,26 +1,60 @@
-"""Models are data: each model is a name plus a JSON Schema for its `input`, plus prices.
+"""Models are data: one JSON file per model, read from kie-models/ folders and the bundled catalog.
 
-Adding a model means dropping `schemas/models/<model>.json` (and a line in
-`schemas/prices.json`); no code changes. The schemas folder sits at the top of the
-repository and is copied into the wheel as `pipeline/_schemas`.
+A model file (format pinned in MODEL_FORMAT.md) holds the slug sent as createTask's `model`,
+the JSON Schema of its `input`, its output media, whether Kie has paused it, its price rule and
+where it was written from. The bundled catalog lives in `schemas/models/<slug>.json` (a slash
+in the slug makes a subfolder); `run-pipeline models pull` writes the same format under
+`kie-models/`. A manifest's models are looked up in the `kie-models/` folders of the
+manifest's folder and each parent, nearest first, then in the bundled catalog, so a project
+can pin or add models without touching run-pipeline.
+
+`load_prices()` / `PriceTable` and the `prices.json` they used to read are gone; the shims
+below answer the same questions from the model files until their callers move to
+`Model.price_for`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from pipeline.catalog import pricing
+from pipeline.catalog.pricing import CREDIT_USD
+from pipeline.errors import EXIT_USAGE, PipelineError
 
 DEFAULT_MODEL = "sora-2-text-to-video"
+KIE_MODELS = "kie-models"  # the folder `models pull` writes and the lookup reads
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+MEDIA = ("image", "video", "audio")
+
+__all__ = [
+    "CREDIT_USD",
+    "DEFAULT_MODEL",
+    "Model",
+    "ModelFileError",
+    "ModelRegistry",
+    "PriceTable",
+    "load_prices",
+    "schemas_dir",
+]
+
+
+class ModelFileError(PipelineError):
+    """A model file that is not valid JSON, not a valid JSON Schema or not a model file."""
+
+    exit_code = EXIT_USAGE
 
 
 def schemas_dir() -> Path:
-    """The folder holding manifest.schema.json, models/ and prices.json."""
+    """The folder holding manifest.schema.json and models/."""
     here = Path(__file__).resolve().parent
     packaged = here / "_schemas"
     if packaged.is_dir():
@@ -28,62 +62,223 @@ def schemas_dir() -> Path:
     return here.parent / "schemas"
 
 
+def bundled_dir() -> Path:
+    return schemas_dir() / "models"
+
+
 @dataclass(frozen=True)
 class Model:
     name: str
-    schema: Mapping[str, Any] = field(repr=False)
+    schema: Mapping[str, Any] = field(repr=False)  # the JSON Schema of createTask's `input`
     validator: Draft202012Validator = field(repr=False, compare=False)
+    title: str = ""
+    task_types: tuple[str, ...] = ()
+    media: str | None = None
+    paused: str | None = None  # Kie's pause, as a message for the user; None: available
+    price_prose: str | None = None
+    price_rule: Mapping[str, Any] | None = field(default=None, repr=False)
+    output_rule: int | Mapping[str, Any] | None = field(default=None, repr=False)
+    source: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    path: Path | None = None
+    data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _branches(self) -> list[Mapping[str, Any]]:
+        """The object schemas an input may match: the schema, or each branch of its oneOf."""
+        branches = self.schema.get("oneOf") or self.schema.get("anyOf")
+        if isinstance(branches, list) and branches:
+            return [b for b in branches if isinstance(b, dict)]
+        return [self.schema]
 
     @property
     def fields(self) -> tuple[str, ...]:
-        return tuple(self.schema.get("properties", {}))
+        """Every input field the model knows (for a oneOf input: of any branch)."""
+        names: dict[str, None] = dict.fromkeys(self.schema.get("properties", {}))
+        for branch in self._branches():
+            names.update(dict.fromkeys(branch.get("properties", {})))
+        return tuple(names)
 
     def defaults(self) -> dict[str, Any]:
-        """Property defaults the schema declares (filled into every request explicitly)."""
-        props = self.schema.get("properties", {})
-        return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
+        """Property defaults the schema declares (filled into every request explicitly).
+
+        For a oneOf input only the defaults every branch agrees on: filling in a field that
+        one branch lacks would make that branch's inputs invalid."""
+        out = _defaults(self.schema)
+        branches = self._branches()
+        if branches != [self.schema]:
+            common = _defaults(branches[0])
+            for branch in branches[1:]:
+                theirs = _defaults(branch)
+                common = {k: v for k, v in common.items() if k in theirs and theirs[k] == v}
+            out.update(common)
+        return out
+
+    def max_results(self, task_input: Mapping[str, Any]) -> int | None:
+        """How many results (images) one task returns at most; None when unknown."""
+        rule = self.output_rule
+        if isinstance(rule, int):
+            return rule
+        if isinstance(rule, Mapping):
+            value = task_input.get(str(rule["field"]), rule.get("default", 1))
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.isdigit():
+                return int(value)
+        return None
+
+    def price_for(self, task_input: Mapping[str, Any]) -> int | None:
+        """Credits one task costs (schema defaults filled in first), or None when unknown."""
+        return pricing.credits(self.price_rule, {**self.defaults(), **task_input})
+
+
+def _defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
+    props = schema.get("properties", {})
+    return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
+
+
+def _fail(path: Path, why: str) -> ModelFileError:
+    return ModelFileError(f"model file {path}: {why}")
+
+
+def load_model_file(path: Path, name: str | None = None) -> Model:
+    """Read and check one model file; ModelFileError (naming the file) when it is broken."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise _fail(
+            path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"cannot be read ({exc})") from None
+    return model_from_data(data, path, name)
+
+
+def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
+    if not isinstance(data, dict):
+        raise _fail(path, "not a JSON object")
+    slug = data.get("model")
+    if not isinstance(slug, str) or not MODEL_NAME.fullmatch(slug):
+        raise _fail(path, "`model` must be a model name such as kling-2.6/text-to-video")
+    if name is not None and slug != name:
+        raise _fail(path, f"declares model {slug!r} but is the file of {name!r}")
+    schema = data.get("input")
+    if not isinstance(schema, dict):
+        raise _fail(path, "`input` must be the JSON Schema of the model's input (an object)")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise _fail(path, f"`input` is not a valid JSON Schema at {where}: {exc.message}") from None
+    output = data.get("output") or {}
+    media = output.get("media") if isinstance(output, dict) else None
+    if media is not None and media not in MEDIA:
+        raise _fail(path, f"output.media must be one of {', '.join(MEDIA)}")
+    results = output.get("max_results") if isinstance(output, dict) else None
+    if results is not None and not (
+        (isinstance(results, int) and not isinstance(results, bool) and results > 0)
+        or (isinstance(results, dict) and isinstance(results.get("field"), str))
+    ):
+        raise _fail(path, 'output.max_results must be a positive integer or {"field": ...}')
+    price = data.get("price") or {}
+    if not isinstance(price, dict):
+        raise _fail(path, "`price` must be an object")
+    problem = pricing.check_rule(price.get("rule"))
+    if problem:
+        raise _fail(path, problem)
+    status = data.get("status") or {"state": "available"}
+    if not isinstance(status, dict) or status.get("state") not in ("available", "paused"):
+        raise _fail(path, 'status.state must be "available" or "paused"')
+    paused = None
+    if status["state"] == "paused":
+        since = f" since {status['since']}" if status.get("since") else ""
+        paused = str(status.get("message") or f"Kie paused {slug}{since}")
+    types = data.get("task_types") or []
+    return Model(
+        name=slug,
+        schema=schema,
+        validator=Draft202012Validator(schema),
+        title=str(data.get("title") or slug),
+        task_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+        media=media,
+        paused=paused,
+        price_prose=price.get("prose") if isinstance(price.get("prose"), str) else None,
+        price_rule=price.get("rule"),
+        output_rule=results,
+        source=source if isinstance(source := data.get("source"), dict) else {},
+        path=path,
+        data=data,
+    )
+
+
+def kie_model_folders(folder: Path) -> list[Path]:
+    """`kie-models/` of `folder` and of each parent that has one, nearest first."""
+    folder = folder.resolve()
+    return [p / KIE_MODELS for p in (folder, *folder.parents) if (p / KIE_MODELS).is_dir()]
 
 
 class ModelRegistry:
-    """The models known in a schemas folder, loaded lazily and cached."""
+    """The models found in `search` folders (first wins), then in the bundled catalog."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory or schemas_dir() / "models"
+    def __init__(self, search: Sequence[Path] = (), bundled: Path | None = None) -> None:
+        self.search = tuple(search)
+        self.bundled = bundled or bundled_dir()
         self._cache: dict[str, Model | None] = {}
 
-    def names(self) -> list[str]:
-        return sorted(p.stem for p in self.directory.glob("*.json"))
+    @classmethod
+    def for_folder(cls, folder: Path) -> ModelRegistry:
+        return cls(kie_model_folders(folder))
+
+    @classmethod
+    def for_manifest(cls, manifest_path: Path | str) -> ModelRegistry:
+        return cls.for_folder(Path(manifest_path).resolve().parent)
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return (*self.search, self.bundled)
+
+    def file_of(self, name: str) -> Path | None:
+        """The file `get(name)` reads, or None. Names are checked first: a name becomes a path,
+        and the pattern admits nothing that could leave the folder."""
+        if not MODEL_NAME.fullmatch(name):
+            return None
+        for folder in self.folders:
+            path = folder / f"{name}.json"
+            if path.is_file():
+                return path
+        return None
 
     def get(self, name: str) -> Model | None:
         if name not in self._cache:
-            path = self.directory / f"{name}.json"
-            # A model name is used as a file name: refuse anything that could leave the folder.
-            if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
-                self._cache[name] = None
-            else:
-                schema = json.loads(path.read_text(encoding="utf-8"))
-                self._cache[name] = Model(name, schema, Draft202012Validator(schema))
+            path = self.file_of(name)
+            self._cache[name] = None if path is None else load_model_file(path, name)
         return self._cache[name]
+
+    def names(self) -> list[str]:
+        found: set[str] = set()
+        for folder in self.folders:
+            for path in folder.rglob("*.json"):
+                name = path.relative_to(folder).with_suffix("").as_posix()
+                if MODEL_NAME.fullmatch(name):
+                    found.add(name)
+        return sorted(found)
+
+
+# --- compatibility: the price table callers read before prices lived in the model files ---
 
 
 @dataclass(frozen=True)
 class PriceTable:
-    credit_usd: float
-    rules: Mapping[str, tuple[tuple[Mapping[str, Any], int], ...]]
+    """Prices by model name, answered from the model files of `registry`."""
+
+    registry: ModelRegistry = field(default_factory=ModelRegistry)
+    credit_usd: float = CREDIT_USD
 
     def credits_for(self, model: str, task_input: Mapping[str, Any]) -> int | None:
         """Credits one task of `model` with `task_input` costs, or None when unknown."""
-        for when, credits in self.rules.get(model, ()):
-            if all(task_input.get(k) == v for k, v in when.items()):
-                return credits
-        return None
+        found = self.registry.get(model)
+        return None if found is None else found.price_for(task_input)
 
 
 @cache
-def load_prices(path: Path | None = None) -> PriceTable:
-    data = json.loads((path or schemas_dir() / "prices.json").read_text(encoding="utf-8"))
-    rules = {
-        model: tuple((dict(r.get("when", {})), int(r["credits"])) for r in entries)
-        for model, entries in data["models"].items()
-    }
-    return PriceTable(credit_usd=float(data["credit_usd"]), rules=rules)
+def load_prices() -> PriceTable:
+    """The prices of the bundled catalog (compat shim: prefer `Model.price_for`)."""
+    return PriceTable()

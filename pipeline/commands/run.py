@@ -22,6 +22,8 @@ SIMULATE_TIME_SCALE = 0.01
 
 def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> int:
     manifest = load_manifest(request.manifest)
+    for warning in manifest.warnings:
+        print(warning, file=stderr)
     settings = request.overrides.apply(manifest.settings)
     folder = request.folder
     if request.dry_run:

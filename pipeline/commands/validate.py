@@ -16,9 +16,12 @@ def run(request: ValidateRequest, *, stdout: TextIO) -> int:
             manifest = load_manifest(path)
         except ManifestError as exc:
             failed = True
-            for issue in exc.issues:
+            # Errors first (they block), then warnings; each group in file order.
+            for issue in [*exc.issues, *exc.warnings]:
                 print(issue, file=stdout)
         else:
+            for warning in manifest.warnings:
+                print(warning, file=stdout)
             count = len(manifest.jobs)
             print(f"{path}: ok ({count} job{'' if count == 1 else 's'})", file=stdout)
     return EXIT_USAGE if failed else EXIT_OK

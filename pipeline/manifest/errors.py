@@ -50,23 +50,36 @@ def shown(value: Any) -> str:
 
 @dataclass(frozen=True, order=True)
 class Issue:
-    """One problem, printed as `path:line:column: message` (1-based line and column)."""
+    """One problem, printed as `path:line:column: message` (1-based line and column).
+
+    A warning (`severity="warning"`) prints as `path:line:column: warning: message` and
+    does not stop a run: the manifest is valid, but probably not what its author meant.
+    """
 
     path: str
     line: int
     column: int
     message: str
+    severity: str = "error"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", one_line(self.message))
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+        tag = "warning: " if self.severity == "warning" else ""
+        return f"{self.path}:{self.line}:{self.column}: {tag}{self.message}"
+
+    def as_warning(self) -> Issue:
+        return Issue(self.path, self.line, self.column, self.message, "warning")
 
 
 class ManifestError(UsageError):
-    """A manifest was rejected; `issues` holds every problem found, in file order (exit 2)."""
+    """A manifest was rejected (exit 2); `issues` holds every problem found, in file order.
 
-    def __init__(self, issues: Iterable[Issue]) -> None:
+    `warnings` holds what would only have been warned about, so `validate` can show both.
+    """
+
+    def __init__(self, issues: Iterable[Issue], warnings: Iterable[Issue] = ()) -> None:
         self.issues = sorted(set(issues))
+        self.warnings = sorted(set(warnings))
         super().__init__("\n".join(str(i) for i in self.issues))

@@ -9,6 +9,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from pipeline.manifest.errors import Issue
+from pipeline.manifest.refs import FileRef, Ref, Resolver, UnresolvedReference, refs_in, render
+
 OnAmbiguous = Literal["resubmit", "skip"]
 
 _RATE = re.compile(r"^\s*([1-9][0-9]*)\s*/\s*([0-9]*\.?[0-9]+)\s*s?\s*$")
@@ -55,7 +58,12 @@ class Settings:
 
 @dataclass(frozen=True)
 class Job:
-    """One createTask call the manifest asks for."""
+    """One createTask call the manifest asks for.
+
+    `input` holds the request's input as written, with any `{file: ...}`, `{output: ...}`
+    or `{task: ...}` kept as a FileRef, OutputRef or TaskRef in place (see refs.py);
+    `render` or `body(resolve=...)` turns them into the strings Kie needs.
+    """
 
     id: str
     model: str
@@ -63,6 +71,11 @@ class Job:
     callback_url: str | None
     fingerprint: str
     line: int  # where the job starts in the manifest, for messages
+    credits: int | None = None  # estimated credits per task; None: price unknown
+    media: str | None = None  # the model's output media: "image" | "video" | "audio"
+    paused: str | None = None  # the model's "paused" message, when Kie paused it
+    files: tuple[FileRef, ...] = ()  # local files the input names, in input order
+    upstream: tuple[str, ...] = ()  # ids of the jobs whose output or task it takes
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input", MappingProxyType(dict(self.input)))
@@ -71,13 +84,35 @@ class Job:
     def prompt(self) -> str:
         return str(self.input.get("prompt", ""))
 
-    def body(self, callback_url: str | None = None) -> dict[str, Any]:
+    @property
+    def refs(self) -> tuple[Ref, ...]:
+        """Every reference of the input, in input order."""
+        return tuple(refs_in(self.input))
+
+    def render(self, resolve: Resolver | None = None) -> dict[str, Any]:
+        """The createTask `input`, each reference replaced by what `resolve` gives for it.
+
+        Raises UnresolvedReference for a job with references and no resolver: sending a
+        placeholder to Kie would bill a task that cannot succeed.
+        """
+        if resolve is None:
+            if self.files or self.upstream:
+                raise UnresolvedReference(
+                    f"job {self.id!r} takes files or other jobs' results: give a resolver"
+                )
+            return dict(self.input)
+        rendered: dict[str, Any] = render(dict(self.input), resolve)
+        return rendered
+
+    def body(
+        self, callback_url: str | None = None, resolve: Resolver | None = None
+    ) -> dict[str, Any]:
         """The exact JSON body of the createTask call (a fresh dict each time)."""
         body: dict[str, Any] = {"model": self.model}
         url = callback_url or self.callback_url
         if url:
             body["callBackUrl"] = url
-        body["input"] = dict(self.input)
+        body["input"] = self.render(resolve)
         return body
 
 
@@ -87,6 +122,8 @@ class Manifest:
     name: str
     settings: Settings
     jobs: tuple[Job, ...]
+    # Problems that do not stop a run (a paused model, a prompt cut by a YAML comment...).
+    warnings: tuple[Issue, ...] = ()
 
     def job(self, job_id: str) -> Job | None:
         return next((j for j in self.jobs if j.id == job_id), None)

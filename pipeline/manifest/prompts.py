@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pipeline.manifest.errors import short
+from pipeline.manifest.files import inside
 
 MAX_PROMPT_FILE_BYTES = 1024 * 1024
 
@@ -20,20 +20,9 @@ class PromptFiles:
     def read(self, rel: str) -> tuple[str | None, str | None]:
         """(text, None), or (None, why not) as a one-line message."""
         name = f"prompt_file {short(rel)}"
-        if "\0" in rel:
-            return None, f"{name} contains a NUL character"
-        if Path(rel).is_absolute() or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
-            return None, f"{name} must be a path relative to the manifest"
-        try:
-            # resolve() follows symbolic links, so a link pointing outside is caught too.
-            target = (self.folder / rel).resolve()
-        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
-            return None, f"{name} cannot be resolved: {getattr(exc, 'strerror', None) or exc}"
-        if not target.is_relative_to(self.folder):
-            return None, (
-                f"{name} points outside the manifest's folder (through '..' or a "
-                "symbolic link); refused"
-            )
+        target, problem = inside(self.folder, rel, name)
+        if target is None:
+            return None, problem
         if target in self._texts:
             return self._texts[target], None
         try:
@@ -43,10 +32,27 @@ class PromptFiles:
                 return None, f"{name} is not a regular file"
             if target.stat().st_size > MAX_PROMPT_FILE_BYTES:
                 return None, f"{name} is larger than 1 MB"
-            text = target.read_text(encoding="utf-8-sig").strip()
-        except UnicodeDecodeError:
-            return None, f"{name} is not valid UTF-8 text"
+            raw = target.read_bytes()
         except OSError as exc:
             return None, f"{name} cannot be read: {exc.strerror or exc}"
+        try:
+            text = raw.decode("utf-8-sig").strip()
+        except UnicodeDecodeError as exc:
+            return None, f"{name} is not valid UTF-8 text{_legacy_hint(raw, exc.start)}"
         self._texts[target] = text
         return text, None
+
+
+def _legacy_hint(raw: bytes, start: int) -> str:
+    """Name the likely encoding (editors on Windows still save Latin-1) and the fix."""
+    line = raw[:start].count(b"\n") + 1
+    byte = raw[start]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return " (it is UTF-16); save it as UTF-8"
+    if byte >= 0x80:
+        char = bytes([byte]).decode("cp1252", errors="replace")
+        return (
+            f" (byte 0x{byte:02x} on line {line}, {char!r} in Latin-1: the file looks like "
+            "Latin-1 or Windows-1252 text); save it as UTF-8"
+        )
+    return "; save it as UTF-8"

@@ -98,12 +98,24 @@ def manifest_validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def label(path: Sequence[str | int]) -> str:
-    """`jobs[2].n_frames` style name of a path."""
+def label(path: Sequence[str | int], job: str | None = None) -> str:
+    """`jobs[2] (hero-film).n_frames` style name of a path (`job`: the id of jobs[N])."""
     out = ""
-    for part in path:
+    for i, part in enumerate(path):
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if i == 1 and job and path[0] == "jobs":
+            out += f" ({job})"
     return out or "manifest"
+
+
+def job_id_at(located: Located, path: Path_) -> str | None:
+    """The id written on the job that `path` lies in, if any."""
+    if len(path) < 2 or path[0] != "jobs" or not isinstance(path[1], int):
+        return None
+    jobs = located.data.get("jobs") if isinstance(located.data, dict) else None
+    job = jobs[path[1]] if isinstance(jobs, list) and path[1] < len(jobs) else None
+    value = job.get("id") if isinstance(job, dict) else None
+    return value if isinstance(value, str) and SAFE_ID.fullmatch(value) else None
 
 
 def kind(value: Any) -> str:
@@ -157,7 +169,16 @@ def describe(error: ValidationError, name: str, field: str) -> str:
     if v == "type":
         names = [rule] if isinstance(rule, str) else list(rule)
         want = " or ".join(_TYPE_NAMES.get(t, t) for t in names)
-        return f"{name} must be {want}, not {kind(inst)}"
+        return f"{name} must be {want}, not {kind(inst)}{_retype(inst, names, field)}"
+    if v in {"oneOf", "anyOf"}:
+        return _closest(error, name)
+    if v == "additionalProperties" and isinstance(inst, dict) and isinstance(schema, dict):
+        known = set(schema.get("properties", {}))
+        extra = sorted(set(inst) - known)
+        if extra:
+            return f"unknown key {short(extra[0])}" + (
+                did_you_mean(extra[0], known) or f" (this form takes: {', '.join(sorted(known))})"
+            )
     if v == "pattern" and field == "id" and isinstance(inst, str):
         return unsafe_id(inst) or f"job id {short(inst)} is not a safe file name"
     if v == "pattern" and field.endswith("_rate"):
@@ -181,6 +202,53 @@ def describe(error: ValidationError, name: str, field: str) -> str:
     return f"{name}: {error.message}" + (f" ({title})" if title else "")
 
 
+def _retype(value: Any, want: Sequence[str], field: str) -> str:
+    """How to write `value` as the type the model wants: 5 vs "5" is the usual slip."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if "string" in want and (number or isinstance(value, bool)):
+        return f': write {field}: "{shown(value)}" (quoted)'
+    if isinstance(value, str) and {"integer", "number"} & set(want):
+        try:
+            parsed = float(value)
+        except ValueError:
+            return ""
+        if "integer" in want and not parsed.is_integer():
+            return ""
+        return f": write {field}: {value.strip()} (without quotes)"
+    if isinstance(value, str) and "boolean" in want and value.lower() in {"true", "false"}:
+        return f": write {field}: {value.lower()} (without quotes)"
+    return ""
+
+
+def _closest(error: ValidationError, name: str) -> str:
+    """For `oneOf`/`anyOf`: the form the value came closest to, and what it lacks there."""
+    rule: Any = error.validator_value
+    branches: list[Any] = list(rule)
+    if not error.context:
+        return (
+            f"{name} matches more than one of the model's {len(branches)} input forms; "
+            "remove the fields of all but one"
+        )
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in error.context:
+        index = sub.relative_schema_path[0] if sub.relative_schema_path else 0
+        by_branch.setdefault(int(index), []).append(sub)
+    best = min(by_branch, key=lambda i: (len(by_branch[i]), i))
+    branch = branches[best] if best < len(branches) else {}
+    title = branch.get("title") if isinstance(branch, dict) else None
+    required = branch.get("required") if isinstance(branch, dict) else None
+    called = repr(title) if title else f"form {best + 1}"
+    if not title and required:
+        called += " (with " + ", ".join(map(str, required)) + ")"
+    sub = by_branch[best][0]
+    field = next((str(p) for p in reversed(sub.absolute_path) if isinstance(p, str)), "")
+    inner = describe(sub, field or name, field)
+    return (
+        f"{name} matches none of the model's {len(branches)} input forms; "
+        f"closest is {called}: {inner}"
+    )
+
+
 def schema_issues(
     located: Located,
     validator: Draft202012Validator,
@@ -190,35 +258,50 @@ def schema_issues(
     skip_model_fields: bool = False,
     where: Where | None = None,
     model: str | None = None,
+    job: str | None = None,
+    known_missing: frozenset[str] = frozenset(),
 ) -> list[Issue]:
     """Every schema error of `instance` (found at `base` in the document) as an Issue.
 
     `where(path) -> Path_` may redirect a path to the node that really set the value (for a
     job merged from defaults and matrix values). `model` names the model whose input schema
-    `validator` is, for messages about keys it does not know.
+    `validator` is, for messages about keys it does not know; `job` is the (expanded) id of
+    the job, named in messages beside `jobs[N]`. Required keys in `known_missing` were
+    already reported in other words.
     """
     issues: list[Issue] = []
-    for error in validator.iter_errors(instance):
+    errors = list(validator.iter_errors(instance))
+    # One message per value: a wrong type makes its enum and pattern errors noise.
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    for error in errors:
+        if error.validator != "type" and tuple(error.absolute_path) in typed:
+            continue
         path: Path_ = (*base, *error.absolute_path)
         if skip_model_fields and _is_model_field(path):
             continue
+
+        def name_of(p: Path_) -> str:
+            return label(p, job or job_id_at(located, p))
+
         at = where(path) if where else path
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            issues += _unknown_keys(located, error, path, where, model)
+            issues += _unknown_keys(located, error, path, where, model, name_of)
             continue
         if error.validator == "required":
             missing = str(error.message).split("'")[1] if "'" in error.message else "?"
+            if missing in known_missing:
+                continue
             hint = " (start the file with 'version: 1')" if missing == "version" else ""
             issues.append(
-                located.issue(at, f"{label(path)} is missing required key {missing!r}{hint}")
+                located.issue(at, f"{name_of(path)} is missing required key {missing!r}{hint}")
             )
             continue
         field = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
         # Name the node at fault; say where the value came from when that is elsewhere.
         if at == path or not at or at[-1] == field or isinstance(at[-1], int):
-            name = label(at)
+            name = name_of(at)
         else:
-            name = f"{field} (from {label(at)})"
+            name = f"{field} (from {name_of(at)})"
         issues.append(located.issue(at, describe(error, name, field)))
     return issues
 
@@ -231,8 +314,14 @@ def _is_model_field(path: Path_) -> bool:
 
 
 def _unknown_keys(
-    located: Located, error: ValidationError, path: Path_, where: Where | None, model: str | None
+    located: Located,
+    error: ValidationError,
+    path: Path_,
+    where: Where | None,
+    model: str | None,
+    name_of: Callable[[Path_], str],
 ) -> list[Issue]:
+    """Kie ignores keys a model does not know and still bills the task: refuse them here."""
     schema: Any = error.schema
     instance: Any = error.instance
     allowed = set(schema.get("properties", {}))
@@ -243,9 +332,12 @@ def _unknown_keys(
         at = where((*path, extra)) if where else (*path, extra)
         # `at` may be a matrix value (…, "matrix", key, index): point at the key itself.
         cut = max(i for i, part in enumerate(at) if part == extra) if extra in at else len(at)
-        message = f"unknown key {short(extra)} in {label(at[:cut])}"
+        message = f"unknown key {short(extra)} in {name_of(at[:cut])}"
         hint = did_you_mean(extra, allowed)
         if not hint and model is not None:
-            hint = f": not a job key, nor an input of model {model!r}"
+            hint = (
+                f": not a job key, nor an input of model {model!r} "
+                "(Kie would ignore it and still bill the task)"
+            )
         issues.append(located.issue(at[: cut + 1], message + hint, key=True))
     return issues

@@ -19,6 +19,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pipeline.manifest.errors import Issue, ManifestError, short
+from pipeline.manifest.hints import PROSE_KEY, comment_warning
+from pipeline.manifest.yamlerrors import LINE_BREAK, clamp, reader_error, text_end, yaml_error
 
 MAX_BYTES = 10 * 1024 * 1024
 # Values built from the node graph, aliases expanded. A real manifest of 10,000 jobs has
@@ -55,6 +57,10 @@ class Located:
     # path -> (line, column) of the value; for mapping entries also of the key.
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # Problems found while reading that leave the document readable (a duplicate key keeps
+    # its first value), reported with everything else; and warnings.
+    issues: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
 
     def where(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """Line and column of `path`, falling back to its nearest known parent."""
@@ -116,72 +122,6 @@ def read_text(path: str, raw: bytes) -> str:
         ) from None
 
 
-_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as one
-
-
-def _end(text: str) -> tuple[int, int]:
-    """Line and column just after the last character of `text`."""
-    breaks = [m.end() for m in _LINE_BREAK.finditer(text)]
-    return len(breaks) + 1, len(text) - (breaks[-1] if breaks else 0) + 1
-
-
-def _clamp(end: tuple[int, int], line: int, col: int) -> tuple[int, int]:
-    """Keep a position inside the file: libyaml reports the end of a file that does not end
-    with a newline as the start of the (missing) next line."""
-    return (line, col) if line <= end[0] else end
-
-
-def _yaml_error(path: str, text: str, exc: yaml.MarkedYAMLError) -> ManifestError:
-    mark = exc.problem_mark or exc.context_mark
-    line, col = _clamp(_end(text), mark.line + 1, mark.column + 1) if mark else (1, 1)
-    problem = exc.problem or "invalid YAML"
-    if exc.context == "expected a single document in the stream":
-        return ManifestError(
-            [
-                Issue(
-                    path,
-                    line,
-                    col,
-                    "a second YAML document starts here: a "
-                    "manifest is one document (remove the '---' line and "
-                    "what follows, or split it into two files)",
-                )
-            ]
-        )
-    rest = text[mark.index :] if mark and 0 <= mark.index <= len(text) else ""
-    lines = _LINE_BREAK.split(text)
-    here = lines[line - 1] if line <= len(lines) else ""
-    if "undefined alias" in problem and rest.startswith("*"):
-        name = re.match(r"\*([^\s,\[\]{}]*)", rest)
-        problem = f"found undefined alias {short(name.group(1) if name else rest[:20])}"
-    if rest.startswith("\t") or "\t" in here[: len(here) - len(here.lstrip())] or "tab" in problem:
-        problem += " (YAML does not allow tabs for indentation: use spaces)"
-    context = f" ({exc.context})" if exc.context and "tabs" not in problem else ""
-    return ManifestError([Issue(path, line, col, f"YAML syntax error: {problem}{context}")])
-
-
-def _reader_error(path: str, text: str, exc: yaml.reader.ReaderError) -> ManifestError:
-    """A character YAML refuses anywhere (control characters such as U+0007)."""
-    char = exc.character if isinstance(exc.character, int) else 0
-    # The reader stops at the first such character; its `position` is in bytes for libyaml
-    # and in characters for the Python reader, so find the character itself.
-    position = max(text.find(chr(char)), 0)
-    breaks = [m.end() for m in _LINE_BREAK.finditer(text, 0, position)]
-    line, col = len(breaks) + 1, position - (breaks[-1] if breaks else 0) + 1
-    return ManifestError(
-        [
-            Issue(
-                path,
-                line,
-                col,
-                f"character U+{char:04X} is not allowed in "
-                "YAML; remove it (or write it as an escape in a "
-                "double-quoted string)",
-            )
-        ]
-    )
-
-
 def _expanded_size(root: Node) -> tuple[int, int]:
     """(values, characters) building `root` would make, aliases expanded, without expanding.
 
@@ -223,13 +163,15 @@ class _Builder:
     def __init__(self, located: Located, loader: yaml.SafeLoader, text: str) -> None:
         self.located = located
         self.loader = loader
-        self.end = _end(text)
+        self.text = text
+        self.end = text_end(text)
         self.count = 0
         self.issues: list[Issue] = []
+        self._lines: list[str] | None = None
 
     def pos(self, node: Node) -> tuple[int, int]:
         # An empty value at the very end of a file starts past its last line: clamp it.
-        return _clamp(self.end, *_pos(node))
+        return clamp(self.end, *_pos(node))
 
     def add(self, node: Node, message: str) -> None:
         line, col = self.pos(node)
@@ -314,9 +256,17 @@ class _Builder:
             if key is None:
                 continue
             if key in seen:
-                self.add(
-                    key_node,
-                    f"duplicate key {short(key)} (first defined at line {self.pos(seen[key])[0]})",
+                # Not fatal: the first value is kept, so the rest of the file is still checked.
+                line, col = self.pos(key_node)
+                first = self.pos(seen[key])[0]
+                self.located.issues.append(
+                    Issue(
+                        self.located.source,
+                        line,
+                        col,
+                        f"duplicate key {short(key)} (first defined at line {first}); "
+                        "remove one of them",
+                    )
                 )
                 continue
             seen[key] = key_node
@@ -338,7 +288,26 @@ class _Builder:
         for key, key_node, value_node in self._pairs(node):
             self.located.keys[(*path, key)] = self.pos(key_node)
             result[key] = self.build(value_node, (*path, key), depth + 1)
+            if (
+                isinstance(value_node, ScalarNode)
+                and not value_node.style  # plain: None (Python parser) or "" (libyaml)
+                and PROSE_KEY.search(key)
+                and isinstance(result[key], str)
+            ):
+                self._comment_after(key, result[key], value_node)
         return result
+
+    def _comment_after(self, key: str, value: str, node: ScalarNode) -> None:
+        """Warn when a `#` comment follows a plain prompt: hashtags vanish silently."""
+        if self._lines is None:
+            self._lines = LINE_BREAK.split(self.text)
+        end = node.end_mark
+        if end.line >= len(self._lines):
+            return
+        warning = comment_warning(key, value, self._lines[end.line][end.column :])
+        if warning:
+            line, col = self.pos(node)
+            self.located.warnings.append(Issue(self.located.source, line, col, warning, "warning"))
 
 
 def load_yaml(path: str, text: str) -> Located:
@@ -376,14 +345,14 @@ def load_yaml(path: str, text: str) -> Located:
                     "once YAML aliases are expanded (an alias bomb?)"
                 )
         except ValueError as exc:
-            line, col = _clamp(_end(text), *_pos(node))
+            line, col = clamp(text_end(text), *_pos(node))
             raise ManifestError([Issue(path, line, col, f"{exc}; refused")]) from None
         builder = _Builder(located, loader, text)
         located.data = builder.build(node, ())
     except yaml.reader.ReaderError as exc:
-        raise _reader_error(path, text, exc) from None
+        raise reader_error(path, text, exc) from None
     except yaml.MarkedYAMLError as exc:
-        raise _yaml_error(path, text, exc) from None
+        raise yaml_error(path, text, exc) from None
     except yaml.YAMLError as exc:
         raise ManifestError([Issue(path, 1, 1, f"YAML error: {exc}")]) from None
     except RecursionError:

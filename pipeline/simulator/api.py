@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pipeline.simulator.catalog import is_catalog_call
 from pipeline.simulator.files import (
     ACCESS_DENIED,
     NO_SUCH_KEY,
@@ -69,7 +70,7 @@ def handle_api(
     headers: Mapping[str, str],
     body: bytes,
 ) -> Outcome:
-    kind = ROUTES.get((method, path))
+    kind = ROUTES.get((method, path)) or ("catalog" if is_catalog_call(method, path) else None)
     if kind is None:
         msg = f"No such endpoint: {method} {path}"
         return json_outcome(404, {"code": 404, "msg": msg, "data": None})
@@ -105,6 +106,8 @@ def _handle(
         reply = service.record_info(auth, next(iter(query.get("taskId", [])), None))
     elif kind == "download":
         reply = service.download_url(auth, body)
+    elif kind == "catalog":
+        reply = service.catalog.answer(service, auth, path, query)
     else:
         reply = service.credit(auth)
     return _after(service, method, path, reply, hits)

@@ -23,6 +23,7 @@ from jsonschema.exceptions import best_match
 from pipeline.fingerprint import fingerprint
 from pipeline.models import ModelRegistry, load_prices
 from pipeline.simulator.callbacks import CallbackSender
+from pipeline.simulator.catalog import Catalog
 from pipeline.simulator.config import ConfigError, SimConfig, apply_changes
 from pipeline.simulator.files import Grant, file_path, parse_file_path
 from pipeline.simulator.ratelimit import SlidingWindow
@@ -65,6 +66,7 @@ class KieService:
         self.stats = Stats()
         self.registry = ModelRegistry()
         self.prices = load_prices()
+        self.catalog = Catalog(self.registry)
         self._accounts = {key: i for i, key in enumerate(dict.fromkeys(config.api_keys))}
         self.balances = [config.credits] * len(self._accounts)
         self._create_windows = [SlidingWindow() for _ in self._accounts]

@@ -25,7 +25,12 @@ MODERATED = ("gore", "nsfw")  # the simulator refuses prompts holding these word
 
 def test_there_are_samples() -> None:
     names = {p.relative_to(ROOT / "manifests").as_posix() for p in SAMPLES}
-    assert {"campaign.yaml", "examples/minimal.yaml", "examples/pro-matrix.yaml"} <= names
+    assert {
+        "campaign.yaml",
+        "examples/minimal.yaml",
+        "examples/pro-matrix.yaml",
+        "examples/pipeline.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
@@ -65,9 +70,21 @@ def test_examples() -> None:
     minimal = load_manifest(ROOT / "manifests" / "examples" / "minimal.yaml")
     assert len(minimal.jobs) == 1
     pro = load_manifest(ROOT / "manifests" / "examples" / "pro-matrix.yaml")
-    assert {j.model for j in pro.jobs} == {"sora-2-pro-text-to-video"}
-    assert sorted(j.input["size"] for j in pro.jobs) == ["high", "standard"]
+    assert {j.model for j in pro.jobs} == {"wan/2-7-text-to-video"}
+    assert sorted(j.input["resolution"] for j in pro.jobs) == ["1080p", "720p"]
     registry = ModelRegistry()
     for job in (*minimal.jobs, *pro.jobs):
         model = registry.get(job.model)
         assert model is not None and model.validator.is_valid(dict(job.input))
+        assert job.paused is None and job.credits is not None
+    assert not minimal.warnings and not pro.warnings
+
+
+def test_pipeline_example() -> None:
+    """A still from a local photo, animated, then upscaled: each stage takes the last."""
+    chain = load_manifest(ROOT / "manifests" / "examples" / "pipeline.yaml")
+    still, video, upscale = chain.jobs
+    assert [f.name for f in still.files] == ["assets/mug.png"]
+    assert still.files[0].media == "image" and still.media == "image"
+    assert video.upstream == ("mug-still",) and upscale.upstream == ("mug-video",)
+    assert not chain.warnings

@@ -1,0 +1,198 @@
+"""`run-pipeline models list|pull|show`: Kie's catalog from the command line.
+
+`list` and `pull` call the catalog with the key from KIE_API_KEY (1 call per second at most);
+`show` reads the model files through the same lookup a manifest in the current folder would
+use (kie-models/ folders up from here, then the bundled catalog) and makes no call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import difflib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from pipeline.batch import resolve_target
+from pipeline.catalog import pricing
+from pipeline.catalog.pull import CatalogSession, pull
+from pipeline.client import AuthError, KieClient, KieError
+from pipeline.errors import EXIT_OK, ServiceStop, UsageError
+from pipeline.models import KIE_MODELS, MODEL_NAME, Model, ModelFileError, ModelRegistry
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    listing = sub.add_parser("list", help="list the models of Kie's catalog")
+    listing.add_argument("--type", metavar="TEXT", help='only this task type, e.g. "Text to Video"')
+    listing.add_argument(
+        "--search", metavar="TEXT", help="only models whose name or title has TEXT"
+    )
+    listing.add_argument("--json", action="store_true", help="Kie's answer as JSON on stdout")
+    listing.add_argument("--base-url", metavar="URL", help="Kie API endpoint")
+    pulling = sub.add_parser(
+        "pull",
+        help="write model files from Kie's catalog",
+        description="Write one model file "
+        f"per MODEL under DIR (default ./{KIE_MODELS}/) and print each path written.",
+    )
+    pulling.add_argument("models", nargs="+", metavar="MODEL")
+    pulling.add_argument("--dir", type=Path, metavar="DIR", help=f"default: ./{KIE_MODELS}/")
+    pulling.add_argument("--base-url", metavar="URL", help="Kie API endpoint")
+    show = sub.add_parser("show", help="a model's file: fields, price, status (no network)")
+    show.add_argument("model", metavar="MODEL")
+    show.add_argument("--json", action="store_true", help="the model file as JSON, plus its path")
+
+
+def run(
+    args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
+) -> int:
+    if args.models_command == "show":
+        return _show(args.model, as_json=args.json, stdout=stdout)
+    names = list(getattr(args, "models", ()))
+    for name in names:
+        if not MODEL_NAME.fullmatch(name):
+            raise UsageError(f"not a model name: {name!r} (e.g. kling-2.6/text-to-video)")
+    target = resolve_target(args.base_url, environ)
+    try:
+        return asyncio.run(_remote(args, target.base_url, target.api_key, stdout, stderr))
+    except AuthError as exc:
+        raise ServiceStop(f"Kie refused the API key: {exc.message}") from None
+    except KieError as exc:
+        raise ServiceStop(f"Kie's catalog did not answer as expected: {exc.message}") from None
+
+
+async def _remote(
+    args: argparse.Namespace, base_url: str, key: str, stdout: TextIO, stderr: TextIO
+) -> int:
+    async with KieClient(base_url, key) as client:
+        session = CatalogSession(client)
+        if args.models_command == "list":
+            models = await session.list_models(args.type, args.search)
+            if args.json:
+                stdout.write(json.dumps({"total": len(models), "models": models}, indent=2) + "\n")
+            else:
+                _table(models, stdout)
+            return EXIT_OK
+        dest = args.dir or Path.cwd() / KIE_MODELS
+        registry = ModelRegistry([dest.resolve(), *ModelRegistry.for_folder(Path.cwd()).search])
+
+        def previous(name: str) -> dict[str, Any] | None:
+            try:
+                model = registry.get(name)
+            except ModelFileError:
+                return None  # a broken file of ours is simply replaced
+            return dict(model.data) if model else None
+
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        report = await pull(
+            session, args.models, dest, base_url=base_url, fetched=today, previous=previous
+        )
+    for line in report.lines:
+        print(line, file=stdout)
+    for line in report.errors:
+        print(f"run-pipeline models pull: {line}", file=stderr)
+    return report.exit_code
+
+
+def _table(models: list[dict[str, Any]], out: TextIO) -> None:
+    rows = [
+        (
+            str(m.get("model") or ""),
+            ", ".join(str(t) for t in m.get("taskType") or []),
+            str(m.get("pricingDesc") or "price unknown"),
+        )
+        for m in models
+    ]
+    header = ("MODEL", "TYPE", "PRICE")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(2)]
+    for row in [header, *rows]:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip(), file=out)
+    print(f"{len(rows)} model{'' if len(rows) == 1 else 's'}", file=out)
+
+
+def _show(name: str, *, as_json: bool, stdout: TextIO) -> int:
+    registry = ModelRegistry.for_folder(Path.cwd())
+    model = registry.get(name)
+    if model is None:
+        known = registry.names()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        where = " nor ".join(str(f) for f in registry.folders)
+        raise UsageError(f"unknown model {name!r}{hint} (not in {where})")
+    if as_json:
+        stdout.write(json.dumps({**model.data, "path": str(model.path)}, indent=2) + "\n")
+        return EXIT_OK
+    for line in describe(model, bundled=registry.bundled):
+        print(line, file=stdout)
+    return EXIT_OK
+
+
+def describe(model: Model, *, bundled: Path) -> list[str]:
+    """`models show`: the model in a few lines, then one line per input field."""
+    where = "bundled" if model.path and model.path.is_relative_to(bundled) else "kie-models"
+    results = model.output_rule
+    if isinstance(results, Mapping):
+        count = f"up to `{results['field']}` results (default {results.get('default', 1)})"
+    else:
+        count = f"{results or 1} result{'' if results in (None, 1) else 's'}"
+    source = model.source or {}
+    lines = [
+        f"{model.name}: {model.title}",
+        f"  file:    {model.path} ({where})",
+        f"  types:   {', '.join(model.task_types) or 'unknown'}",
+        f"  output:  {model.media or 'unknown media'}, {count}",
+        f"  status:  {'PAUSED: ' + model.paused if model.paused else 'available'}",
+        f"  price:   {model.price_prose or 'no price given'}",
+        f"           rule: {pricing.describe(model.price_rule)}",
+        f"  source:  {source.get('url', 'unknown')} (fetched {source.get('fetched', '?')})",
+        "  input:",
+    ]
+    branches = model.schema.get("oneOf") or [model.schema]
+    for index, branch in enumerate(branches, 1):
+        if len(branches) > 1:
+            lines.append(f"    one of {index}/{len(branches)}: {branch.get('title', '')}".rstrip())
+        required = set(branch.get("required", ()))
+        props = branch.get("properties", {})
+        width = max((len(k) for k in props), default=0)
+        for key, spec in props.items():
+            lines.append(f"    {key:<{width}}  {_field(spec, key in required)}")
+    return lines
+
+
+def _field(spec: Mapping[str, Any], required: bool) -> str:
+    parts: list[str] = []
+    if "enum" in spec:
+        parts.append(" | ".join(json.dumps(v) for v in spec["enum"]))
+    else:
+        kind = spec.get("type", "any")
+        kind = "/".join(kind) if isinstance(kind, list) else str(kind)
+        if kind == "array" and isinstance(spec.get("items"), dict):
+            kind = f"list of {spec['items'].get('type', 'any')}"
+        parts.append(kind)
+    limits = [
+        f"{label} {spec[key]}"
+        for key, label in (
+            ("minLength", "min length"),
+            ("maxLength", "max length"),
+            ("minimum", "min"),
+            ("maximum", "max"),
+            ("minItems", "min items"),
+            ("maxItems", "max items"),
+        )
+        if key in spec
+    ]
+    parts += limits
+    if spec.get("x-media"):
+        parts.append(f"{spec['x-media']} URL")
+    if required:
+        parts.append("required")
+    elif "default" in spec:
+        parts.append(f"default {json.dumps(spec['default'])}")
+    return ", ".join(parts)
+
+
+__all__ = ["add_arguments", "run"]

@@ -1,0 +1,299 @@
+"""Kie's OpenAPI documents -> model files. Pure functions: no I/O, no clock.
+
+`GET /api/v1/models/<model>/schema` answers a whole OpenAPI document (3.0.1 or 3.1) for one
+model. What those documents really contain, and what we do about it:
+- `$ref`s into the document's own `components`, not inlined, with percent-encoded segments
+  (`#/components/schemas/response%20not%20with%20recordId`), and component keys that end in a
+  space (`Error `): each segment is percent-decoded and then JSON-pointer-unescaped, never
+  trimmed.
+- OpenAPI 3.0's `nullable: true` (and boolean `exclusiveMinimum`): turned into JSON Schema
+  2020-12 (`type: [t, "null"]`, numeric `exclusiveMinimum`).
+- `input` declared as a `oneOf`: kept, each branch closed like a plain input.
+- `openapi: null` (Kie has not synced the model yet) and a `paths` key other than createTask
+  (a chat model, or an API of its own): refused, since we cannot run them.
+The `input` we write is closed (`additionalProperties: false`): Kie ignores unknown fields and
+still bills the task, so an unknown field is an error here. URL fields that take files are
+marked `x-media` (from the field's name) and `x-max-bytes` (from "Maximum file size: N MB").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from pipeline.errors import EXIT_USAGE, PipelineError
+
+CREATE_TASK = "/api/v1/jobs/createTask"
+_DROPPED = {"nullable", "example", "xml", "externalDocs", "discriminator", "readOnly", "writeOnly"}
+_KEPT_EXTENSIONS = {"x-media", "x-max-bytes"}
+_MAX_SIZE = re.compile(r"maximum file size:?\s*(\d+)\s*MB", re.IGNORECASE)
+_SUBSCHEMA = {"items", "not", "additionalProperties", "contains", "oneOf", "anyOf", "allOf"}
+_RESULT_FIELDS = ("max_images", "num_images", "n")
+
+
+class CatalogError(PipelineError):
+    """Kie's catalog answered something we did not expect; nothing is written."""
+
+
+class Refused(PipelineError):
+    """The model cannot be pulled: its schema is not synced, or it is not a createTask model."""
+
+    exit_code = EXIT_USAGE
+
+
+def digest(document: Any) -> str:
+    """sha256 of the canonical JSON of `document` (sorted keys, no spaces, UTF-8)."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def resolve(document: Mapping[str, Any], ref: str) -> Any:
+    """The node a local `$ref` points at. Segments are percent-decoded, then `~1` -> `/` and
+    `~0` -> `~`; a key's trailing space is part of the key."""
+    if not ref.startswith("#/"):
+        raise CatalogError(f"$ref {ref!r} does not point into the same document")
+    node: Any = document
+    for raw in ref[2:].split("/"):
+        key = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict) or key not in node:
+            raise CatalogError(f"$ref {ref!r} points at nothing (no key {key!r})")
+        node = node[key]
+    return node
+
+
+def _convert(document: Mapping[str, Any], node: Any, refs: tuple[str, ...]) -> Any:
+    """One OpenAPI schema object as JSON Schema 2020-12, every $ref inlined."""
+    if isinstance(node, list):
+        return [_convert(document, item, refs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("$ref"), str):
+        ref = node["$ref"]
+        if ref in refs:
+            raise CatalogError(f"$ref {ref!r} refers to itself; a model input cannot recurse")
+        target = resolve(document, ref)
+        if not isinstance(target, dict):
+            raise CatalogError(f"$ref {ref!r} is not a schema")
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        return _convert(document, {**target, **siblings}, (*refs, ref))
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED or (key.startswith("x-") and key not in _KEPT_EXTENSIONS):
+            continue
+        if key in ("properties", "patternProperties", "$defs"):
+            out[key] = {k: _convert(document, v, refs) for k, v in value.items()}
+        elif key in _SUBSCHEMA and isinstance(value, dict | list):
+            out[key] = _convert(document, value, refs)
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
+            bound = node.get("minimum" if key == "exclusiveMinimum" else "maximum")
+            if value and bound is not None:  # 3.0: a flag on minimum/maximum
+                out[key] = bound
+        else:
+            out[key] = value
+    for key in ("exclusiveMinimum", "exclusiveMaximum"):
+        if node.get(key) is True:
+            out.pop("minimum" if key == "exclusiveMinimum" else "maximum", None)
+    if node.get("nullable") is True:
+        _allow_null(out)
+    return out
+
+
+def _allow_null(schema: dict[str, Any]) -> None:
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind != "null":
+        schema["type"] = [kind, "null"]
+    elif isinstance(kind, list) and "null" not in kind:
+        schema["type"] = [*kind, "null"]
+    if isinstance(schema.get("enum"), list) and None not in schema["enum"]:
+        schema["enum"] = [*schema["enum"], None]
+
+
+def media_of(name: str, schema: Mapping[str, Any]) -> str | None:
+    """What a field takes, judged by its name and type: "image", "video", "audio" or None."""
+    if not (
+        name.endswith(("_url", "_urls"))
+        or name in ("url", "urls", "image_input", "input_urls", "image", "images")
+    ):
+        return None
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    items = schema.get("items")
+    item_type = items.get("type") if isinstance(items, dict) else None
+    if "string" not in kinds and not ("array" in kinds and item_type == "string"):
+        return None
+    if "video" in name:
+        return "video"
+    if "audio" in name:
+        return "audio"
+    return "image"
+
+
+def _close(schema: dict[str, Any]) -> None:
+    """Close one input object and mark its file fields (top level and each oneOf branch)."""
+    if schema.get("type") == "object" or "properties" in schema:
+        schema.setdefault("additionalProperties", False)
+    for name, field in schema.get("properties", {}).items():
+        if not isinstance(field, dict):
+            continue
+        media = media_of(name, field)
+        if media and "x-media" not in field:
+            field["x-media"] = media
+        size = _MAX_SIZE.search(str(field.get("description") or ""))
+        if media and size and "x-max-bytes" not in field:
+            field["x-max-bytes"] = int(size.group(1)) * 1024 * 1024
+
+
+def input_schema(model: str, document: Any) -> dict[str, Any]:
+    """The JSON Schema of createTask's `input` for `model`, from its catalog document."""
+    if document is None:
+        raise Refused(
+            f"{model}: Kie's catalog has no schema for this model yet (openapi: null, not "
+            "synced); try again later, or write its kie-models/ file by hand"
+        )
+    if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
+        raise CatalogError(f"{model}: the catalog's schema is not an OpenAPI document")
+    paths = list(document["paths"])
+    if paths != [CREATE_TASK]:
+        others = ", ".join(p for p in paths if p != CREATE_TASK) or "none"
+        raise Refused(
+            f"{model} is not a job model (its endpoint is {others}, not {CREATE_TASK}); "
+            "run-pipeline runs createTask models only"
+        )
+    try:
+        post = document["paths"][CREATE_TASK]["post"]
+        body = post["requestBody"]["content"]["application/json"]["schema"]
+    except (KeyError, TypeError):
+        raise CatalogError(
+            f"{model}: the document has no JSON request body for createTask"
+        ) from None
+    body = _convert(document, body, ())
+    raw = body.get("properties", {}).get("input") if isinstance(body, dict) else None
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{model}: createTask's request body declares no `input` object")
+    schema: dict[str, Any] = raw
+    branches = schema.get("oneOf") or schema.get("anyOf")
+    for part in (schema, *(b for b in branches or () if isinstance(b, dict))):
+        _close(part)
+    if branches:
+        schema.pop("additionalProperties", None)  # the branches are closed; the union is not
+    return schema
+
+
+def media_from_task_types(task_types: list[str]) -> str | None:
+    """ "Text to Video" -> video, "Image Upscale" -> image, "Text to Speech" -> audio."""
+    for task in task_types:
+        words = task.lower().replace("-", " ").split()
+        target = words[words.index("to") + 1 :] if "to" in words else words[:1]
+        for word in target:
+            if word in ("video", "image", "audio"):
+                return word
+            if word in ("music", "speech", "sound", "voice"):
+                return "audio"
+    return None
+
+
+def output_of(schema: Mapping[str, Any], media: str | None) -> dict[str, Any]:
+    props = schema.get("properties", {})
+    for name in _RESULT_FIELDS:
+        field = props.get(name)
+        if isinstance(field, dict) and field.get("type") == "integer":
+            default = field.get("default", 1)
+            return {"media": media, "max_results": {"field": name, "default": default}}
+    return {"media": media, "max_results": 1}
+
+
+def rule_from_prose(prose: str | None, schema: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A price rule when the prose is one of the simple shapes; else None (price unknown)."""
+    text = (prose or "").strip()
+    props = schema.get("properties", {})
+    per_second = re.fullmatch(r"(\d+) credits(?: \([^)]*\))? per second", text, re.IGNORECASE)
+    if per_second and "duration" in props:
+        return {"per_second": int(per_second.group(1)), "field": "duration"}
+    flat = re.fullmatch(
+        r"(\d+) credits(?: \([^)]*\))? per (?:task|image|video|generation|request)",
+        text,
+        re.IGNORECASE,
+    )
+    if flat:
+        for name in _RESULT_FIELDS:
+            if name in props:
+                return {"per_result": int(flat.group(1)), "field": name}
+        return {"flat": int(flat.group(1))}
+    return None
+
+
+def model_file(
+    model: str,
+    document: Any,
+    *,
+    listing: Mapping[str, Any] | None,
+    pricing_desc: str | None,
+    source_url: str,
+    fetched: str,
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The model file for `model` (MODEL_FORMAT.md). `previous` is the file we had, whose
+    price rule is kept while Kie's price prose is unchanged (prose is not always parseable)
+    and whose "paused" status is kept (the catalog does not say)."""
+    schema = input_schema(model, document)
+    listing = listing or {}
+    task_types = [str(t) for t in listing.get("taskType") or [] if isinstance(t, str)]
+    post = document["paths"][CREATE_TASK]["post"]
+    title = listing.get("title") or post.get("summary") or model
+    media = media_from_task_types(task_types)
+    if media is None and previous:
+        media = (previous.get("output") or {}).get("media")
+    prose = pricing_desc if pricing_desc is not None else listing.get("pricingDesc")
+    old_price = (previous or {}).get("price") or {}
+    if previous and old_price.get("prose") == prose and "rule" in old_price:
+        rule = old_price["rule"]
+    else:
+        rule = rule_from_prose(prose, schema)
+    status = (previous or {}).get("status") or {}
+    return {
+        "model": model,
+        "title": str(title),
+        "task_types": task_types,
+        "output": output_of(schema, media),
+        "status": status if status.get("state") == "paused" else {"state": "available"},
+        "price": {"prose": prose, "rule": rule},
+        "source": {"url": source_url, "fetched": fetched, "digest": digest(document)},
+        "input": schema,
+    }
+
+
+def _fields(schema: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(schema.get("properties", {}))
+    for branch in schema.get("oneOf") or schema.get("anyOf") or ():
+        if isinstance(branch, dict):
+            out.update(branch.get("properties", {}))
+    return out
+
+
+def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What a re-pull changed, one line each: fields added or removed, enum and type
+    changes, price; "other changes" when only something else moved."""
+    lines: list[str] = []
+    before, after = _fields(old.get("input") or {}), _fields(new.get("input") or {})
+    lines += [f"field added: {name}" for name in after if name not in before]
+    lines += [f"field removed: {name}" for name in before if name not in after]
+    for name in (n for n in after if n in before):
+        a, b = before[name] or {}, after[name] or {}
+        old_enum, new_enum = a.get("enum") or [], b.get("enum") or []
+        added = [v for v in new_enum if v not in old_enum]
+        removed = [v for v in old_enum if v not in new_enum]
+        if added and old_enum:
+            lines.append(f"{name}: enum gained {', '.join(json.dumps(v) for v in added)}")
+        if removed and new_enum:
+            lines.append(f"{name}: enum lost {', '.join(json.dumps(v) for v in removed)}")
+        if a.get("type") != b.get("type"):
+            lines.append(f"{name}: type {json.dumps(a.get('type'))} -> {json.dumps(b.get('type'))}")
+    if (old.get("price") or {}).get("prose") != (new.get("price") or {}).get("prose"):
+        lines.append(f"price: {(new.get('price') or {}).get('prose')}")
+    if not lines:
+        lines.append("other changes (descriptions, limits or metadata)")
+    return lines

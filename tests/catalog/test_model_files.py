@@ -1,0 +1,150 @@
+"""Model files: loading, errors naming the file, the kie-models/ lookup, price rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.errors import EXIT_USAGE, PipelineError
+from pipeline.models import (
+    CREDIT_USD,
+    ModelFileError,
+    ModelRegistry,
+    bundled_dir,
+    load_prices,
+)
+
+
+def model_data(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": name,
+        "title": name.upper(),
+        "output": {"media": "image", "max_results": 1},
+        "price": {"prose": "p", "rule": {"flat": 3}},
+        "input": {
+            "type": "object",
+            "properties": {"prompt": {"type": "string"}},
+            "required": ["prompt"],
+            "additionalProperties": False,
+        },
+        **extra,
+    }
+
+
+def write(folder: Path, name: str, data: Any) -> Path:
+    path = folder / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_the_bundled_catalog_loads_and_covers_the_current_models() -> None:
+    registry = ModelRegistry()
+    names = registry.names()
+    for name in (
+        "kling-2.6/text-to-video",
+        "bytedance/seedance-2-fast",
+        "wan/2-7-text-to-video",
+        "nano-banana-pro",
+        "topaz/video-upscale",
+        "sora-2-pro-text-to-video",
+    ):
+        assert name in names
+    models = [registry.get(n) for n in names]
+    assert all(m is not None and m.path is not None for m in models)
+    kling = registry.get("kling-2.6/text-to-video")
+    assert kling is not None and kling.schema["properties"]["duration"]["enum"] == ["5", "10"]
+    seedance = registry.get("bytedance/seedance-2-fast")
+    assert seedance is not None and seedance.schema["properties"]["duration"]["type"] == "integer"
+    wan = registry.get("wan/2-7-text-to-video")
+    assert wan is not None and "ratio" in wan.fields and "aspect_ratio" not in wan.fields
+    for model in models:
+        assert model is not None
+        source = json.loads(model.path.read_text())["source"] if model.path else {}
+        assert source["fetched"] == "2026-11-28" and source["url"]
+
+
+def test_sora_is_paused_with_both_dates() -> None:
+    for name in ("sora-2-text-to-video", "sora-2-pro-text-to-video"):
+        model = ModelRegistry().get(name)
+        assert model is not None and model.paused is not None
+        assert "2026-06-11" in model.paused and "2026-09-24" in model.paused
+        assert model.data["status"]["since"] == "2026-06-11"
+
+
+def test_price_rules_of_each_kind() -> None:
+    registry = ModelRegistry()
+    kling = registry.get("kling-2.6/text-to-video")
+    assert kling is not None
+    assert kling.price_for({"prompt": "p", "sound": False}) == 55  # default duration "5"
+    assert kling.price_for({"prompt": "p", "sound": True, "duration": "10"}) == 220
+    assert kling.price_for({"prompt": "p", "sound": True, "duration": 10}) is None  # not "10"
+    seedance = registry.get("bytedance/seedance-2-fast")
+    assert seedance is not None and seedance.price_for({"duration": 8}) == 8 * 17
+    seedream = registry.get("bytedance/seedream-v4-text-to-image")
+    assert seedream is not None
+    assert seedream.price_for({"max_images": 4}) == 20 and seedream.max_results({}) == 1
+    assert seedream.max_results({"max_images": 4}) == 4
+    upscale = registry.get("grok-imagine/upscale")
+    assert upscale is not None and upscale.price_for({}) == 10
+    topaz = registry.get("topaz/image-upscale")
+    assert topaz is not None and topaz.price_for({"image_url": "u"}) is None
+
+
+def test_the_price_table_shim_reads_the_model_files() -> None:
+    prices = load_prices()
+    assert prices.credit_usd == CREDIT_USD == 0.005
+    assert prices.credits_for("sora-2-text-to-video", {"n_frames": "15"}) == 35
+    assert prices.credits_for("no-such-model", {}) is None
+
+
+def test_lookup_is_nearest_kie_models_first_then_bundled(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    manifest = project / "campaigns" / "spring" / "batch.yaml"
+    manifest.parent.mkdir(parents=True)
+    write(project / "kie-models", "kling-2.6/text-to-video", model_data("kling-2.6/text-to-video"))
+    write(project / "kie-models", "mine", model_data("mine", title="far"))
+    write(project / "campaigns" / "kie-models", "mine", model_data("mine", title="near"))
+    registry = ModelRegistry.for_manifest(manifest)
+    mine = registry.get("mine")
+    assert mine is not None and mine.title == "near"
+    kling = registry.get("kling-2.6/text-to-video")
+    assert kling is not None and kling.path == project / "kie-models/kling-2.6/text-to-video.json"
+    assert registry.get("nano-banana-pro") is not None  # bundled
+    assert "mine" in registry.names() and "nano-banana-pro" in registry.names()
+    assert registry.get("../etc/passwd") is None and registry.get("a/b/c") is None
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("{not json", "not valid JSON"),
+        (model_data("bad", input={"type": 12}), "not a valid JSON Schema"),
+        (model_data("bad", input={"properties": {"x": {"minLength": -1}}}), "JSON Schema"),
+        (model_data("other"), "declares model 'other'"),
+        (model_data("bad", price={"rule": {"per_second": 3}}), "needs a `field`"),
+        (model_data("bad", status={"state": "gone"}), "status.state"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
+def test_bad_model_files_are_errors_naming_the_file(tmp_path: Path, content: Any, why: str) -> None:
+    path = write(tmp_path / "kie-models", "bad", content)
+    registry = ModelRegistry([tmp_path / "kie-models"])
+    with pytest.raises(ModelFileError, match=why) as caught:
+        registry.get("bad")
+    assert str(path) in str(caught.value)
+    assert isinstance(caught.value, PipelineError) and caught.value.exit_code == EXIT_USAGE
+
+
+def test_one_of_inputs_list_every_field_and_only_shared_defaults() -> None:
+    model = ModelRegistry().get("kling-3.0/video")
+    assert model is not None
+    assert {"prompt", "multi_prompt", "mode"} <= set(model.fields)
+    assert model.defaults() == {"aspect_ratio": "16:9", "mode": "std"}  # not duration
+
+
+def test_bundled_dir_is_the_schemas_folder() -> None:
+    assert (bundled_dir() / "nano-banana-pro.json").is_file()
