@@ -1,163 +1,138 @@
 """The only module that speaks HTTP to Kie. Turns every answer into data or one of our errors.
 
 Kie answers most errors as HTTP 200 with the code in the body, rate limiting sometimes as a
-real HTTP 429, and 5xx sometimes as HTML; we check the status and the body code. The API key
-is sent only to the Kie endpoint (never to file hosts) and never appears in an error message.
+real HTTP 429, and 5xx sometimes as HTML; we check the status and the body code. An answer
+that is not Kie's envelope (a gateway's HTML page, a cut or garbled body, a deadline passed
+after sending) may follow a task Kie made: it is ambiguous, never "not created". Every call
+has an overall deadline whatever the server drips, and every answer is read with a size cap
+(decompressed bytes). The API key is sent only to the Kie endpoint (never to file hosts, see
+`filehosts`) and never appears in an error message. The error tree and the reading of
+answers live in `answers`; every name is re-exported here.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from pipeline import __version__
+from pipeline.answers import (
+    AuthError,
+    InsufficientCredits,
+    KeyLimitReached,
+    KieError,
+    Maintenance,
+    MalformedAnswer,
+    ModelDisabled,
+    ModelUnavailable,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    Redirected,
+    Rejected,
+    RetryableError,
+    ServerError,
+    TaskInfo,
+    TransportError,
+    check_task_id,
+    clean_text,
+    error_for,
+    parse_json,
+    parse_task_info,
+)
+from pipeline.filehosts import FileHosts, FileURLRefused
+
+__all__ = [
+    "AuthError",
+    "FileURLRefused",
+    "InsufficientCredits",
+    "KeyLimitReached",
+    "KieClient",
+    "KieError",
+    "Maintenance",
+    "MalformedAnswer",
+    "ModelDisabled",
+    "ModelUnavailable",
+    "NotFound",
+    "PermanentError",
+    "RateLimited",
+    "Redirected",
+    "Rejected",
+    "RetryableError",
+    "ServerError",
+    "TaskInfo",
+    "TransportError",
+    "parse_task_info",
+]
+
+MAX_ANSWER = 1024 * 1024  # bytes of an API answer, counted after decompression
+CALL_DEADLINE = 90.0  # seconds for a whole API call: connect, send, and the last byte read
+_error_for = error_for  # the old private name, kept for callers and tests
 
 
-class KieError(Exception):
-    """An answer or failure from Kie. `code` is Kie's code (or the HTTP status) when known."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class RetryableError(KieError):
-    """Worth trying again later. `ambiguous`: the request may have taken effect anyway."""
-
-    ambiguous = False
-
-
-class RateLimited(RetryableError):
-    pass
-
-
-class Maintenance(RetryableError):
-    pass
-
-
-class ServerError(RetryableError):
-    pass
-
-
-class TransportError(RetryableError):
-    """No usable answer: connection refused or reset, timeout, or a body that is not JSON."""
-
-    def __init__(self, message: str, *, ambiguous: bool) -> None:
-        super().__init__(message)
-        self.ambiguous = ambiguous
-
-
-class PermanentError(KieError):
-    """Trying again unchanged will not help."""
-
-
-class AuthError(PermanentError):
-    pass
-
-
-class InsufficientCredits(PermanentError):
-    pass
-
-
-class NotFound(PermanentError):
-    pass
-
-
-class Rejected(PermanentError):
-    """422: the request failed validation or moderation."""
-
-
-class ModelDisabled(PermanentError):
-    pass
-
-
-_BY_CODE: dict[int, type[KieError]] = {
-    401: AuthError,
-    402: InsufficientCredits,
-    404: NotFound,
-    422: Rejected,
-    429: RateLimited,
-    455: Maintenance,
-    500: ServerError,
-    505: ModelDisabled,
-}
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """The parts of a recordInfo answer the runner needs."""
-
-    task_id: str
-    state: str  # waiting | queuing | generating | success | fail
-    result_urls: tuple[str, ...]
-    fail_code: str | None
-    fail_msg: str | None
-
-    @property
-    def finished(self) -> bool:
-        return self.state in {"success", "fail"}
-
-
-def _error_for(code: int, message: str) -> KieError:
-    cls = _BY_CODE.get(code)
-    if cls is None:
-        cls = ServerError if code >= 500 else PermanentError
-    return cls(f"Kie answered {code}: {message}", code)
-
-
-def _text(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
-def parse_task_info(data: Any) -> TaskInfo:
-    """Read recordInfo's `data`, whose `resultJson` is a JSON *string* (or null, or "")."""
-    if not isinstance(data, dict) or not isinstance(data.get("taskId"), str):
-        raise ServerError("recordInfo answer without a task")
-    raw = data.get("resultJson")
-    result: Any = {}
-    if isinstance(raw, str) and raw.strip():
-        try:
-            result = json.loads(raw)
-        except json.JSONDecodeError:
-            raise ServerError("recordInfo resultJson is not valid JSON") from None
-    elif isinstance(raw, dict):
-        result = raw
-    urls = result.get("resultUrls") if isinstance(result, dict) else None
-    return TaskInfo(
-        task_id=data["taskId"],
-        state=str(data.get("state") or "waiting"),
-        result_urls=tuple(u for u in urls or () if isinstance(u, str)),
-        fail_code=_text(data.get("failCode")),
-        fail_msg=_text(data.get("failMsg")),
-    )
+def _read_envelope(status: int, headers: httpx.Headers, raw: bytes, *, create: bool) -> Any:
+    """`data` of a success envelope, else the error the answer means."""
+    if 300 <= status < 400:
+        where = clean_text(headers.get("location") or "nowhere", 200)
+        raise Redirected(
+            f"Kie answered HTTP {status} redirect to {where}; check --base-url", status
+        )
+    try:
+        body = parse_json(raw, "Kie's answer")
+    except MalformedAnswer:
+        body = None
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(code, int) or isinstance(code, bool) or (status != 200 and code == 200):
+        if status == 429:  # a rate limiter in front of Kie: refused, not carried out
+            raise RateLimited("Kie answered HTTP 429", 429)
+        if status == 401:
+            raise AuthError("Kie answered HTTP 401", 401)
+        kind = clean_text(headers.get("content-type") or "no content type", 60)
+        raise MalformedAnswer(
+            f"Kie answered HTTP {status} without its JSON envelope ({kind}); "
+            "the request may have been carried out"
+        )
+    if code != 200:
+        assert isinstance(body, dict)
+        message = body.get("msg") or body.get("message") or ""
+        raise error_for(code, str(message), create=create)
+    assert isinstance(body, dict)
+    return body.get("data")
 
 
 class KieClient:
     """Async client for one endpoint and key. Use as `async with KieClient(...) as kie:`."""
 
     def __init__(
-        self, base_url: str, api_key: str, *, timeout: float = 30.0, max_connections: int = 32
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_connections: int = 32,
+        deadline: float = CALL_DEADLINE,
+        max_answer: int = MAX_ANSWER,
     ) -> None:
         limits = httpx.Limits(max_connections=max_connections)
-        headers = {"User-Agent": f"run-pipeline/{__version__}"}
+        agent = f"run-pipeline/{__version__}"
+        self.deadline = deadline
+        self.max_answer = max_answer
         self._api = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={**headers, "Authorization": f"Bearer {api_key}"},
+            headers={"User-Agent": agent, "Authorization": f"Bearer {api_key}"},
             limits=limits,
         )
         # File hosts get no Authorization header: the key is for Kie alone.
-        self._files = httpx.AsyncClient(
+        self._files = FileHosts(
+            base_url,
             timeout=httpx.Timeout(timeout, connect=10.0),
-            headers=headers,
             limits=limits,
-            follow_redirects=True,
+            user_agent=agent,
         )
 
     async def __aenter__(self) -> KieClient:
@@ -170,59 +145,75 @@ class KieClient:
         await self._api.aclose()
         await self._files.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, path: str, *, create: bool = False, **kwargs: Any) -> Any:
+        """One API call within `deadline` seconds in all; `data` of the answer, or an error.
+        `create`: a createTask, whose 500 validation and "paused" answers are permanent."""
         try:
-            response = await self._api.request(method, path, **kwargs)
+            async with asyncio.timeout(self.deadline):
+                status, headers, raw = await self._exchange(method, path, **kwargs)
+        except TimeoutError:
+            raise TransportError(
+                f"no complete answer from Kie within {self.deadline:g} s", ambiguous=True
+            ) from None
+        return _read_envelope(status, headers, raw, create=create)
+
+    async def _exchange(
+        self, method: str, path: str, **kwargs: Any
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """Send and read the answer, streaming, with at most `max_answer` bytes kept."""
+        try:
+            async with self._api.stream(method, path, **kwargs) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.max_answer:
+                    raise MalformedAnswer(f"Kie's answer is too large ({declared} bytes)")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.max_answer:
+                        raise MalformedAnswer(
+                            f"Kie's answer is larger than {self.max_answer} bytes"
+                        )
+                    chunks.append(chunk)
+                return response.status_code, response.headers, b"".join(chunks)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransportError(
                 f"cannot reach Kie: {type(exc).__name__}", ambiguous=False
             ) from None
+        except httpx.DecodingError:
+            raise MalformedAnswer("Kie's answer cannot be decompressed") from None
         except httpx.HTTPError as exc:
             # Sent, but no answer: the server may have acted on it.
             raise TransportError(
                 f"no answer from Kie: {type(exc).__name__}", ambiguous=True
             ) from None
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            if response.status_code == 200:
-                raise TransportError("Kie's answer is not a JSON envelope", ambiguous=True)
-            raise _error_for(response.status_code, f"HTTP {response.status_code}")
-        code = body.get("code")
-        message = str(body.get("msg") or body.get("message") or "")
-        if response.status_code != 200 and (not isinstance(code, int) or code == 200):
-            code = response.status_code
-        if not isinstance(code, int):
-            raise TransportError("Kie's answer has no code", ambiguous=True)
-        if code != 200:
-            raise _error_for(code, message or "no message")
-        return body.get("data")
 
     async def create_task(self, body: dict[str, Any]) -> str:
-        data = await self._call("POST", "/api/v1/jobs/createTask", json=body)
+        data = await self._call("POST", "/api/v1/jobs/createTask", create=True, json=body)
         task_id = data.get("taskId") if isinstance(data, dict) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise TransportError("createTask answered without a taskId", ambiguous=True)
-        return task_id
+        return check_task_id(task_id, "createTask answered")
 
     async def record_info(self, task_id: str) -> TaskInfo:
-        data = await self._call("GET", "/api/v1/jobs/recordInfo", params={"taskId": task_id})
+        try:
+            data = await self._call("GET", "/api/v1/jobs/recordInfo", params={"taskId": task_id})
+        except Rejected as exc:  # 2026: an unknown task is `422 recordInfo is null`
+            if "recordinfo is null" in exc.message.lower():
+                raise NotFound(exc.message, exc.code) from None
+            raise
         return parse_task_info(data)
 
     async def download_url(self, url: str) -> str:
         data = await self._call("POST", "/api/v1/common/download-url", json={"url": url})
         if isinstance(data, dict):  # some pages show {"url": ...}
             data = data.get("url") or data.get("downloadUrl")
-        if not isinstance(data, str) or not data:
-            raise ServerError("download-url answered without a URL")
+        if not isinstance(data, str) or not data or len(data) > 8192:
+            raise MalformedAnswer("download-url answered without a usable URL")
         return data
 
     async def credit(self) -> float:
         data = await self._call("GET", "/api/v1/chat/credit")
         if isinstance(data, bool) or not isinstance(data, int | float):
-            raise ServerError("credit answer is not a number")
+            raise MalformedAnswer("credit answer is not a number")
         return float(data)
 
     @asynccontextmanager

@@ -1,0 +1,275 @@
+"""Reading Kie's answers: the error tree, the envelope, recordInfo, and what we keep of them.
+
+Everything a server sends is untrusted and bounded here: a body that is not JSON (or nests
+deeper than Python can parse) is a `MalformedAnswer`, never a traceback; a task id longer than
+128 characters or with unprintable ones is malformed; server messages are stripped of control
+and terminal escape characters and truncated before they reach a log, a ledger or stderr.
+
+The tree (`pipeline.client` re-exports every name, which is where callers import them from):
+
+    KieError
+    ├── RetryableError               try again later; `ambiguous`: it may have taken effect
+    │   ├── RateLimited              429
+    │   ├── Maintenance              455
+    │   ├── ServerError              5xx in Kie's envelope
+    │   └── TransportError           no usable answer (refused, reset, timed out, no envelope)
+    │       └── MalformedAnswer      an answer we cannot read (always ambiguous)
+    └── PermanentError               trying again unchanged will not help
+        ├── AuthError                401
+        ├── InsufficientCredits      402
+        ├── KeyLimitReached          433: the key's own limit (stop submitting, like 402)
+        ├── NotFound                 404, or 422 "recordInfo is null"
+        ├── Rejected                 422, or a 500 whose message is a validation message
+        ├── ModelDisabled            505
+        │   └── ModelUnavailable     paused or unknown model (a 500 saying so)
+        └── Redirected               a 3xx from the API: the base URL is wrong
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MAX_MESSAGE = 300  # characters kept of any server message
+MAX_TASK_ID = 128
+MAX_RESULTS = 100  # result URLs kept of one task
+MAX_URL = 8192
+
+
+class KieError(Exception):
+    """An answer or failure from Kie. `code` is Kie's code (or the HTTP status) when known."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RetryableError(KieError):
+    """Worth trying again later. `ambiguous`: the request may have taken effect anyway."""
+
+    ambiguous = False
+
+
+class RateLimited(RetryableError):
+    pass
+
+
+class Maintenance(RetryableError):
+    pass
+
+
+class ServerError(RetryableError):
+    pass
+
+
+class TransportError(RetryableError):
+    """No usable answer: connection refused or reset, a deadline passed, or a body that is
+    not Kie's envelope (a gateway page): a create answered so may have made a task."""
+
+    def __init__(self, message: str, *, ambiguous: bool) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
+
+
+class MalformedAnswer(TransportError):
+    """An answer that cannot be read: not JSON, too deep, too large, or holding values out of
+    bounds. The request reached a server, so it is always ambiguous."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ambiguous=True)
+
+
+class PermanentError(KieError):
+    """Trying again unchanged will not help."""
+
+
+class AuthError(PermanentError):
+    pass
+
+
+class InsufficientCredits(PermanentError):
+    pass
+
+
+class KeyLimitReached(PermanentError):
+    """433: this API key's own hourly, daily or total cap. Stop submitting, like 402."""
+
+
+class NotFound(PermanentError):
+    pass
+
+
+class Rejected(PermanentError):
+    """The request failed validation or moderation: this job fails, the batch goes on."""
+
+
+class ModelDisabled(PermanentError):
+    pass
+
+
+class ModelUnavailable(ModelDisabled):
+    """The model is paused or unknown to Kie: no more creates for it in this run."""
+
+
+class Redirected(PermanentError):
+    """The API answered with a redirect: almost always a wrong `--base-url`."""
+
+
+_BY_CODE: dict[int, type[KieError]] = {
+    401: AuthError,
+    402: InsufficientCredits,
+    404: NotFound,
+    422: Rejected,
+    429: RateLimited,
+    433: KeyLimitReached,
+    455: Maintenance,
+    500: ServerError,
+    505: ModelDisabled,
+}
+
+_UNAVAILABLE = re.compile(r"temporarily paused|not supported|model .*(?:does not exist|unknown)")
+_VALIDATION = re.compile(
+    r"is required|not within the range|allowed options|must be (?:a|an|one|at|less|greater|"
+    r"between|in)\b|invalid (?:value|param|input|format|type)|not a valid|too long|exceeds",
+    re.IGNORECASE,
+)
+# CSI/OSC escape sequences first (so their printable tails go too), then any control char.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def clean_text(value: object, limit: int = MAX_MESSAGE) -> str:
+    """A server-supplied string made safe to print: no escapes or control characters,
+    whitespace runs collapsed, at most `limit` characters."""
+    text = _CONTROL.sub(" ", _ESCAPES.sub("", str(value)))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_for(code: int, message: str, *, create: bool = False) -> KieError:
+    """The error for Kie's `code`. On createTask, a 500 (or 422) that names a paused or
+    unknown model, or a validation failure, is permanent: retrying would only pay again."""
+    message = clean_text(message) or "no message"
+    cls = _BY_CODE.get(code)
+    if create and code in (422, 500):
+        if _UNAVAILABLE.search(message.lower()):
+            cls = ModelUnavailable
+        elif _VALIDATION.search(message):
+            cls = Rejected
+    if cls is KeyLimitReached:
+        message = f"the API key's own limit was reached ({message})"
+    if cls is None:
+        cls = ServerError if code >= 500 else PermanentError
+    return cls(f"Kie answered {code}: {message}", code)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes | str, what: str) -> Any:
+    """JSON from a server, or MalformedAnswer: bad encoding, bad syntax, NaN, or nesting too
+    deep for the parser (100,000 `[` raise RecursionError inside json)."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise MalformedAnswer(f"{what} is not valid JSON ({type(exc).__name__})") from None
+
+
+def check_task_id(value: Any, what: str) -> str:
+    """A task id we are willing to store in five files: 1..128 visible ASCII characters."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_TASK_ID
+        or not all("!" <= ch <= "~" for ch in value)
+    ):
+        raise MalformedAnswer(f"{what} without a usable taskId")
+    return value
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """The parts of a recordInfo answer the runner needs.
+
+    `result_urls` are all of the task's results in Kie's order; `credits` is Kie's
+    `creditsConsumed` (None when not reported)."""
+
+    task_id: str
+    state: str  # waiting | queuing | generating | success | fail
+    result_urls: tuple[str, ...]
+    fail_code: str | None
+    fail_msg: str | None
+    credits: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in {"success", "fail"}
+
+
+_STATES = {"waiting", "queuing", "generating", "success", "fail"}
+_FLAGS = {0: "generating", 1: "success", 2: "fail", 3: "fail"}
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else clean_text(value)
+
+
+def _state(data: dict[str, Any]) -> str:
+    state = data.get("state")
+    if isinstance(state, str) and state in _STATES:
+        return state
+    flag = data.get("successFlag")
+    if isinstance(flag, int) and not isinstance(flag, bool) and flag in _FLAGS:
+        return _FLAGS[flag]
+    return "waiting"
+
+
+def _result(data: dict[str, Any]) -> Any:
+    """`response` (2026: the parsed result) when it is an object, else `resultJson`, which is
+    a JSON string (or null, or "") on most pages and an object on a few."""
+    response = data.get("response")
+    if isinstance(response, dict):
+        return response
+    raw = data.get("resultJson")
+    if isinstance(raw, str) and raw.strip():
+        return parse_json(raw, "recordInfo resultJson")
+    return raw if isinstance(raw, dict) else {}
+
+
+def _urls(result: Any) -> tuple[str, ...]:
+    urls = result.get("resultUrls") if isinstance(result, dict) else None
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list):
+        return ()
+    kept = tuple(u for u in urls if isinstance(u, str) and u)
+    if len(kept) > MAX_RESULTS or any(len(u) > MAX_URL for u in kept):
+        raise MalformedAnswer("recordInfo lists too many or too long result URLs")
+    return kept
+
+
+def _credits(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number < 1e12 else None
+
+
+def parse_task_info(data: Any) -> TaskInfo:
+    """Read recordInfo's `data` in any of its shapes (2025 or 2026)."""
+    if not isinstance(data, dict):
+        raise MalformedAnswer("recordInfo answer without a task")
+    return TaskInfo(
+        task_id=check_task_id(data.get("taskId"), "recordInfo answer"),
+        state=_state(data),
+        result_urls=_urls(_result(data)),
+        fail_code=_text(data.get("failCode")),
+        fail_msg=_text(data.get("failMsg")),
+        credits=_credits(data.get("creditsConsumed")),
+    )
