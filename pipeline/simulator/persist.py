@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS uploads (path TEXT PRIMARY KEY, account TEXT NOT NULL
                                     uploaded REAL NOT NULL, expires REAL NOT NULL,
                                     data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS upload_log (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -128,6 +129,14 @@ class Store:
         )
         out.upload_log = [json.loads(e) for (e,) in db.execute("SELECT entry FROM upload_log")]
         return out
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._db as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def save(
         self,
