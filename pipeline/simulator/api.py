@@ -161,6 +161,7 @@ def _after(
         # The client cannot learn the task id: from its side the create is ambiguous.
         reply.created.lost_answer = True
         service.stats.lost_answer_task_ids.append(reply.created.task_id)
+        service.save_task(reply.created)
     answered = post not in LOST
     service.stats.log_request(
         service.wall(),

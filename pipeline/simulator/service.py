@@ -129,6 +129,9 @@ class KieService:
     def save_upload(self, upload: Upload, entry: dict[str, Any]) -> None:
         self._save(upload=(upload, entry))
 
+    def save_task(self, task: Task) -> None:
+        self._save(tasks=[task])
+
     def _book_task(self, task: Task) -> None:
         """Result grants and the end-of-task settlement of a new or restored task."""
         end = task.end_mono
