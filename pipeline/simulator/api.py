@@ -9,7 +9,7 @@ makes them dangerous to a client (a created task whose answer never arrives).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,9 +20,12 @@ from pipeline.simulator.files import (
     RangeNotSatisfiable,
     parse_file_path,
     parse_range,
-    video_bytes,
 )
+from pipeline.simulator.hostile import DEEP_JSON, GATEWAY_STATUSES, gateway_page, gzip_bomb
+from pipeline.simulator.hosting import handle_upload
+from pipeline.simulator.results import CONTENT_TYPES, result_bytes
 from pipeline.simulator.service import KieService, Reply
+from pipeline.simulator.uploads import UPLOAD_ROUTES, mime_for
 
 Action = Literal["answer", "reset", "close"]
 
@@ -50,12 +53,23 @@ class Outcome:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to hold the answer back (the `slow` fault)
     truncate_at: int | None = None  # send only this many body bytes, then close
+    drip: float = 0.0  # send the whole answer one byte per `drip` seconds
+    # A streamed body (the gzip bomb): (Content-Length, chunks) instead of `body`.
+    stream: tuple[int, Iterator[bytes]] | None = None
 
 
-def _draw(service: KieService, kinds: tuple[str, ...]) -> list[str]:
-    """Which of `kinds` strike this request; one draw per kind, always, to stay aligned."""
+def _draw(service: KieService, kinds: tuple[str, ...], hostile: bool = False) -> list[str]:
+    """Which of `kinds` strike this request; one draw per kind, always, to stay aligned.
+
+    The hostile kinds draw from their own stream, so they leave older replays unchanged.
+    """
     rates = service.config.rates.as_dict()
-    return [kind for kind in kinds if service.rng.faults.random() < rates[kind]]
+    stream = service.rng.hostile if hostile else service.rng.faults
+    return [kind for kind in kinds if stream.random() < rates[kind]]
+
+
+API_HOSTILE = ("gateway_error", "slow_drip", "deep_json", "gzip_bomb")
+FILE_HOSTILE = ("slow_drip", "bad_range", "gzip_bomb", "redirect_loop")
 
 
 def json_outcome(status: int, payload: object) -> Outcome:
@@ -71,6 +85,8 @@ def handle_api(
     body: bytes,
 ) -> Outcome:
     kind = ROUTES.get((method, path)) or ("catalog" if is_catalog_call(method, path) else None)
+    if kind is None and method == "POST" and path in UPLOAD_ROUTES:
+        kind = "upload:" + UPLOAD_ROUTES[path]
     if kind is None:
         msg = f"No such endpoint: {method} {path}"
         return json_outcome(404, {"code": 404, "msg": msg, "data": None})
@@ -90,7 +106,9 @@ def _handle(
     body: bytes,
 ) -> Outcome:
     kinds = ("http_500", "reset", "lost_answer", "malformed_json", "slow")
-    hits = _draw(service, kinds if kind == "create" else kinds[:2] + kinds[3:])
+    effectful = kind == "create" or kind.startswith("upload:")
+    hits = _draw(service, kinds if effectful else kinds[:2] + kinds[3:])
+    hits += _draw(service, API_HOSTILE, hostile=True)
     pre = next((k for k in hits if k in ("http_500", "reset")), None)
     if pre is not None:
         service.stats.faults[pre] += 1
@@ -108,24 +126,46 @@ def _handle(
         reply = service.download_url(auth, body)
     elif kind == "catalog":
         reply = service.catalog.answer(service, auth, path, query)
-    else:
+    elif kind == "credit":
         reply = service.credit(auth)
-    return _after(service, method, path, reply, hits)
+    else:
+        # The upload may fetch a URL (from this very server): not under the service lock.
+        service.lock.release()
+        try:
+            reply = handle_upload(service, kind.split(":")[1], headers, body)
+        finally:
+            service.lock.acquire()
+    return _after(service, method, path, reply, hits, upload=kind.startswith("upload:"))
 
 
-def _after(service: KieService, method: str, path: str, reply: Reply, hits: list[str]) -> Outcome:
+LOST = ("lost_answer", "malformed_json", "gateway_error", "deep_json", "gzip_bomb")
+
+
+def _after(
+    service: KieService,
+    method: str,
+    path: str,
+    reply: Reply,
+    hits: list[str],
+    upload: bool = False,
+) -> Outcome:
     config = service.config
     status = 429 if reply.code == 429 and config.http_429 else 200
-    payload = json.dumps(reply.envelope(), ensure_ascii=False).encode()
-    # lost_answer only means something when there is a task whose answer can be lost.
-    post = next((k for k in hits if k != "lost_answer" or reply.created is not None), None)
+    envelope = reply.envelope()
+    if upload:  # the file host's answers carry a `success` flag too
+        envelope = {"success": reply.code == 200, **envelope}
+    payload = json.dumps(envelope, ensure_ascii=False).encode()
+    # lost_answer only means something when a task was made or a file stored.
+    effect = reply.created is not None or (upload and reply.code == 200)
+    post = next((k for k in hits if k != "lost_answer" or effect), None)
     if post is not None:
         service.stats.faults[post] += 1
-    if reply.created is not None and post in ("lost_answer", "malformed_json"):
+    if reply.created is not None and post in LOST:
         # The client cannot learn the task id: from its side the create is ambiguous.
         reply.created.lost_answer = True
         service.stats.lost_answer_task_ids.append(reply.created.task_id)
-    answered = post not in ("lost_answer", "malformed_json")
+        service.save_task(reply.created)
+    answered = post not in LOST
     service.stats.log_request(
         service.wall(),
         method,
@@ -139,49 +179,124 @@ def _after(service: KieService, method: str, path: str, reply: Reply, hits: list
         return Outcome(action="close")
     if post == "malformed_json":
         return Outcome(status=200, body=payload[: len(payload) // 2])
+    hostile = _hostile(service, post)
+    if hostile is not None:
+        return hostile
     delay = config.scaled(config.slow_delay) if post == "slow" else 0.0
-    return Outcome(status=status, body=payload, delay=delay)
+    drip = config.scaled(config.drip_interval) if post == "slow_drip" else 0.0
+    return Outcome(status=status, body=payload, delay=delay, drip=drip)
 
 
-def serve_file(service: KieService, method: str, path: str, range_header: str | None) -> Outcome:
-    """A result video, as an S3-like store would serve it (no auth; the URL is the key)."""
+def _hostile(service: KieService, post: str | None) -> Outcome | None:
+    """The answer of a hostile fault that replaces the envelope, if `post` is one."""
+    if post == "gateway_error":
+        status = GATEWAY_STATUSES[service.rng.hostile.randrange(len(GATEWAY_STATUSES))]
+        return Outcome(status=status, body=gateway_page(status), content_type="text/html")
+    if post == "deep_json":
+        return Outcome(status=200, body=DEEP_JSON)
+    if post == "gzip_bomb":
+        stream = gzip_bomb(service.config.gzip_bomb_bytes)
+        return Outcome(status=200, headers={"Content-Encoding": "gzip"}, stream=stream)
+    return None
+
+
+def serve_file(
+    service: KieService, method: str, path: str, query: str, range_header: str | None
+) -> Outcome:
+    """A result file, as an S3-like store would serve it (no auth; the URL is the key)."""
     with service.lock:
         now = service.clock()
         parsed = parse_file_path(path)
-        grant = service.grants.get(parsed[0]) if parsed else None
+        grant = service.grants.get(parsed.token) if parsed else None
         task = service.tasks.get(grant.task_id) if grant else None
-        if parsed is None or grant is None or task is None or grant.task_id != parsed[1]:
+        if parsed is None or grant is None or task is None or grant.task_id != parsed.task_id:
             return Outcome(status=404, body=NO_SUCH_KEY, content_type="application/xml")
-        if task.state(now) != "success":
+        if task.state(now) != "success" or parsed.index >= task.results or parsed.ext != task.ext:
             return Outcome(status=404, body=NO_SUCH_KEY, content_type="application/xml")
         if now >= grant.expires:
             return Outcome(status=403, body=ACCESS_DENIED, content_type="application/xml")
-        data = video_bytes(task.aspect_ratio)
-        size = len(data)
-        headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
+        hostile = _draw(service, FILE_HOSTILE, hostile=True) if method == "GET" else []
+        post = hostile[0] if hostile else None
+        if post == "bad_range" and not (range_header or "").strip().startswith("bytes="):
+            post = None  # nothing was asked for at an offset: nothing to get wrong
+        if post is not None:
+            service.stats.faults[post] += 1
+        if post == "redirect_loop":
+            hop = int(query.rpartition("hop=")[2] or 0) if "hop=" in query else 0
+            headers = {"Location": f"{path}?hop={hop + 1}"}
+            return Outcome(status=302, content_type="text/plain", headers=headers)
+        content_type = CONTENT_TYPES[task.ext]
+        if post == "gzip_bomb":
+            stream = gzip_bomb(service.config.gzip_bomb_bytes)
+            headers = {"Content-Encoding": "gzip"}
+            return Outcome(content_type=content_type, headers=headers, stream=stream)
+        data = result_bytes(task.ext, f"{task.task_id}-{parsed.index}", task.aspect_ratio)
+        return _ranged(service, method, data, content_type, range_header, post)
+
+
+def _ranged(
+    service: KieService,
+    method: str,
+    data: bytes,
+    content_type: str,
+    range_header: str | None,
+    post: str | None,
+) -> Outcome:
+    size = len(data)
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=0"}
+    try:
+        span = parse_range(range_header, size)
+    except RangeNotSatisfiable:
+        headers["Content-Range"] = f"bytes */{size}"
+        return Outcome(status=416, content_type=content_type, headers=headers)
+    status = 200
+    if span is not None and post == "bad_range" and span[0] > 0:
+        span = (0, size - 1)  # honest about what it sends, but not what was asked for
+    if span is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {span[0]}-{span[1]}/{size}"
+        data = data[span[0] : span[1] + 1]
+    truncate_at = None
+    if method == "GET":
+        # A cut-short transfer still delivers something (half, at least one byte), as a
+        # real dropped connection does; a one-byte body cannot be cut short.
+        if len(data) > 1 and _draw(service, ("truncated_download",)):
+            service.stats.faults["truncated_download"] += 1
+            truncate_at = max(1, len(data) // 2)
+        service.stats.file_downloads += 1
+        service.stats.file_download_bytes += len(data) if truncate_at is None else truncate_at
+    drip = service.config.scaled(service.config.drip_interval) if post == "slow_drip" else 0.0
+    return Outcome(
+        status=status,
+        body=data,
+        content_type=content_type,
+        headers=headers,
+        truncate_at=truncate_at,
+        drip=drip,
+    )
+
+
+def serve_upload(service: KieService, method: str, path: str, range_header: str | None) -> Outcome:
+    """An uploaded file, typed by its name; 404 once its retention is over."""
+    with service.lock:
+        name = service.uploads.path_of(service.base_url + path, service.base_url)
+        upload = service.uploads.live(name, service.wall()) if name else None
+        if upload is None:
+            return Outcome(status=404, body=NO_SUCH_KEY, content_type="application/xml")
+        if method == "GET":
+            service.stats.upload_downloads += 1
+        size = len(upload.data)
+        headers = {"Accept-Ranges": "bytes"}
         try:
             span = parse_range(range_header, size)
         except RangeNotSatisfiable:
             headers["Content-Range"] = f"bytes */{size}"
-            return Outcome(status=416, content_type="video/mp4", headers=headers)
-        status = 200
+            return Outcome(status=416, content_type=mime_for(upload.name), headers=headers)
+        data, status = upload.data, 200
         if span is not None:
             status = 206
             headers["Content-Range"] = f"bytes {span[0]}-{span[1]}/{size}"
             data = data[span[0] : span[1] + 1]
-        truncate_at = None
-        if method == "GET":
-            # A cut-short transfer still delivers something (half, at least one byte), as a
-            # real dropped connection does; a one-byte body cannot be cut short.
-            if len(data) > 1 and _draw(service, ("truncated_download",)):
-                service.stats.faults["truncated_download"] += 1
-                truncate_at = max(1, len(data) // 2)
-            service.stats.file_downloads += 1
-            service.stats.file_download_bytes += len(data) if truncate_at is None else truncate_at
         return Outcome(
-            status=status,
-            body=data,
-            content_type="video/mp4",
-            headers=headers,
-            truncate_at=truncate_at,
+            status=status, body=data, content_type=mime_for(upload.name), headers=headers
         )

@@ -46,6 +46,32 @@ _FAULT_OPTIONS = (
         "tasks end in state fail, failCode 501 (credits refunded)",
     ),
     ("--fault-stuck", "stuck", "tasks never finish"),
+    (
+        "--fault-gateway",
+        "gateway_error",
+        "answer HTTP 502/503/504 with an HTML page after the effect (a create is made and charged)",
+    ),
+    (
+        "--fault-slow-drip",
+        "slow_drip",
+        "send the whole answer one byte every --drip-interval seconds",
+    ),
+    (
+        "--fault-bad-range",
+        "bad_range",
+        "ranged downloads: answer 206 from byte 0, whatever offset was asked for",
+    ),
+    (
+        "--fault-deep-json",
+        "deep_json",
+        "answer HTTP 200 with 100,000 nested '[' (after the effect)",
+    ),
+    (
+        "--fault-gzip-bomb",
+        "gzip_bomb",
+        "answer gzip-encoded bytes that inflate to 1 GiB of zeros (streamed)",
+    ),
+    ("--fault-redirect-loop", "redirect_loop", "result files: an endless chain of 302 redirects"),
 )
 
 
@@ -70,10 +96,11 @@ def _limit(text: str) -> tuple[int, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Keep a description the caller chose (the `run-pipeline simulate` sub-parser has one).
     parser.description = parser.description or (
-        "Run a local Kie AI look-alike (createTask, recordInfo, download-url, credit and result "
-        "videos), faults included. Prints the base URL as the first line on stdout, then runs "
-        "until SIGINT or SIGTERM. Introspection for tests: GET /__sim/stats, /__sim/tasks, "
-        "/__sim/requests; POST /__sim/control."
+        "Run a local Kie AI look-alike (createTask, recordInfo, download-url, credit, result "
+        "files of every model in the catalog, and the file host's uploads), faults included. "
+        "Prints the base URL as the first line on stdout, then runs until SIGINT or SIGTERM. "
+        "Introspection for tests: GET /__sim/stats, /__sim/tasks, /__sim/requests, "
+        "/__sim/uploads; POST /__sim/control."
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
@@ -112,7 +139,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=_DEFAULTS.credits,
         metavar="N",
-        help="starting credit balance of each account (default: %(default)s)",
+        help="starting credit balance of each account, any size (default: %(default)s; "
+        "with --state-dir, only for a new state)",
+    )
+    add(
+        "--state-dir",
+        metavar="DIR",
+        help="keep tasks, uploads and balances in DIR/kie-simulator.sqlite, so a restarted "
+        "simulator still knows them (default: nothing kept)",
     )
     limits = parser.add_argument_group("limits and lifetimes (in real seconds, before scaling)")
     limits.add_argument(
@@ -183,6 +217,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="createTask for MODEL answers code 505; repeatable",
     )
     behaviour.add_argument(
+        "--pause-models",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="models marked paused (the Sora 2 ones) answer createTask with code 500 "
+        '"This interface is temporarily paused", as on Kie since 2026-06-11 (default: on)',
+    )
+    behaviour.add_argument(
+        "--validation-500",
+        action="store_true",
+        help='missing fields and values outside an enum answer code 500 ("This field is '
+        'required"), as Kie does (default: code 422)',
+    )
+    behaviour.add_argument(
+        "--unknown-task-422",
+        action="store_true",
+        help='recordInfo of an unknown task answers code 422 "recordInfo is null", as Kie '
+        'does now (default: the older 404 "Task not found")',
+    )
+    behaviour.add_argument(
+        "--model-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also serve the model files in DIR (searched before the bundled catalog); repeatable",
+    )
+    behaviour.add_argument(
+        "--default-price",
+        type=int,
+        default=_DEFAULTS.default_price,
+        metavar="CREDITS",
+        help="credits of a task whose model file states no price rule (default: %(default)s)",
+    )
+    behaviour.add_argument(
+        "--upload-ttl",
+        type=_positive_float,
+        default=_DEFAULTS.upload_ttl,
+        metavar="SECONDS",
+        help="how long an uploaded file is served, in real seconds before scaling "
+        "(default: %(default)s, Kie's 24 h)",
+    )
+    behaviour.add_argument(
         "--webhook-hmac-key",
         default=os.environ.get("KIE_WEBHOOK_HMAC_KEY"),
         metavar="KEY",
@@ -202,6 +277,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.slow_delay,
         metavar="SECONDS",
         help="how long --fault-slow holds an answer (default: %(default)s)",
+    )
+    behaviour.add_argument(
+        "--drip-interval",
+        type=_positive_float,
+        default=_DEFAULTS.drip_interval,
+        metavar="SECONDS",
+        help="seconds per byte of a --fault-slow-drip answer, before scaling "
+        "(default: %(default)s)",
     )
     faults = parser.add_argument_group("faults (each a rate between 0 and 1, default 0)")
     for option, _, text in _FAULT_OPTIONS:
@@ -234,6 +317,14 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         callback_attempts=args.callback_attempts,
         slow_delay=args.slow_delay,
         faults=FaultRates(**rates),
+        drip_interval=args.drip_interval,
+        model_pauses=args.pause_models,
+        validation_500=args.validation_500,
+        unknown_task_422=args.unknown_task_422,
+        model_dirs=tuple(args.model_dir),
+        default_price=args.default_price,
+        upload_ttl=args.upload_ttl,
+        state_dir=args.state_dir,
     )
 
 

@@ -28,6 +28,14 @@ class FaultRates:
     truncated_download: float = 0.0  # file body cut short of its Content-Length
     generation_failure: float = 0.0  # task ends `fail` with failCode "501"
     stuck: float = 0.0  # task never finishes
+    # Hostile servers (issue 18); drawn from their own seeded stream, so adding them leaves
+    # the draws of the faults above, and so every seeded replay, unchanged.
+    gateway_error: float = 0.0  # HTTP 502/503/504 with an HTML page (after the effect)
+    slow_drip: float = 0.0  # the whole answer sent one byte every `drip_interval` seconds
+    bad_range: float = 0.0  # ranged download: 206 whose Content-Range starts elsewhere
+    deep_json: float = 0.0  # HTTP 200 with 100,000 nested `[` (after the effect)
+    gzip_bomb: float = 0.0  # gzip-encoded answer inflating to `gzip_bomb_bytes`
+    redirect_loop: float = 0.0  # result files: an endless chain of 302 redirects
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -40,6 +48,14 @@ class FaultRates:
 
 
 FAULT_KINDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FaultRates))
+HOSTILE_KINDS = (
+    "gateway_error",
+    "slow_drip",
+    "bad_range",
+    "deep_json",
+    "gzip_bomb",
+    "redirect_loop",
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,11 @@ class SimConfig:
     latency_sigma: float = 0.45
     latency_min: float = 20.0
     latency_max: float = 900.0
+    # The four numbers above are the profile of a video model. Other media, and long videos,
+    # have their own (median, min, max), with the same sigma:
+    image_latency: tuple[float, float, float] = (15.0, 5.0, 60.0)
+    audio_latency: tuple[float, float, float] = (60.0, 20.0, 240.0)
+    long_video_factor: float = 2.0  # upscales and videos of 15 s or more take this much longer
     # Share of a task's life spent `waiting` and then `queuing`; the rest is `generating`.
     phase_fractions: tuple[float, float] = (0.05, 0.15)
     moderation_delay: float = 5.0  # moderated prompts fail this soon after creation
@@ -70,6 +91,26 @@ class SimConfig:
     callback_backoff: float = 5.0  # first retry delay; doubles per attempt
     callback_timeout: float = 10.0  # per delivery attempt, real seconds (not scaled)
     slow_delay: float = 20.0
+    drip_interval: float = 5.0  # the `slow_drip` fault: seconds per byte (scaled)
+    gzip_bomb_bytes: int = 1 << 30  # what a `gzip_bomb` answer inflates to
+    # Kie today (late 2026): models marked paused in their file (and the old-format Sora
+    # files) answer createTask with code 500 "temporarily paused". Off by default until the
+    # runner treats that answer as final; `run-pipeline simulate` turns it on.
+    model_pauses: bool = False
+    # Kie answers some invalid inputs with body code 500 ("This field is required", "... is
+    # not within the range of allowed options"); off: every validation failure is 422.
+    validation_500: bool = False
+    # Kie answers recordInfo of an unknown task with code 422 "recordInfo is null"; off: the
+    # older documented 404 "Task not found".
+    unknown_task_422: bool = False
+    default_price: int = 20  # credits of a task whose model states no price rule
+    model_dirs: tuple[str, ...] = ()  # extra model-file folders, searched before the bundle
+    # Uploads (the file host): lifetime of an uploaded file, in real seconds (scaled), and
+    # the largest file accepted.
+    upload_ttl: float = 86_400.0
+    upload_max_bytes: int = 200 << 20
+    # Keep tasks, uploads and balances in a SQLite file in this folder between processes.
+    state_dir: str | None = None
     # A FaultRates, or a mapping {kind: rate} for short (turned into FaultRates).
     faults: FaultRates | Mapping[str, float] = field(default_factory=FaultRates)
 
@@ -95,9 +136,20 @@ class SimConfig:
         waiting, queuing = self.phase_fractions
         if waiting < 0 or queuing < 0 or waiting + queuing >= 1:
             raise ConfigError("phase_fractions must be two shares >= 0 summing to < 1")
-        for name in ("moderation_delay", "url_ttl", "download_url_ttl", "slow_delay"):
+        names = ("moderation_delay", "url_ttl", "download_url_ttl", "slow_delay", "upload_ttl")
+        for name in (*names, "drip_interval", "default_price", "gzip_bomb_bytes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
+        for name in ("image_latency", "audio_latency"):
+            median, low, high = getattr(self, name)
+            if not 0 < low <= median <= high:
+                raise ConfigError(
+                    f"{name} must be (median, min, max) with 0 < min <= median <= max"
+                )
+        if not self.long_video_factor >= 1:
+            raise ConfigError("long_video_factor must be >= 1")
+        if self.upload_max_bytes < 1:
+            raise ConfigError("upload_max_bytes must be >= 1")
 
     @property
     def rates(self) -> FaultRates:
@@ -118,7 +170,7 @@ class SimConfig:
 
 
 # Fields /__sim/control may change at run time, with the JSON type each expects.
-_BOOLS = {"maintenance", "http_429"}
+_BOOLS = {"maintenance", "http_429", "model_pauses", "validation_500", "unknown_task_422"}
 _WORDS = {"disabled_models", "moderation_words"}
 _LIMITS = {"create_limit", "query_limit"}
 _NUMBERS = {
@@ -132,6 +184,8 @@ _NUMBERS = {
     "callback_backoff",
     "callback_timeout",
     "slow_delay",
+    "drip_interval",
+    "upload_ttl",
 }
 CONTROLLABLE = frozenset(_BOOLS | _WORDS | _LIMITS | _NUMBERS | {"callback_attempts", "faults"})
 
@@ -173,3 +227,24 @@ def apply_changes(config: SimConfig, changes: Mapping[str, Any]) -> SimConfig:
             rates = {k: _number(f"faults.{k}", v) for k, v in value.items()}
             updates[name] = dataclasses.replace(config.rates, **rates)
     return dataclasses.replace(config, **updates)
+
+
+def new_balances(balances: list[int], accounts: Mapping[str, int], credits: Any) -> list[int]:
+    """The balances after a /__sim/control `credits` change (a number for every account, or
+    {api key or account index: number}); ConfigError when invalid."""
+    out = list(balances)
+    if credits is None:
+        return out
+    if isinstance(credits, int) and not isinstance(credits, bool):
+        return [credits] * len(out)
+    if not isinstance(credits, Mapping):
+        raise ConfigError("credits must be a number or an object {api key: number}")
+    for key, value in credits.items():
+        # Accept the key itself or an account index; never echo a key back in the error.
+        account = accounts.get(key)
+        if account is None and str(key).isdigit() and int(key) < len(out):
+            account = int(key)
+        if account is None or isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError("credits: unknown API key or account, or not an integer")
+        out[account] = value
+    return out

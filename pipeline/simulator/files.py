@@ -1,23 +1,19 @@
-"""Result files: the bundled videos, expiring signed-looking URLs, and HTTP Range parsing."""
+"""Result file URLs (expiring, signed-looking) and HTTP Range parsing."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from urllib.parse import urlsplit
 
+from pipeline.simulator.results import video_bytes as video_bytes  # re-exported
+
 FILES_PREFIX = "/files/"
-_FILE_PATH = re.compile(r"^/files/([0-9a-f]{32})/([0-9a-f]{32})(-wm)?\.mp4$")
+# /files/<token>/<taskId>[-<n>][-wm].<ext>: the n-th result (from 2) of a task.
+_FILE_PATH = re.compile(
+    r"^/files/([0-9a-f]{32})/([0-9a-f]{32})(?:-([2-9]|1[0-6]))?(-wm)?\.(png|jpg|webp|mp4|mp3)$"
+)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-@cache
-def video_bytes(aspect_ratio: str) -> bytes:
-    """The bundled MP4 for an aspect ratio (anything but "portrait" is landscape)."""
-    name = "portrait.mp4" if aspect_ratio == "portrait" else "landscape.mp4"
-    return (resources.files("pipeline.simulator") / "media" / name).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -29,14 +25,29 @@ class Grant:
     expires: float
 
 
-def file_path(token: str, task_id: str, watermark: bool = False) -> str:
-    return f"{FILES_PREFIX}{token}/{task_id}{'-wm' if watermark else ''}.mp4"
+def file_path(
+    token: str, task_id: str, watermark: bool = False, index: int = 0, ext: str = "mp4"
+) -> str:
+    number = f"-{index + 1}" if index else ""
+    return f"{FILES_PREFIX}{token}/{task_id}{number}{'-wm' if watermark else ''}.{ext}"
 
 
-def parse_file_path(path: str) -> tuple[str, str] | None:
-    """(token, taskId) of a file path (or a full URL), None when it is not one of ours."""
+@dataclass(frozen=True)
+class FilePath:
+    token: str
+    task_id: str
+    index: int  # 0-based position in the task's results
+    watermark: bool
+    ext: str
+
+
+def parse_file_path(path: str) -> FilePath | None:
+    """The parts of a file path (or a full URL), None when it is not one of ours."""
     match = _FILE_PATH.match(urlsplit(path).path)
-    return (match.group(1), match.group(2)) if match else None
+    if not match:
+        return None
+    token, task_id, number, watermark, ext = match.groups()
+    return FilePath(token, task_id, int(number) - 1 if number else 0, bool(watermark), ext)
 
 
 class RangeNotSatisfiable(Exception):

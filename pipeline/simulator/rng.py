@@ -8,6 +8,7 @@ tasks were created before it. Each stream is used under the service lock, in req
 from __future__ import annotations
 
 import random
+import secrets
 
 
 class Streams:
@@ -16,7 +17,13 @@ class Streams:
         self.ids = random.Random(f"{seed}:ids")  # task ids and file tokens
         self.tasks = random.Random(f"{seed}:tasks")  # latency and task-level faults
         self.faults = random.Random(f"{seed}:faults")  # per-request faults
+        self.hostile = random.Random(f"{seed}:hostile")  # the faults of hostile servers
 
     def hex_id(self) -> str:
-        """32 lowercase hex digits, the shape of a real captured Kie task id."""
-        return f"{self.ids.getrandbits(128):032x}"
+        """32 lowercase hex digits, the shape of a real captured Kie task id.
+
+        The first 16 come from the seed (a replay lines up), the last 16 from the system's
+        randomness: two simulator processes with one seed never hand out the same id, as
+        Kie never does (a rerun against a restarted simulator must not meet its old ids).
+        """
+        return f"{self.ids.getrandbits(64):016x}{secrets.randbits(64):016x}"

@@ -15,14 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pipeline.simulator.api import Outcome, handle_api, json_outcome, serve_file
+from pipeline.simulator.api import Outcome, handle_api, json_outcome, serve_file, serve_upload
 from pipeline.simulator.config import ConfigError
 from pipeline.simulator.files import FILES_PREFIX
 from pipeline.simulator.service import KieService
+from pipeline.simulator.uploads import UPLOAD_ROUTES, UPLOADS_PREFIX
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1 << 20  # requests are small JSON; refuse anything bigger than 1 MiB
+MAX_BODY = 1 << 20  # API requests are small JSON; refuse anything bigger than 1 MiB
 
 
 class SimHTTPServer(ThreadingHTTPServer):
@@ -85,10 +86,18 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {k.lower(): v for k, v in self.headers.items()}
             return handle_api(service, method, url.path, parse_qs(url.query), headers, body)
         if url.path.startswith(FILES_PREFIX) and method in ("GET", "HEAD"):
-            return serve_file(service, method, url.path, self.headers.get("Range"))
+            return serve_file(service, method, url.path, url.query, self.headers.get("Range"))
+        if url.path.startswith(UPLOADS_PREFIX) and method in ("GET", "HEAD"):
+            return serve_upload(service, method, url.path, self.headers.get("Range"))
         if url.path.startswith("/__sim/"):
             return self._sim(method, url.path, parse_qs(url.query), body)
         return json_outcome(404, {"code": 404, "msg": "Not found", "data": None})
+
+    def _max_body(self) -> int:
+        if urlsplit(self.path).path in UPLOAD_ROUTES:
+            # A file, or its base64 (a third larger), with room for the form around it.
+            return self.server.service.config.upload_max_bytes * 4 // 3 + (1 << 16)
+        return MAX_BODY
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when the request was refused (answer already sent)."""
@@ -98,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if not 0 <= length <= MAX_BODY:
+        if not 0 <= length <= self._max_body():
             self.close_connection = True
             self._carry_out(json_outcome(413, {"code": 413, "msg": "Request body too large"}))
             return None
@@ -114,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
                     pass  # trailers
                 return b"".join(chunks)
             total += size
-            if total > MAX_BODY:
+            if total > self._max_body():
                 self.close_connection = True
                 self._carry_out(json_outcome(413, {"code": 413, "msg": "Request body too large"}))
                 return None
@@ -133,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 return json_outcome(400, {"error": "since must be a number (Unix seconds)"})
             return json_outcome(200, service.requests_view(since))
+        if method == "GET" and path == "/__sim/uploads":
+            return json_outcome(200, service.uploads_view())
         if method == "GET" and path == "/__sim/control":
             return json_outcome(200, service.settings_view())
         if method == "POST" and path == "/__sim/control":
@@ -155,13 +166,21 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if outcome.delay > 0:
                 time.sleep(outcome.delay)
+            if outcome.drip > 0:
+                self._drip(outcome, head)
+                return
             self.send_response(outcome.status)
             self.send_header("Content-Type", outcome.content_type)
-            self.send_header("Content-Length", str(len(outcome.body)))
+            length = outcome.stream[0] if outcome.stream else len(outcome.body)
+            self.send_header("Content-Length", str(length))
             for name, value in outcome.headers.items():
                 self.send_header(name, value)
             self.end_headers()
             if head:
+                return
+            if outcome.stream is not None:
+                for chunk in outcome.stream[1]:  # never the whole bomb in memory
+                    self.wfile.write(chunk)
                 return
             if outcome.truncate_at is None:
                 self.wfile.write(outcome.body)
@@ -172,6 +191,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop(reset=False)
         except (ConnectionError, TimeoutError):
             self.close_connection = True  # the client is gone; nothing to answer
+
+    def _drip(self, outcome: Outcome, head: bool) -> None:
+        """The whole answer, status line included, one byte at a time (the `slow_drip` fault):
+        every read a client makes succeeds, so only an overall deadline ends the call."""
+        lines = [f"HTTP/1.1 {outcome.status} {self.responses.get(outcome.status, ('',))[0]}"]
+        lines += [f"Server: {self.version_string()}", f"Content-Type: {outcome.content_type}"]
+        lines.append(f"Content-Length: {len(outcome.body)}")
+        lines += [f"{name}: {value}" for name, value in outcome.headers.items()]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        raw += b"" if head else outcome.body
+        service = self.server.service
+        for i in range(len(raw)):
+            if service.stopped:
+                self._drop(reset=False)
+                return
+            self.wfile.write(raw[i : i + 1])
+            self.wfile.flush()
+            time.sleep(outcome.drip)
 
     def _drop(self, reset: bool) -> None:
         """Close the connection without (the rest of) an answer: RST or an orderly FIN."""

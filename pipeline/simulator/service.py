@@ -18,19 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from jsonschema.exceptions import best_match
-
 from pipeline.fingerprint import fingerprint
-from pipeline.models import ModelRegistry, load_prices
+from pipeline.models import ModelRegistry
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
-from pipeline.simulator.config import ConfigError, SimConfig, apply_changes
+from pipeline.simulator.config import SimConfig, apply_changes, new_balances
 from pipeline.simulator.files import Grant, file_path, parse_file_path
+from pipeline.simulator.market import Market, refusal
+from pipeline.simulator.persist import Store, account_id, task_from_json
 from pipeline.simulator.ratelimit import SlidingWindow
+from pipeline.simulator.results import extension, orientation
 from pipeline.simulator.rng import Streams
 from pipeline.simulator.scheduler import Scheduler
 from pipeline.simulator.stats import Stats
-from pipeline.simulator.tasks import Task, plan_task
+from pipeline.simulator.tasks import Task, plan_task, profile_for
+from pipeline.simulator.uploads import Upload, UploadStore
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Reply:
 
 MAINTENANCE = Reply(455, "Service unavailable: the system is under maintenance")
 UNAUTHORIZED = Reply(401, "Unauthorized: missing or invalid API key")
+# Kie's own words (late 2026), body code 500 both.
+NOT_SUPPORTED = "The model name you specified is not supported"
+PAUSED = "This interface is temporarily paused"
 
 
 class KieService:
@@ -62,29 +67,85 @@ class KieService:
         self.config = config
         self.clock, self.wall = clock, wall
         self.base_url = ""  # set once the server is bound; file URLs are built from it
+        self.stopped = False
         self.rng = Streams(config.seed)
         self.stats = Stats()
-        self.registry = ModelRegistry()
-        self.prices = load_prices()
-        self.catalog = Catalog(self.registry)
+        self.market = Market(config.model_dirs)
+        self.catalog = Catalog(ModelRegistry())
         self._accounts = {key: i for i, key in enumerate(dict.fromkeys(config.api_keys))}
+        self._account_ids = [account_id(key) for key in self._accounts]
         self.balances = [config.credits] * len(self._accounts)
         self._create_windows = [SlidingWindow() for _ in self._accounts]
         self._query_windows = [SlidingWindow() for _ in self._accounts]
         self.tasks: dict[str, Task] = {}
         self.grants: dict[str, Grant] = {}
+        self.uploads = UploadStore()
         self._ends: list[tuple[float, str]] = []  # (end time, taskId) not yet settled
         self.scheduler = Scheduler(clock)
         self.callbacks = CallbackSender(
             self.scheduler, self.stats, self.lock, lambda: self.config, clock
         )
+        self.store = Store(config.state_dir) if config.state_dir else None
+        if self.store is not None:
+            self._restore(self.store)
 
     def start(self) -> None:
         self.scheduler.start()
 
     def stop(self) -> None:
+        self.stopped = True  # ends dripping answers
         self.scheduler.stop()
         self.callbacks.close()
+        if self.store is not None:
+            with self.lock:
+                self.store.close()
+                self.store = None
+
+    # --- the books on disk ---------------------------------------------------------------
+
+    def _restore(self, store: Store) -> None:
+        """Take over what the previous simulator on this state_dir left."""
+        loaded = store.load()
+        index = {aid: i for i, aid in enumerate(self._account_ids)}
+        for aid, credits in loaded.balances.items():
+            if aid in index:
+                self.balances[index[aid]] = credits
+        offset = self.clock() - self.wall()  # wall-clock seconds to this process's clock
+        for aid, data in loaded.tasks:
+            if aid not in index:
+                continue  # an account this simulator does not have
+            task = task_from_json(data, index[aid], offset)
+            self.tasks[task.task_id] = task
+            self._book_task(task)
+        for token, task_id, aid, expires_wall in loaded.grants:
+            if aid in index:
+                self.grants[token] = Grant(task_id, index[aid], expires_wall + offset)
+        for path, aid, uploaded, expires, blob in loaded.uploads:
+            if aid in index:
+                self.uploads.files[path] = Upload(path, bytes(blob), index[aid], uploaded, expires)
+        self.uploads.log.extend(loaded.upload_log)
+
+    def _save(self, **changes: Any) -> None:
+        if self.store is not None:
+            self.store.save(self._account_ids, **changes)
+
+    def save_upload(self, upload: Upload, entry: dict[str, Any]) -> None:
+        self._save(upload=(upload, entry))
+
+    def save_task(self, task: Task) -> None:
+        self._save(tasks=[task])
+
+    def _book_task(self, task: Task) -> None:
+        """Result grants and the end-of-task settlement of a new or restored task."""
+        end = task.end_mono
+        if end is None:
+            return
+        expires = end + self.config.scaled(self.config.url_ttl)
+        for token in (task.result_token, task.watermark_token):
+            self.grants[token] = Grant(task.task_id, task.account, expires)
+        if not task.settled:
+            heapq.heappush(self._ends, (end, task.task_id))
+            self.scheduler.call_at(end, self.tick)
 
     # --- the API -------------------------------------------------------------------------
 
@@ -132,23 +193,24 @@ class KieService:
             return Reply(422, "model is required")
         if model_name in self.config.disabled_models:
             return Reply(505, f"The model {model_name} is currently disabled")
-        model = self.registry.get(model_name)
+        model = self.market.get(model_name)
         if model is None:
-            return Reply(422, f"model: unsupported model {model_name!r}")
+            return Reply(500, NOT_SUPPORTED)
+        if model.paused is not None and self.config.model_pauses:
+            return Reply(500, PAUSED)
         task_input = body.get("input")
         if not isinstance(task_input, dict):
             return Reply(422, "input is required and must be an object")
-        error = best_match(model.validator.iter_errors(task_input))
-        if error is not None:
-            where = ".".join(["input", *(str(p) for p in error.absolute_path)])
-            return Reply(422, f"{where}: {error.message}")
+        invalid = refusal(model, task_input, self.config.validation_500)
+        if invalid is not None:
+            return Reply(*invalid)
         callback = body.get("callBackUrl")
         if callback is not None and not _is_http_url(callback):
             return Reply(422, "callBackUrl must be an http(s) URL")
         # Price and identity use the schema defaults filled in, as the live service would
         # apply them: sending {"prompt": p} and {"prompt": p, "n_frames": "10"} is one job.
         effective = {**model.defaults(), **task_input}
-        price = self.prices.credits_for(model_name, effective) or 0
+        price = model.credits(effective, self.config.default_price)
         if self.balances[account] < price:
             return Reply(
                 402,
@@ -158,32 +220,39 @@ class KieService:
         self.balances[account] -= price
         prompt = str(task_input.get("prompt", "")).casefold()
         moderated = any(w.casefold() in prompt for w in self.config.moderation_words if w)
+        seconds = model.seconds(effective) or 0
+        long = model.media == "video" and ("upscale" in model_name or seconds >= 15)
+        refused = self.uploads.check_input(task_input, self.base_url, self.wall())
         task = Task(
             task_id=self._fresh_task_id(),
             account=account,
             model=model_name,
             body=body,
             fingerprint=fingerprint(model_name, effective),
-            aspect_ratio=str(effective.get("aspect_ratio", "landscape")),
+            aspect_ratio=orientation(effective),
             credits=price,
             created_mono=now,
             created_wall=self.wall(),
-            plan=plan_task(self.config, self.rng.tasks, moderated),
+            plan=plan_task(
+                self.config,
+                self.rng.tasks,
+                moderated,
+                profile_for(self.config, model.media, long),
+                refused,
+            ),
             phases=self.config.phase_fractions,
             callback_url=callback,
             result_token=self.rng.hex_id(),
             watermark_token=self.rng.hex_id(),
+            media=model.media,
+            ext=extension(model.media, effective),
+            results=model.result_count(effective),
         )
         self.tasks[task.task_id] = task
         self.stats.creates += 1
         self.stats.creates_by_fingerprint[task.fingerprint] += 1
-        end = task.end_mono
-        if end is not None:
-            expires = end + self.config.scaled(self.config.url_ttl)
-            for token in (task.result_token, task.watermark_token):
-                self.grants[token] = Grant(task.task_id, account, expires)
-            heapq.heappush(self._ends, (end, task.task_id))
-            self.scheduler.call_at(end, self.tick)
+        self._book_task(task)
+        self._save(balances=self.balances, tasks=[task])
         data = {"taskId": task.task_id, "recordId": task.task_id}
         return Reply(200, "success", data, created=task)
 
@@ -204,6 +273,8 @@ class KieService:
                 return Reply(422, "taskId is required", account=gate)
             task = self.tasks.get(task_id)
             if task is None or task.account != gate:
+                if self.config.unknown_task_422:
+                    return Reply(422, "recordInfo is null", account=gate)
                 return Reply(404, "Task not found", account=gate)
             return Reply(200, "success", self._record(task, now), gate)
 
@@ -224,13 +295,15 @@ class KieService:
             parsed = parse_file_path(url)
             if parsed is None:
                 return Reply(422, "url is not a file URL of this service", account=gate)
-            grant = self.grants.get(parsed[0])
-            if grant is None or grant.task_id != parsed[1] or grant.account != gate:
+            grant = self.grants.get(parsed.token)
+            if grant is None or grant.task_id != parsed.task_id or grant.account != gate:
                 return Reply(404, "File not found", account=gate)
             token = self.rng.hex_id()
             ttl = self.config.scaled(self.config.download_url_ttl)
             self.grants[token] = Grant(grant.task_id, gate, now + ttl)
-            return Reply(200, "success", self.base_url + file_path(token, grant.task_id), gate)
+            self._save(grant=(token, grant.task_id, gate, self.wall() + ttl))
+            path = file_path(token, grant.task_id, parsed.watermark, parsed.index, parsed.ext)
+            return Reply(200, "success", self.base_url + path, gate)
 
     def credit(self, authorization: str | None) -> Reply:
         with self.lock:
@@ -243,11 +316,13 @@ class KieService:
             return Reply(200, "success", self.balances[gate], gate)
 
     def _record(self, task: Task, now: float) -> dict[str, Any]:
-        return task.record(
-            now,
-            self.base_url + file_path(task.result_token, task.task_id),
-            self.base_url + file_path(task.watermark_token, task.task_id, watermark=True),
-        )
+        def urls(token: str, watermark: bool) -> list[str]:
+            return [
+                self.base_url + file_path(token, task.task_id, watermark, i, task.ext)
+                for i in range(task.results)
+            ]
+
+        return task.record(now, urls(task.result_token, False), urls(task.watermark_token, True))
 
     # --- task ends: refunds and callbacks ------------------------------------------------
 
@@ -261,12 +336,14 @@ class KieService:
         Runs from the scheduler at each end time and at the start of every API call, so the
         balance is right even if the scheduler thread is a little late.
         """
+        settled: list[Task] = []
         while self._ends and self._ends[0][0] <= now:
             _, task_id = heapq.heappop(self._ends)
             task = self.tasks[task_id]
             if task.settled:
                 continue
             task.settled = True
+            settled.append(task)
             if task.plan.fail:  # Kie refunds tasks that end without a video
                 self.balances[task.account] += task.credits
             if task.callback_url:
@@ -274,6 +351,8 @@ class KieService:
                 code, msg = (501, record["failMsg"]) if task.plan.fail else (200, "success")
                 envelope = {"code": code, "msg": msg, "data": record}
                 self.callbacks.send(task.callback_url, task.task_id, envelope)
+        if settled:
+            self._save(balances=self.balances, tasks=settled)
 
     # --- /__sim/ views and control -------------------------------------------------------
 
@@ -302,6 +381,10 @@ class KieService:
         with self.lock:
             return [r for r in self.stats.requests if since is None or r["time"] >= since]
 
+    def uploads_view(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.uploads.log)
+
     def settings_view(self) -> dict[str, Any]:
         with self.lock:
             out = self.config.public()
@@ -312,28 +395,11 @@ class KieService:
         """Apply run-time changes atomically (all or nothing); ConfigError when invalid."""
         with self.lock:
             rest = dict(changes)
-            balances = self._new_balances(rest.pop("credits", None))
+            balances = new_balances(self.balances, self._accounts, rest.pop("credits", None))
             self.config = apply_changes(self.config, rest)
             self.balances = balances
+            self._save(balances=self.balances)
         return self.settings_view()
-
-    def _new_balances(self, credits: Any) -> list[int]:
-        balances = list(self.balances)
-        if credits is None:
-            return balances
-        if isinstance(credits, int) and not isinstance(credits, bool):
-            return [credits] * len(balances)
-        if not isinstance(credits, Mapping):
-            raise ConfigError("credits must be a number or an object {api key: number}")
-        for key, value in credits.items():
-            # Accept the key itself or an account index; never echo a key back in the error.
-            account = self._accounts.get(key)
-            if account is None and str(key).isdigit() and int(key) < len(balances):
-                account = int(key)
-            if account is None or isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError("credits: unknown API key or account, or not an integer")
-            balances[account] = value
-        return balances
 
 
 def _is_http_url(value: object) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -41,7 +42,18 @@ class Simulator:
             return self
         # The socket listens once the constructor returns: connections queue up from here on.
         server_class = _IPv6Server if ":" in self.host else SimHTTPServer
-        self._server = server_class((self.host, self.port), self.service)
+        store = self.service.store
+        previous = store.get_meta("port") if store is not None else None
+        self._server = None
+        if self.port == 0 and previous is not None:
+            # A restarted simulator takes its old port when it is free, so the result and
+            # upload URLs a client kept from the last process still lead somewhere.
+            with contextlib.suppress(OSError):
+                self._server = server_class((self.host, int(previous)), self.service)
+        if self._server is None:
+            self._server = server_class((self.host, self.port), self.service)
+        if store is not None:
+            store.set_meta("port", str(self._server.server_address[1]))
         self.service.base_url = self.base_url
         self.service.start()
         self._thread = threading.Thread(

@@ -24,6 +24,8 @@ class Stats:
     credit_calls: int = 0
     file_downloads: int = 0
     file_download_bytes: int = 0
+    uploads: int = 0  # files stored by the upload endpoints
+    upload_downloads: int = 0  # GETs of uploaded files
     callbacks: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     errors_by_code: Counter[int] = field(default_factory=Counter)
@@ -73,6 +75,8 @@ class Stats:
             "credit_calls": self.credit_calls,
             "file_downloads": self.file_downloads,
             "file_download_bytes": self.file_download_bytes,
+            "uploads": self.uploads,
+            "upload_downloads": self.upload_downloads,
             "callbacks": {
                 "delivered": self.callbacks["delivered"],
                 "failed_attempts": self.callbacks["failed_attempts"],

@@ -17,6 +17,31 @@ from pipeline.simulator.config import SimConfig
 
 MODERATION_FAIL = ("422", "Invalid prompt: prompt contains prohibited content")
 GENERATION_FAIL = ("501", "Generation failed")
+SUCCESS_FLAG = {"success": 1, "fail": 3}  # recordInfo's successFlag; 0 while running
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A latency distribution in real Kie seconds: lognormal around the median, clamped."""
+
+    median: float
+    sigma: float
+    low: float
+    high: float
+
+
+def profile_for(config: SimConfig, media: str, long: bool) -> Profile:
+    """Images take tens of seconds, audio about a minute, videos minutes, long videos more."""
+    if media == "image":
+        median, low, high = config.image_latency
+    elif media == "audio":
+        median, low, high = config.audio_latency
+    else:
+        median, low, high = config.latency_median, config.latency_min, config.latency_max
+        if long:
+            factor = config.long_video_factor
+            median, low, high = median * factor, low * factor, high * factor
+    return Profile(median, config.latency_sigma, low, high)
 
 
 @dataclass(frozen=True)
@@ -32,12 +57,22 @@ class Plan:
         return self.latency if self.ends else None
 
 
-def plan_task(config: SimConfig, rng: random.Random, moderated: bool) -> Plan:
+def plan_task(
+    config: SimConfig,
+    rng: random.Random,
+    moderated: bool,
+    profile: Profile | None = None,
+    refused: tuple[str, str] | None = None,
+) -> Plan:
+    """How a task goes. `refused`: a failure known at create time (an input file gone)."""
     # Draw every number every time, whatever the outcome, so that one task's fate never
     # shifts the draws of the tasks after it (a replay with other rates stays aligned).
-    latency = rng.lognormvariate(math.log(config.latency_median), config.latency_sigma)
+    p = profile or profile_for(config, "video", long=False)
+    latency = rng.lognormvariate(math.log(p.median), p.sigma)
     fails, sticks = rng.random(), rng.random()
-    latency = min(max(latency, config.latency_min), config.latency_max)
+    latency = min(max(latency, p.low), p.high)
+    if refused is not None:
+        return Plan(config.scaled(config.moderation_delay), True, refused)
     if moderated:
         return Plan(config.scaled(config.moderation_delay), True, MODERATION_FAIL)
     if sticks < config.rates.stuck:
@@ -64,6 +99,9 @@ class Task:
     watermark_token: str
     lost_answer: bool = False
     settled: bool = False  # refund and callback done (see KieService.settle_due)
+    media: str = "video"
+    ext: str = "mp4"  # the extension (and so the type) of every result
+    results: int = 1  # how many results a success yields
 
     @property
     def end_mono(self) -> float | None:
@@ -90,14 +128,23 @@ class Task:
             return None
         return self.created_wall + self.plan.duration
 
-    def record(self, now: float, result_url: str, watermark_url: str) -> dict[str, Any]:
-        """recordInfo `data`, the shape Kie answers (strings where Kie sends strings)."""
+    def record(
+        self, now: float, result_urls: list[str], watermark_urls: list[str]
+    ) -> dict[str, Any]:
+        """recordInfo `data`, the shape Kie answers (strings where Kie sends strings).
+
+        The 2026 fields sit beside the older ones: `response` (resultJson, parsed),
+        `successFlag`, `creditsConsumed` (on success) and `costTime` in seconds.
+        """
+        state = self.state(now)
         data: dict[str, Any] = {
             "taskId": self.task_id,
             "model": self.model,
-            "state": self.state(now),
+            "state": state,
             "param": json.dumps(self.body, ensure_ascii=False),
             "resultJson": "",
+            "response": None,
+            "successFlag": SUCCESS_FLAG.get(state, 0),
             "failCode": None,
             "failMsg": None,
             "costTime": None,
@@ -111,9 +158,12 @@ class Task:
             data["failCode"], data["failMsg"] = self.plan.fail
         else:
             data["failCode"], data["failMsg"] = "", ""
-            result = {"resultUrls": [result_url], "resultWaterMarkUrls": [watermark_url]}
+            result = {"resultUrls": result_urls, "resultWaterMarkUrls": watermark_urls}
             data["resultJson"] = json.dumps(result)
-        data["costTime"] = int(self.plan.duration * 1000)
+            data["response"] = result
+            data["creditsConsumed"] = self.credits
+        # Seconds now (Kie's 2026 answers); at least 1, so a fast simulated task is not 0.
+        data["costTime"] = max(1, math.ceil(self.plan.duration))
         data["completeTime"] = data["updateTime"] = int(finished * 1000)
         return data
 
@@ -130,4 +180,7 @@ class Task:
             "duration": self.plan.duration,
             "failCode": self.plan.fail[0] if self.plan.fail else None,
             "lost_answer": self.lost_answer,
+            "media": self.media,
+            "results": self.results,
+            "credits": self.credits,
         }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sim_helpers import FAST, MakeSim
+from sim_helpers import FAST, MakeSim, write_models
 
 from pipeline.simulator import SimConfig, Simulator, running_simulator
 
@@ -26,3 +27,9 @@ def make_sim() -> Iterator[MakeSim]:
 @pytest.fixture
 def sim(make_sim: MakeSim) -> Simulator:
     return make_sim()
+
+
+@pytest.fixture
+def market_sim(make_sim: MakeSim, tmp_path: Path) -> Simulator:
+    """A simulator that also serves the test models of sim_helpers.TEST_MODELS."""
+    return make_sim(model_dirs=(write_models(tmp_path / "models"),))

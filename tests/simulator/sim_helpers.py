@@ -83,3 +83,75 @@ def wait_end(http: httpx.Client, task_id: str, timeout: float = 15.0) -> dict[st
         return data if data["state"] in ("success", "fail") else None
 
     return wait_for(ended, timeout)
+
+
+def _model(name: str, media: str, properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A model file in the pinned format (MODEL_FORMAT), with a prompt field."""
+    return {
+        "model": name,
+        "title": name,
+        "task_types": ["Text to Image" if media == "image" else "Text to Video"],
+        "output": {"media": media, "max_results": extra.pop("max_results", 1)},
+        "status": extra.pop("status", {"state": "available"}),
+        "price": {"prose": "test", "rule": extra.pop("rule", None)},
+        "source": {"url": "https://docs.kie.ai/test", "fetched": "2026-11-28", "digest": ""},
+        "input": {
+            "type": "object",
+            "properties": {"prompt": {"type": "string", "minLength": 1}, **properties},
+            "required": ["prompt"],
+            "additionalProperties": False,
+        },
+    }
+
+
+# Test models of every kind, written to a folder given to SimConfig(model_dirs=...), so the
+# tests do not depend on which models the bundled catalog holds.
+TEST_MODELS: dict[str, dict[str, Any]] = {
+    "test/multi-image": _model(
+        "test/multi-image",
+        "image",
+        {
+            "num_images": {"type": "integer", "minimum": 1, "maximum": 4, "default": 1},
+            "output_format": {"enum": ["png", "jpeg"], "default": "png"},
+            "image_urls": {"type": "array", "items": {"type": "string"}},
+        },
+        max_results={"field": "num_images", "default": 1},
+        rule={"per_result": 4, "field": "num_images"},
+    ),
+    "test/video": _model(
+        "test/video",
+        "video",
+        {
+            "duration": {"enum": ["5", "10", "15"], "default": "5"},
+            "aspect_ratio": {"enum": ["16:9", "9:16"], "default": "16:9"},
+            "image_url": {"type": "string"},
+        },
+        rule={"per_second": 14, "field": "duration"},
+    ),
+    "test/table": _model(
+        "test/table",
+        "video",
+        {"resolution": {"enum": ["720p", "1080p"], "default": "720p"}},
+        rule={"table": [{"when": {"resolution": "1080p"}, "credits": 110}], "default": 55},
+    ),
+    "test/song": _model("test/song", "audio", {}, rule={"flat": 12}),
+    "test/unpriced": _model("test/unpriced", "image", {}),
+    "test/paused": _model(
+        "test/paused",
+        "video",
+        {},
+        status={"state": "paused", "since": "2026-06-11", "message": "paused for tests"},
+    ),
+}
+
+
+def write_models(folder: Any) -> str:
+    """TEST_MODELS as files under `folder` (a Path); the folder, for SimConfig.model_dirs."""
+    import json
+    from pathlib import Path
+
+    for name, data in TEST_MODELS.items():
+        path = Path(folder, f"{name}.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data), encoding="utf-8")
+    return str(folder)

@@ -176,8 +176,6 @@ def test_control_can_empty_the_balance_mid_run(sim: Simulator) -> None:
         (body(aspect_ratio="square"), "aspect_ratio"),
         ({"model": "sora-2-text-to-video", "input": {"aspect_ratio": "portrait"}}, "prompt"),
         (body("x" * 10_001), "prompt"),
-        (body(colour="red"), "colour"),
-        (body(model="no-such-model"), "model"),
         ({"input": {"prompt": "hi"}}, "model"),
         ({"model": "sora-2-text-to-video"}, "input"),
         (body(callBackUrl="not a url"), "callBackUrl"),
@@ -189,6 +187,48 @@ def test_invalid_requests_are_422_naming_the_field(
     with client(sim) as http:
         envelope = http.post(CREATE, json=sent).json()
     assert envelope["code"] == 422 and named in envelope["msg"], envelope
+    assert sim.stats()["creates"] == 0
+
+
+def test_unknown_input_fields_are_ignored_and_billed_like_kie(sim: Simulator) -> None:
+    with client(sim) as http:
+        task_id = create(http, colour="red")
+        assert http.get(CREDIT).json()["data"] == 100_000 - 30
+    (task,) = sim.tasks()
+    assert task["taskId"] == task_id and task["credits"] == 30
+
+
+def test_an_unknown_model_is_code_500_not_supported(sim: Simulator) -> None:
+    with client(sim) as http:
+        envelope = http.post(CREATE, json=body(model="no-such-model")).json()
+    assert envelope == {
+        "code": 500,
+        "msg": "The model name you specified is not supported",
+        "data": None,
+    }
+    assert sim.stats()["creates"] == 0
+
+
+@pytest.mark.parametrize(
+    ("sent", "msg"),
+    [
+        (
+            {"model": "sora-2-text-to-video", "input": {"aspect_ratio": "portrait"}},
+            "input.prompt: This field is required",
+        ),
+        (body(aspect_ratio="square"), "not within the range of allowed options"),
+    ],
+)
+def test_validation_500_answers_like_kie(
+    make_sim: MakeSim, sent: dict[str, object], msg: str
+) -> None:
+    sim = make_sim(validation_500=True)
+    with client(sim) as http:
+        envelope = http.post(CREATE, json=sent).json()
+        assert envelope["code"] == 500 and msg in envelope["msg"], envelope
+        # A type error is still 422.
+        typed = {"model": "sora-2-text-to-video", "input": {"prompt": 5}}
+        assert http.post(CREATE, json=typed).json()["code"] == 422
     assert sim.stats()["creates"] == 0
 
 

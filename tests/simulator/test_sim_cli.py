@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -160,3 +161,73 @@ def test_bad_option_values_are_usage_errors(
     with pytest.raises(SystemExit) as stop:
         parse(*argv)
     assert stop.value.code == 2 and argv[0] in capsys.readouterr().err
+
+
+def test_the_2026_options_map_onto_the_config(tmp_path: Path) -> None:
+    config = config_from_args(
+        parse(
+            "--credits",
+            "50000000",
+            "--state-dir",
+            str(tmp_path),
+            "--no-pause-models",
+            "--validation-500",
+            "--unknown-task-422",
+            "--model-dir",
+            "kie-models",
+            "--default-price",
+            "7",
+            "--upload-ttl",
+            "60",
+            "--drip-interval",
+            "2",
+            "--fault-gateway",
+            "0.1",
+            "--fault-slow-drip",
+            "0.2",
+            "--fault-bad-range",
+            "0.3",
+            "--fault-deep-json",
+            "0.4",
+            "--fault-gzip-bomb",
+            "0.5",
+            "--fault-redirect-loop",
+            "0.6",
+        )
+    )
+    assert config.credits == 50_000_000 and config.state_dir == str(tmp_path)
+    assert not config.model_pauses and config.validation_500 and config.unknown_task_422
+    assert config.model_dirs == ("kie-models",) and config.default_price == 7
+    assert config.upload_ttl == 60 and config.drip_interval == 2
+    rates = config.rates
+    assert (rates.gateway_error, rates.slow_drip, rates.bad_range) == (0.1, 0.2, 0.3)
+    assert (rates.deep_json, rates.gzip_bomb, rates.redirect_loop) == (0.4, 0.5, 0.6)
+
+
+def test_the_command_pauses_models_like_kie_today() -> None:
+    assert config_from_args(parse()).model_pauses  # SimConfig's own default is off, for now
+    with simulate("--time-scale", "0.01") as (proc, url):
+        answer = httpx.post(
+            url + "/api/v1/jobs/createTask",
+            headers={"Authorization": "Bearer sim-key"},
+            json={"model": "sora-2-text-to-video", "input": {"prompt": "a kite"}},
+        ).json()
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    assert answer["code"] == 500 and answer["msg"] == "This interface is temporarily paused"
+
+
+def test_help_documents_the_new_options() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    text = parser.format_help()
+    for option in (
+        "--state-dir",
+        "--pause-models",
+        "--unknown-task-422",
+        "--upload-ttl",
+        "--fault-gateway",
+        "--fault-gzip-bomb",
+        "--fault-redirect-loop",
+    ):
+        assert option in text
