@@ -1,358 +1,320 @@
-"""When to ask about a task next: spend the query budget where it buys the most.
+"""When to ask about a task next: learn each model's timing, spend the query budget where it
+buys the most. Nothing here assumes a time scale: an image model that answers in 8 seconds and
+a video model that takes 12 minutes are both learned from their own answers.
 
-A poll is worth sending when the task is likely to have just finished. So the policy learns
-the distribution of generation latency as the batch goes, and plans when to poll by age
-(seconds since submission): a first poll once a task has a fair chance of being done, then one
-every `gap` seconds.
+Interface (for the tracker; `model` is any key, the model name in practice):
 
+    planner = PollPlanner(min_interval, max_interval, horizon=max_wait,
+                          history=[(model, seconds), ...])   # earlier runs, may be empty
+    planner.first_delay(model, age)   # seconds until the first poll of a task now `age` old
+    planner.next_delay(model, age)    # ... until the next poll, after one found it running
+    planner.observe(model, duration, since)   # seen done at `duration`, running at `since`
+    planner.refit(now, running)       # re-learn what has news; the models whose plan moved
+                                      # (their unpolled tasks should take first_delay again)
+
+`PollPolicy` is the single-model face the tracker used before (`next_delay(age, polled=)`,
+`observe(duration, since=)`, `maybe_refit(now, ages)`); it keeps every task under one key.
+
+- **Probing.** A model with no finished task yet (none this run, none in `history`) has no
+  plan. Its first `PROBES` tasks are polled at doubling ages from `min_interval`, each ladder
+  offset by a fraction of a doubling, so together they sample every age about PROBES times per
+  doubling: a 10-second model is found within seconds, a 10-minute one after some eight polls
+  per probe. Other tasks wait (at most `HOLD_SHARE` of the horizon, a safety net should every
+  probe be lost); the first finish gives the model a plan, and `refit` reports it.
 - **Learning.** Each task tells us an interval: a finished task, that its latency lies between
   the last poll that saw it running and the poll that saw it done; a running task, that it is
   longer than its age at the last poll. The distribution is the maximum-likelihood fit to those
-  intervals (Turnbull's EM on a grid), shrunk toward a weak prior from Kie's guidance ("1-5
-  minutes, a tail to about 15") that only matters where nothing has been seen yet. Counting
-  the running tasks is what keeps the estimate honest early on, when only the fast tasks have
-  finished.
+  intervals (Turnbull's EM) on a grid of ages spaced evenly in log-time (`BINS_PER_DOUBLING`),
+  so seconds and minutes are resolved alike; the prior is log-uniform between `min_interval`
+  and the horizon (no scale preferred) and weighs as `PRIOR_WEIGHT` tasks. Counting running
+  tasks keeps the estimate honest early, when only the fast tasks have finished.
 - **Planning.** Detection delay is the time from a task finishing to the poll that sees it;
-  the figure that matters is its 95th percentile. By default the plan spends `POLLS_PER_TASK`
-  polls per task on average and places them to make that percentile as short as they allow;
-  with `POLLS_PER_TASK = None` it instead meets `DETECTION_SHARE` of the median latency with
-  as few polls as that takes. (A dynamic programme over free poll ages finds the same shape,
-  "wait, then poll evenly"; the two-number plan is as good, and cheap and stable to re-fit.)
-
-The trade-off is steep for Kie's spread (about 1 to 4 minutes): at 3 polls per task the p95
-delay is about 26% of the median; 15% needs about 4.8 polls per task, which at 2 creates/s is
-9.6 queries/s, the whole query budget. `Planner` computes either side for any distribution.
+  the figure that matters is its 95th percentile. The plan spends `POLLS_PER_TASK` polls per
+  task on average (or, with None, meets `DETECTION_SHARE` of the median with as few as that
+  takes): a first poll at age `first`, one every `gap` through the bulk, and past the fitted
+  `TAIL_QUANTILE` gaps that grow with age (`TAIL_GROWTH`), so a stuck task costs a few polls,
+  not hundreds. `budget` caps the polls per task the query rate can sustain.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-POLLS_PER_TASK: float | None = 3.0  # polls to spend per task (None: use DETECTION_SHARE)
-DETECTION_SHARE = 0.15  # else: detect within this share of the median latency ...
+from pipeline.pollplan import (
+    BINS_PER_DOUBLING,
+    TAIL_GROWTH,
+    TAIL_QUANTILE,
+    Planner,
+    Schedule,
+    fit,
+    log_edges,
+    lognormal_cdf,
+)
+
+POLLS_PER_TASK: float | None = 2.8  # polls per task for the plan (probes use a little more)
+DETECTION_SHARE = 0.15  # with POLLS_PER_TASK None: detect within this share of the median ...
 LATE_SHARE = 0.05  # ... for all but this share of tasks (0.05: the p95 delay is the target)
-# The prior: Kie's "plan for 1-5 minutes" read as the 5-95% range of a lognormal.
-PRIOR_MEDIAN = math.sqrt(60.0 * 300.0)  # provider seconds (134 s)
-PRIOR_SIGMA = math.log(300.0 / 60.0) / (2 * 1.6449)  # 0.49
-PRIOR_WEIGHT = 3.0  # the prior counts as this many tasks
-GRID = 300  # bins over the horizon (max_wait)
-EM_ROUNDS = 25
-REFIT_GROWTH = 1.3  # refit once the finished tasks grew by this factor ...
-REFIT_AGE_SHARE = 0.5  # ... or this share of the median latency has passed
+PRIOR_WEIGHT = 1.0  # the log-uniform prior counts as this many tasks
+PROBES = 8  # tasks of an unknown model polled at doubling ages
+HOLD_SHARE = 0.9  # an unknown model's other tasks: first poll by this share of the horizon
+REACH_FACTOR = 2.0  # plan as if every task ended by this many times the oldest age seen
+REFIT_GROWTH = 1.3  # refit once a model's finished tasks grew by this factor ...
+REFIT_AGE_SHARE = 0.5  # ... or this share of its median latency has passed
 REPLAN_CHANGE = 0.01  # re-plan only if the fitted CDF moved by more than this anywhere
 EXPLORE_EVERY = 16  # one task in this many gets an early first poll ...
 EXPLORE_FROM = 0.3  # ... at an age between this share of the first poll's and the first poll
+HISTORY_SLACK = 0.25  # an earlier run's duration ends when the finish was *seen*: up to this
+HISTORY_KEEP = 500  # share later; the most recent this many per model are used
+DEFAULT_MODEL = ""
 _GOLDEN = (math.sqrt(5) - 1) / 2  # spreads the early polls evenly (a low-discrepancy sequence)
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """A plan (first poll at age `first`, then every `gap`) and what it expects under the
-    fitted distribution: polls per task, and the delay `detection` that all but `late_share`
-    of tasks are seen within."""
-
-    first: float
-    gap: float
-    expected_polls: float
-    late_share: float
-    detection: float
-    median: float
-
-
-def lognormal_cdf(x: float, median: float, sigma: float) -> float:
-    if x <= 0:
-        return 0.0
-    if sigma <= 0:
-        return 1.0 if x >= median else 0.0
-    return 0.5 * (1 + math.erf(math.log(x / median) / (sigma * math.sqrt(2))))
-
-
-def fit(
-    bins: int,
-    finished: Iterable[tuple[tuple[int, int], int]],
-    prior: Sequence[float],
-    prior_weight: float,
-    rounds: int = EM_ROUNDS,
-) -> list[float]:
-    """Turnbull's EM on a grid: bin probabilities (bins + 1 of them, the last one being
-    "beyond the grid") that best explain `finished`, a list of ((first bin, last bin), count)
-    meaning "the latency of `count` tasks lies in those bins", shrunk toward `prior`."""
-    groups = list(finished)
-    n = sum(count for _, count in groups)
-    p = list(prior)
-    size = bins + 1
-    for _ in range(rounds if groups else 0):
-        cum = [0.0] * (size + 1)
-        for b in range(size):
-            cum[b + 1] = cum[b] + p[b]
-        diff = [0.0] * (size + 1)
-        for (lo, hi), count in groups:
-            mass = cum[hi + 1] - cum[lo]
-            weight = count / mass if mass > 1e-12 else 0.0
-            diff[lo] += weight
-            diff[hi + 1] -= weight
-        cover = 0.0
-        total = n + prior_weight
-        for b in range(size):
-            cover += diff[b]
-            p[b] = (p[b] * cover + prior_weight * prior[b]) / total
-        norm = sum(p)
-        p = [x / norm for x in p]
-    return p
-
-
-class Planner:
-    """Poll schedules for one latency distribution: a first poll at age `first`, then one
-    every `gap` seconds. `cdf[k]` is P(latency <= k * width), k = 0..K (linear in between).
-
-    That family is what the optimum looks like (a dynamic programme over free poll ages finds
-    the same shape: nothing while a task is almost surely running, then even spacing through
-    the bulk) and it is cheap and stable to fit: for a given gap, the expected polls fall and
-    the early finishers' delays grow as the first poll moves later, so each target is one
-    monotone search.
-    """
-
-    def __init__(
-        self, cdf: Sequence[float], width: float, *, min_gap: float, max_gap: float
-    ) -> None:
-        self.cdf, self.width = list(cdf), width
-        self.last = len(cdf) - 1
-        self.horizon = self.last * width
-        self.min_gap, self.max_gap = min_gap, max(min_gap, max_gap)
-        self.median = self.quantile(0.5)
-
-    def at(self, age: float) -> float:
-        """P(latency <= age)."""
-        x = age / self.width
-        if x <= 0:
-            return 0.0
-        k = int(x)
-        if k >= self.last:
-            return self.cdf[self.last]
-        return self.cdf[k] + (self.cdf[k + 1] - self.cdf[k]) * (x - k)
-
-    def quantile(self, q: float) -> float:
-        k = bisect.bisect_left(self.cdf, q)
-        if k == 0:
-            return 0.0
-        if k > self.last:
-            return self.horizon
-        low, high = self.cdf[k - 1], self.cdf[k]
-        return self.width * (k - 1 + ((q - low) / (high - low) if high > low else 1.0))
-
-    def ages(self, first: float, gap: float) -> list[float]:
-        ages: list[float] = []
-        t = first
-        while t <= self.horizon and (not ages or self.at(ages[-1]) < 1 - 1e-6):
-            ages.append(t)
-            t += gap
-        return ages
-
-    def expected_polls(self, first: float, gap: float) -> float:
-        """Polls a task gets on average: poll k happens if the task outlived poll k - 1."""
-        return 1.0 + sum(1.0 - self.at(t) for t in self.ages(first, gap)[:-1])
-
-    def late(self, first: float, gap: float, delay: float) -> float:
-        """Share of tasks seen more than `delay` after they finished."""
-        share = self.at(first - delay)
-        if delay < gap:
-            for t in self.ages(first, gap)[1:]:
-                share += max(0.0, self.at(t - delay) - self.at(t - gap))
-        return share
-
-    def delay_quantile(self, first: float, gap: float, q: float) -> float:
-        low, high = 0.0, first + gap
-        for _ in range(14):
-            mid = (low + high) / 2
-            if self.late(first, gap, mid) <= 1 - q:
-                high = mid
-            else:
-                low = mid
-        return high
-
-    def _gaps(self) -> list[float]:
-        steps = 12
-        return [self.min_gap + (self.max_gap - self.min_gap) * i / steps for i in range(steps + 1)]
-
-    def _first_for_polls(self, gap: float, polls: float) -> float | None:
-        """The earliest first poll that keeps expected polls within `polls`."""
-        low, high = 0.0, self.horizon
-        if self.expected_polls(high, gap) > polls:
-            return None
-        for _ in range(16):
-            mid = (low + high) / 2
-            if self.expected_polls(mid, gap) <= polls:
-                high = mid
-            else:
-                low = mid
-        return high
-
-    def best_detection(self, polls: float, late_share: float) -> Schedule:
-        """The schedule with the shortest delay that all but `late_share` of tasks are seen
-        within, at no more than `polls` polls per task on average."""
-        best: Schedule | None = None
-        for gap in self._gaps():
-            first = self._first_for_polls(gap, polls)
-            if first is None:
-                continue
-            delay = self.delay_quantile(first, gap, 1 - late_share)
-            if best is None or delay < best.detection - 1e-9:
-                best = self._schedule(first, gap, delay)
-        return best or self._schedule(self.horizon, self.max_gap, self.horizon)
-
-    def fewest_polls(self, detection: float, late_share: float) -> Schedule:
-        """The schedule with the fewest polls that sees all but `late_share` of tasks within
-        `detection` of their finish: gaps no longer than that, and the first poll just late
-        enough that only `late_share` of tasks finish `detection` before it."""
-        gap = max(self.min_gap, min(self.max_gap, detection))
-        first = max(self.min_gap, self.quantile(late_share) + detection)
-        return self._schedule(first, gap, detection)
-
-    def _schedule(self, first: float, gap: float, detection: float) -> Schedule:
-        return Schedule(
-            first,
-            gap,
-            self.expected_polls(first, gap),
-            self.late(first, gap, detection),
-            detection,
-            self.median,
-        )
-
-
-def schedule_for(
-    cdf: Sequence[float],
-    width: float,
-    *,
-    detection: float,
-    late_share: float,
-    min_gap: float,
-    max_gap: float,
-) -> Schedule:
-    """The fewest-polls schedule for delay target `detection` (see Planner.fewest_polls)."""
-    planner = Planner(cdf, width, min_gap=min_gap, max_gap=max_gap)
-    return planner.fewest_polls(detection, late_share)
-
-
 @dataclass
-class PollPolicy:
-    """The poll plan of a run: learns latency from every answer, re-plans now and then.
+class _Model:
+    """What is known of one model's timing."""
 
-    Two ways to set the trade-off: `polls_per_task` (default `POLLS_PER_TASK`): spend that many
-    polls per task on average and make detection as prompt as they allow; or, when it is
-    None, `detection_share`: detect within that share of the median latency (for all but
-    `late_share` of tasks) with as few polls as that takes. Defaults are read from the module
-    constants when the policy is made.
-    """
-
-    min_interval: float
-    max_interval: float
-    scale: float = 1.0  # seconds here per provider second (time-compressed simulations)
-    horizon: float = 0.0  # longest a task is tracked (max_wait); 0: 900 provider seconds
-    polls_per_task: float | None = -1.0  # -1: POLLS_PER_TASK
-    detection_share: float = -1.0  # -1: DETECTION_SHARE
-    late_share: float = -1.0  # -1: LATE_SHARE
     finished: Counter[tuple[int, int]] = field(default_factory=Counter)
     schedule: Schedule | None = None
-    refits: int = 0
-    _tracked: int = 0
-    _cdf: list[float] = field(default_factory=list)
-    _fitted_n: int = 0
-    _fitted_at: float = -math.inf
-
-    def __post_init__(self) -> None:
-        if self.polls_per_task == -1.0:
-            self.polls_per_task = POLLS_PER_TASK
-        if self.detection_share < 0:
-            self.detection_share = DETECTION_SHARE
-        if self.late_share < 0:
-            self.late_share = LATE_SHARE
-        self.horizon = self.horizon or 900.0 * self.scale
-        self.width = self.horizon / GRID
-        median = PRIOR_MEDIAN * self.scale
-        edges = [lognormal_cdf(k * self.width, median, PRIOR_SIGMA) for k in range(GRID + 1)]
-        self.prior = [edges[k + 1] - edges[k] for k in range(GRID)] + [1.0 - edges[GRID]]
-        self._plan(self.prior)
+    step_from: float = math.inf  # Planner.tail_from of the schedule
+    cdf: list[float] = field(default_factory=list)
+    fitted_n: int = 0
+    fitted_at: float = -math.inf
+    tracked: int = 0  # first polls planned (for the exploring ones)
+    probes: int = 0  # probe ladders started
+    reach: float = 0.0  # the oldest age a task of the model was seen at
 
     @property
     def observed(self) -> int:
         return sum(self.finished.values())
 
+
+class PollPlanner:
+    """The poll plan of a run, one learned timing per model (see the module docstring)."""
+
+    def __init__(
+        self,
+        min_interval: float,
+        max_interval: float,
+        *,
+        horizon: float,
+        history: Iterable[tuple[str, float]] = (),
+        polls_per_task: float | None = -1.0,  # -1: POLLS_PER_TASK
+        detection_share: float = -1.0,  # -1: DETECTION_SHARE
+        late_share: float = -1.0,  # -1: LATE_SHARE
+        budget: float | None = None,  # most polls per task the query rate sustains
+    ) -> None:
+        self.min_interval = min_interval
+        self.max_interval = max(min_interval, max_interval)
+        self.horizon = max(horizon, 4 * min_interval)
+        spend = POLLS_PER_TASK if polls_per_task == -1.0 else polls_per_task
+        if spend is not None and budget is not None:
+            spend = min(spend, budget)
+        self.polls_per_task = spend
+        self.detection_share = DETECTION_SHARE if detection_share < 0 else detection_share
+        self.late_share = LATE_SHARE if late_share < 0 else late_share
+        self.edges = log_edges(min_interval / 2, self.horizon)
+        self.bins = len(self.edges) - 1
+        # P(latency > x) = low / x: whatever the scale, a task seen running at age c is as
+        # likely as not done by 2c (the scale-free guess), and censored mass stays near.
+        low = self.edges[1]
+        weights = [0.0] + [
+            low / self.edges[k] - low / self.edges[k + 1] for k in range(1, self.bins)
+        ]
+        self.prior = [w / sum(weights) for w in weights] + [0.0]
+        self.models: dict[str, _Model] = {}
+        self.refits = 0
+        recent: dict[str, list[float]] = {}
+        for model, seconds in history:
+            recent.setdefault(model, []).append(seconds)
+        for model, durations in recent.items():
+            for seconds in durations[-HISTORY_KEEP:]:
+                self.observe(model, seconds, since=seconds * (1 - HISTORY_SLACK))
+            self._refit(self._model(model), ())
+
+    def _model(self, model: str) -> _Model:
+        return self.models.setdefault(model, _Model())
+
+    def schedule(self, model: str) -> Schedule | None:
+        """The model's plan; None while it is being probed."""
+        known = self.models.get(model)
+        return known.schedule if known else None
+
     def _edge(self, age: float) -> int:
-        """The grid edge nearest to `age`: an interval (a, b] of ages is the bins from
-        _edge(a) to _edge(b) - 1, so that intervals that meet share no bin."""
-        return min(GRID, max(0, round(age / self.width)))
+        """The grid edge nearest to `age` (in log-time): an interval (a, b] of ages is the bins
+        from _edge(a) to _edge(b) - 1, so that intervals that meet share no bin."""
+        if age < self.edges[1] / 2:
+            return 0
+        k = round(math.log(age / self.edges[1]) * BINS_PER_DOUBLING / math.log(2)) + 1
+        return min(self.bins, max(1, k))
 
-    def observe(self, latency: float, since: float = 0.0) -> None:
-        """A task was seen finished `latency` seconds after submission, having last been seen
-        running `since` seconds after it."""
-        lo = self._edge(min(since, latency))
-        self.finished[(lo, max(lo, self._edge(latency) - 1))] += 1
+    # -- when to poll ----------------------------------------------------------------------
 
-    def refit(self, running: Iterable[float] = ()) -> Schedule:
-        """Re-learn the distribution and re-plan. `running`: for each task still running, its
+    def first_delay(self, model: str, age: float = 0.0) -> float:
+        """Seconds until the first poll of a task of `model` submitted `age` seconds ago."""
+        m = self._model(model)
+        plan = m.schedule
+        if plan is None:
+            if m.probes < PROBES:
+                # Probe ladder i: ages min_interval * 2 ** (i / PROBES + j), j = 0, 1, ...
+                rung = self.min_interval * 2 ** (m.probes / PROBES)
+                m.probes += 1
+                while rung < age:
+                    rung *= 2
+                return max(rung - age, 0.0)
+            return max(self.min_interval, HOLD_SHARE * self.horizon - age)
+        if age + self.min_interval > plan.first:
+            return self.min_interval
+        m.tracked += 1
+        if m.tracked % EXPLORE_EVERY == 0:
+            # Now and then a task is first polled early, at an age spread over the stretch
+            # before the first poll: the one way to learn how the early finishers are spread,
+            # which is what decides where the first poll goes.
+            spot = EXPLORE_FROM + (1 - EXPLORE_FROM) * ((m.tracked * _GOLDEN) % 1.0)
+            return max(self.min_interval, spot * plan.first - age)
+        return plan.first - age
+
+    def next_delay(self, model: str, age: float) -> float:
+        """Seconds until the next poll of a task `age` seconds old that a poll just found
+        running. A task keeps its own rhythm after its first poll, so a re-plan or a poll
+        delayed by a busy budget never bunches two polls together."""
+        m = self._model(model)
+        plan = m.schedule
+        if plan is None:  # probing: double the age
+            return min(max(self.min_interval, age), self.max_interval)
+        if age < m.step_from:
+            return max(self.min_interval, plan.gap)
+        grown = min(max(plan.gap, TAIL_GROWTH * age), max(plan.gap, self.max_interval))
+        return max(self.min_interval, grown)
+
+    # -- learning --------------------------------------------------------------------------
+
+    def observe(self, model: str, duration: float, since: float = 0.0) -> None:
+        """A task of `model` was seen finished `duration` seconds after submission, having
+        last been seen running `since` seconds after it."""
+        m = self._model(model)
+        m.reach = max(m.reach, duration)
+        lo = self._edge(min(since, duration))
+        m.finished[(lo, max(lo, self._edge(duration) - 1))] += 1
+
+    def refit(self, now: float, running: Iterable[tuple[str, float]] = ()) -> set[str]:
+        """Re-learn every model with news since its last fit (cheap to call often); the
+        models whose plan changed. `running`: (model, age) of each task still running, its
         age when a poll last saw it running (not its age now: it may have finished since)."""
-        groups = Counter(self.finished)
+        ages: dict[str, list[float]] = {}
+        for model, age in running:
+            ages.setdefault(model, []).append(age)
+        changed = set()
+        for model, m in self.models.items():
+            if not m.observed:
+                continue  # probing: nothing to fit yet
+            if m.fitted_at == -math.inf and m.schedule is not None:
+                m.fitted_at = now  # planned from history: the first call starts the clock
+                continue
+            grown = m.observed > m.fitted_n and m.observed >= m.fitted_n * REFIT_GROWTH
+            stale = m.schedule is not None and now - m.fitted_at >= REFIT_AGE_SHARE * (
+                m.schedule.median
+            )
+            if m.schedule is None or grown or stale:
+                m.fitted_at = now
+                before = m.schedule
+                if self._refit(m, ages.get(model, ())) is not before:
+                    changed.add(model)
+        return changed
+
+    def _refit(self, m: _Model, running: Iterable[float]) -> Schedule:
+        groups = Counter(m.finished)
         for age in running:
             if age > 0:  # never polled yet: says nothing
-                groups[(self._edge(age), GRID)] += 1
-        p = fit(GRID, groups.items(), self.prior, PRIOR_WEIGHT)
-        self._fitted_n = self.observed
-        return self._plan(p)
-
-    def maybe_refit(self, now: float, running: Iterable[float]) -> bool:
-        """Refit when enough has been learned since the last fit (cheap to call often).
-        True when the plan changed."""
-        assert self.schedule is not None
-        if self._fitted_at == -math.inf:  # the first call starts the clock
-            self._fitted_at = now
-            return False
-        n = self.observed
-        grown = n > self._fitted_n and n >= self._fitted_n * REFIT_GROWTH
-        if grown or now - self._fitted_at >= REFIT_AGE_SHARE * self.schedule.median:
-            self._fitted_at = now
-            before = self.schedule
-            return self.refit(running) is not before
-        return False
-
-    def _plan(self, p: Sequence[float]) -> Schedule:
+                groups[(self._edge(age), self.bins)] += 1
+                m.reach = max(m.reach, age)
+        p = fit(self.bins, groups.items(), self.prior, PRIOR_WEIGHT)
+        m.fitted_n = m.observed
         cdf = [0.0]
-        for x in p[:GRID]:
+        for x in p[: self.bins]:
             cdf.append(cdf[-1] + x)
-        if (
-            self.schedule is not None
-            and self._cdf
-            and max(abs(a - b) for a, b in zip(cdf, self._cdf, strict=True)) < REPLAN_CHANGE
-        ):
-            return self.schedule  # the distribution barely moved: keep the plan
-        self._cdf = cdf
+        # Nobody has been seen past `reach`: what the fit puts far beyond it is the prior's
+        # guess, and planning its polls now would push every first poll late. Plan as if all
+        # were done by REACH_FACTOR * reach; the plan follows as the batch ages.
+        cdf = [
+            c if e < REACH_FACTOR * m.reach else 1.0 for c, e in zip(cdf, self.edges, strict=True)
+        ]
+        moved = max((abs(a - b) for a, b in zip(cdf, m.cdf, strict=False)), default=1.0)
+        if m.schedule is not None and moved < REPLAN_CHANGE:
+            return m.schedule  # the distribution barely moved: keep the plan
+        m.cdf = cdf
         self.refits += 1
-        planner = Planner(cdf, self.width, min_gap=self.min_interval, max_gap=self.max_interval)
+        planner = Planner(self.edges, cdf, min_gap=self.min_interval, max_gap=self.max_interval)
         if self.polls_per_task is not None:
             spend = self.polls_per_task - 1 / EXPLORE_EVERY  # what the early polls cost
-            self.schedule = planner.best_detection(spend, self.late_share)
+            m.schedule = planner.best_detection(spend, self.late_share)
         else:
-            self.schedule = planner.fewest_polls(
-                self.detection_share * planner.median, self.late_share
-            )
-        return self.schedule
+            target = self.detection_share * planner.median
+            m.schedule = planner.fewest_polls(target, self.late_share)
+        m.step_from = planner.tail_from
+        return m.schedule
 
-    def next_delay(self, age: float, *, polled: bool = False) -> float:
+
+class PollPolicy:
+    """The single-model face of `PollPlanner` the tracker has used so far; every method takes
+    an optional `model` (default: one shared key). `scale` only sets the default horizon."""
+
+    def __init__(
+        self,
+        min_interval: float,
+        max_interval: float,
+        *,
+        scale: float = 1.0,
+        horizon: float = 0.0,  # longest a task is tracked (max_wait); 0: 900 * scale
+        polls_per_task: float | None = -1.0,
+        detection_share: float = -1.0,
+        late_share: float = -1.0,
+        history: Iterable[tuple[str, float]] = (),
+    ) -> None:
+        self.planner = PollPlanner(
+            min_interval,
+            max_interval,
+            horizon=horizon or 900.0 * scale,
+            history=history,
+            polls_per_task=polls_per_task,
+            detection_share=detection_share,
+            late_share=late_share,
+        )
+
+    @property
+    def schedule(self) -> Schedule | None:
+        return self.planner.schedule(DEFAULT_MODEL)
+
+    @property
+    def refits(self) -> int:
+        return self.planner.refits
+
+    def next_delay(self, age: float, *, polled: bool = False, model: str = DEFAULT_MODEL) -> float:
         """Seconds until the next poll of a task submitted `age` seconds ago; `polled`: it was
-        polled already, just now. After its first poll a task keeps its own rhythm, so a
-        re-plan or a poll delayed by a busy budget never bunches two polls together."""
-        assert self.schedule is not None
-        first = self.schedule.first
-        if not polled and age + self.min_interval <= first:
-            self._tracked += 1
-            if self._tracked % EXPLORE_EVERY == 0:
-                # Now and then a task is first polled early, at an age spread over the
-                # stretch before the first poll: the one way to learn how the early
-                # finishers are spread, which is what decides where the first poll goes.
-                spot = EXPLORE_FROM + (1 - EXPLORE_FROM) * ((self._tracked * _GOLDEN) % 1.0)
-                return max(self.min_interval, spot * first - age)
-            return first - age
-        return max(self.min_interval, self.schedule.gap)
+        polled already, just now."""
+        if polled:
+            return self.planner.next_delay(model, age)
+        return self.planner.first_delay(model, age)
+
+    def observe(self, latency: float, since: float = 0.0, model: str = DEFAULT_MODEL) -> None:
+        self.planner.observe(model, latency, since)
+
+    def maybe_refit(self, now: float, running: Iterable[float | tuple[str, float]]) -> bool:
+        """Refit what has news; True when a plan changed (unpolled tasks take the new one).
+        `running`: ages (default model) or (model, age) pairs."""
+        pairs = (r if isinstance(r, tuple) else (DEFAULT_MODEL, r) for r in running)
+        return bool(self.planner.refit(now, pairs))
+
+
+__all__ = [
+    "TAIL_QUANTILE",
+    "Planner",
+    "PollPlanner",
+    "PollPolicy",
+    "Schedule",
+    "fit",
+    "log_edges",
+    "lognormal_cdf",
+]
