@@ -41,7 +41,7 @@ videos and write a results ledger.
   run-pipeline MANIFEST --simulate       run against the built-in Kie simulator
   run-pipeline validate MANIFEST...      check manifests, report every error as FILE:LINE:COL
   run-pipeline status MANIFEST           jobs by status, from the state file (no network)
-  run-pipeline ledger MANIFEST           rewrite ledger.jsonl/ledger.csv from the state file
+  run-pipeline ledger MANIFEST           rewrite the ledger and index.html from the state file
   run-pipeline schema                    print the manifest JSON Schema
   run-pipeline simulate                  run the Kie simulator in the foreground
 

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.batch import resolve_target
 from pipeline.catalog import pricing
 from pipeline.catalog.pull import CatalogSession, pull
 from pipeline.client import AuthError, KieClient, KieError
+from pipeline.engine.batch import resolve_target
 from pipeline.errors import EXIT_OK, ServiceStop, UsageError
 from pipeline.models import KIE_MODELS, MODEL_NAME, Model, ModelFileError, ModelRegistry
 

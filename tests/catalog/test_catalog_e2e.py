@@ -157,7 +157,9 @@ def test_pull_without_a_key_says_what_a_run_says(
     sim: Simulator, here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     manifest = here / "m.yaml"
-    manifest.write_text("version: 1\njobs:\n  - id: a\n    prompt: hi\n")
+    manifest.write_text(
+        "version: 1\njobs:\n  - id: a\n    model: nano-banana-pro\n    prompt: hi\n"
+    )
     assert main(models(sim, "pull", "nano-banana-pro")) == 2
     pull_message = capsys.readouterr().err
     assert main([str(manifest), "--base-url", sim.base_url]) == 2

@@ -137,7 +137,13 @@ def test_455_maintenance_is_waited_out(batch: Batch) -> None:
 @pytest.mark.sim(faults=FaultRates(http_500=0.3, reset=0.2, malformed_json=0.2))
 def test_500s_resets_and_bad_json_are_retried(batch: Batch) -> None:
     batch.write(jobs_yaml(8))
-    assert batch.run() == 0
+    # At a 70% fault rate a job can meet CREATE_TRIES failures in a row (how often depends
+    # on the order in which concurrent creates draw their faults): it is then left for the
+    # next run, which picks it up. Either way nothing is paid twice unflagged.
+    codes = [batch.run()]
+    while codes[-1] != 0 and len(codes) < 4:
+        codes.append(batch.run())
+    assert codes[-1] == 0 and set(codes) <= {0, 1}, codes
     creates = batch.stats()["creates_by_fingerprint"]
     flagged = {r["fingerprint"] for r in batch.rows() if r["possible_duplicate"]}
     for fingerprint, count in creates.items():

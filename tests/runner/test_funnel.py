@@ -21,7 +21,8 @@ def test_a_bug_exits_70_with_one_line_and_the_traceback_in_run_log(
         patch.setattr(Tracker, "_poll", broken_poll)
         assert batch.run() == 70
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
+    # (The test manifest's Sora model is paused on Kie: validation warns about it.)
+    lines = [line for line in err.splitlines() if line.strip() and ": warning: " not in line]
     assert len(lines) == 1, err
     assert "internal error (RuntimeError)" in lines[0] and "bug" in lines[0]
     assert str(batch.out / "run.log") in lines[0]
