@@ -78,6 +78,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--out", metavar="DIR", type=Path, help="output folder (default: outputs/<manifest stem>/)"
     )
     p.add_argument(
+        "--rebind",
+        action="store_true",
+        help="the output folder was made by another manifest path (this manifest was moved "
+        "or renamed): take the folder over for this one",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="validate and print the plan with its estimated cost; no network, no files written",
@@ -183,6 +189,15 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "2-minute generation takes 1.2 s)",
     )
     sim.add_argument("--seed", type=int, default=0, help="with --simulate: simulator seed")
+    sim.add_argument(
+        "--credits",
+        type=positive(int),
+        default=None,
+        metavar="N",
+        help="with --simulate: set the simulated account's balance to N credits (it starts "
+        "at 100,000 and, like the simulator's tasks, is kept in the output folder between "
+        "runs); e.g. --credits 1000000 for a 5,000-job rehearsal",
+    )
     out = p.add_argument_group("output")
     out.add_argument(
         "--quiet", "-q", action="store_true", help="no progress bars, only the final summary"
@@ -227,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("status", "jobs by status from the state file; no network"),
         (
             "ledger",
-            "rewrite ledger.jsonl, ledger.csv and the gallery index.html from the state file",
+            "rewrite ledger.jsonl, ledger.csv and the gallery index.html from the state file "
+            "(no network; waits for no run: a folder in use by a running batch is refused)",
         ),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
@@ -303,6 +319,8 @@ def run_request(args: argparse.Namespace) -> RunRequest:
         callback_listen=args.callback_listen,
         time_scale=args.time_scale,
         seed=args.seed,
+        sim_credits=args.credits,
+        rebind=args.rebind,
         quiet=args.quiet,
         verbose=args.verbose,
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.engine.planner import Decision, Estimate, price_of
 from pipeline.manifest import Manifest
+from pipeline.models import CREDIT_USD
 from pipeline.outputs.ledger import status_counts
 from pipeline.status import STAGE_ORDER
 
@@ -18,10 +19,11 @@ if TYPE_CHECKING:
 
 def _describe_input(decision: Decision) -> str:
     values = decision.job.input
+    seconds = values.get("n_frames", values.get("duration"))
     parts = [
-        f"{values['n_frames']}s" if "n_frames" in values else "",
-        str(values.get("aspect_ratio", "")),
-        str(values.get("size", "")),
+        f"{seconds}s" if isinstance(seconds, str | int) else "",
+        str(values.get("aspect_ratio", values.get("ratio", ""))),
+        str(values.get("resolution", values.get("size", ""))),
     ]
     return " ".join(p for p in parts if p)
 
@@ -30,22 +32,23 @@ def plan_table(
     manifest: Manifest, decisions: Sequence[Decision], est: Estimate, *, has_state: bool
 ) -> str:
     width = max((len(d.job.id) for d in decisions), default=2)
+    model_width = max((len(d.job.model) for d in decisions), default=5)
     lines = [
         f"{manifest.name} ({manifest.path}): {len(decisions)} jobs"
         + ("" if has_state else " (no state file yet: every job is new)")
     ]
     for d in decisions:
         price = price_of(d.job)
-        cost = f"{price} cr" if price is not None else "? cr"
+        cost = f"{price} cr" if price is not None else "price unknown"
         lines.append(
-            f"  {d.stage:<10} {d.job.id:<{width}}  {d.job.model:<24} "
-            f"{_describe_input(d):<22} {cost:>6}  -> {d.action}: {d.reason}"
+            f"  {d.stage:<10} {d.job.id:<{width}}  {d.job.model:<{model_width}}  "
+            f"{_describe_input(d):<16} {cost:>13}  -> {d.action}: {d.reason}"
         )
     tally = Counter(d.stage for d in decisions)
     lines.append("Totals: " + ", ".join(f"{tally[s]} {s}" for s in STAGE_ORDER if tally[s]))
     unpriced = f" (+{est.unpriced} of unknown price)" if est.unpriced else ""
     lines.append(
-        f"Would submit {est.tasks} task(s): {est.credits} credits "
+        f"Would submit {est.tasks} task(s): an estimated {est.credits} credits "
         f"(${est.usd:,.2f}){unpriced}. Dry run: nothing sent, nothing written."
     )
     return "\n".join(lines)
@@ -65,11 +68,48 @@ def status_table(decisions: Sequence[Decision]) -> str:
     return "\n".join(lines)
 
 
-def summary_line(manifest: Manifest, summary: RunSummary, folder: Path) -> str:
-    """The one line a run ends with."""
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _money(credits: float) -> str:
+    return f"{credits:,.0f} credits (${credits * CREDIT_USD:,.2f})"
+
+
+def money_line(summary: RunSummary) -> str:
+    """This run's money, honestly: the estimate called one, creates that may have been
+    duplicated counted, and Kie's own figure where it gave one."""
+    creates = f"{summary.creates} create(s)"
+    duplicates = sum(1 for d in summary.decisions for a in d.current if a.possible_duplicate)
+    if duplicates:
+        creates += f" ({duplicates} may have made a duplicate task, see possible_duplicate)"
+    text = f"{creates}, estimated {_money(summary.credits_committed)}"
+    if summary.reported_tasks:
+        text += (
+            f"; Kie reported {_money(summary.credits_reported)} for "
+            f"{summary.reported_tasks} finished task(s)"
+        )
+    return text
+
+
+def summary_line(
+    manifest: Manifest,
+    summary: RunSummary,
+    folder: Path,
+    *,
+    elapsed: float | None = None,
+    verbose: bool = False,
+) -> str:
+    """The one line a run ends with: what happened, how long it took, what it cost, and
+    where to look (the query count only with --verbose)."""
     parts = ", ".join(f"{n} {s}" for s, n in status_counts(summary.decisions).items())
+    took = f" in {_duration(elapsed)}" if elapsed is not None else ""
+    queries = f", {summary.queries} queries" if verbose else ""
     return (
-        f"{manifest.name}: {parts} ({len(summary.decisions)} jobs); {summary.creates} creates, "
-        f"{summary.queries} queries, {summary.credits_committed} credits committed this run;"
-        f" ledger: {folder / 'ledger.csv'}"
+        f"{manifest.name}: {parts} ({len(summary.decisions)} jobs){took}; "
+        f"{money_line(summary)}{queries}; gallery: {folder / 'index.html'}"
     )

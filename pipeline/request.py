@@ -70,6 +70,8 @@ class RunRequest:
     callback_listen: tuple[str, int] | None = None
     time_scale: float | None = None
     seed: int = 0
+    sim_credits: int | None = None  # --credits: the simulated account's balance
+    rebind: bool = False  # take over a folder bound to another manifest path
     quiet: bool = False
     verbose: bool = False
 

@@ -61,6 +61,10 @@ _COLUMNS = (
 )
 
 
+class TaskIdConflict(StateError):
+    """A created task's id is already recorded for another attempt: the server reused it."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One submission of one job version (row of `attempts`)."""
@@ -103,8 +107,17 @@ class StateStore:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, endpoint: str | None = None, *, readonly: bool = False) -> StateStore:
-        """Open (creating unless readonly) and check schema version and endpoint."""
+    def open(
+        cls,
+        path: Path,
+        endpoint: str | None = None,
+        *,
+        readonly: bool = False,
+        manifest: str | None = None,
+        rebind: bool = False,
+    ) -> StateStore:
+        """Open (creating unless readonly) and check schema version, endpoint and, when
+        `manifest` (a resolved path) is given, that the folder belongs to that manifest."""
         if readonly and not path.exists():
             raise StateError(f"no state file at {path}")
         try:
@@ -117,6 +130,8 @@ class StateStore:
             store = cls(conn, path)
             try:
                 store._check(endpoint, create=not readonly)
+                if manifest is not None:
+                    store._bind(manifest, write=not readonly, rebind=rebind)
             except BaseException:
                 conn.close()
                 raise
@@ -160,6 +175,23 @@ class StateStore:
         if endpoint and not stored and create:
             with self.transaction():
                 self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
+
+    def _bind(self, manifest: str, *, write: bool, rebind: bool) -> None:
+        """An output folder belongs to one manifest (its resolved path, in `meta`): two
+        manifests of the same file name must not share, and spend, each other's jobs. A
+        folder made before this was recorded adopts the first manifest that uses it."""
+        stored = self.meta("manifest")
+        if stored == manifest:
+            return
+        if stored is not None and not rebind:
+            raise StateError(
+                f"output folder {self.path.parent} belongs to the manifest {stored}, not "
+                f"{manifest}; give this manifest its own folder with --out DIR, or, if that "
+                "manifest was moved or renamed to this one, pass --rebind"
+            )
+        if write:
+            with self.transaction():
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (manifest,))
 
     def close(self) -> None:
         self.conn.close()
@@ -243,11 +275,27 @@ class StateStore:
             )
 
     def record_task(self, attempt_id: int, task_id: str) -> Attempt:
-        return self._update(
-            attempt_id,
-            "UPDATE attempts SET phase = 'submitted', task_id = ?, submitted_at = ? WHERE id = ?",
-            (task_id, time.time(), attempt_id),
-        )
+        try:
+            return self._update(
+                attempt_id,
+                "UPDATE attempts SET phase = 'submitted', task_id = ?, submitted_at = ? "
+                "WHERE id = ?",
+                (task_id, time.time(), attempt_id),
+            )
+        except sqlite3.IntegrityError:
+            holder = self.conn.execute(
+                "SELECT job_id, attempt FROM attempts WHERE task_id = ?", (task_id,)
+            ).fetchone()
+            if holder is None:
+                raise
+            mine = self.get(attempt_id)
+            raise TaskIdConflict(
+                f"Kie answered the create of job {mine.job_id} with task id {task_id}, which "
+                f"this state already holds for job {holder[0]} (attempt {holder[1]}): the "
+                "server reused a task id. Nothing was overwritten; the create of "
+                f"{mine.job_id} is left ambiguous (a rerun resubmits it, flagged as a "
+                "possible duplicate)"
+            ) from None
 
     def record_outcome(
         self,

@@ -32,5 +32,6 @@ def read_decisions(
         if missing_ok:
             return plan(manifest, {}, options), False
         require_state(folder)
-    with StateStore.open(state_path, readonly=True) as store:
+    bound_to = str(manifest.path.resolve())
+    with StateStore.open(state_path, readonly=True, manifest=bound_to) as store:
         return plan(manifest, store.attempts_by_job(), options), True

@@ -3,21 +3,58 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from pipeline import report
 from pipeline.commands.folder import read_decisions
 from pipeline.engine.planner import PlanOptions, estimate
 from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
-from pipeline.manifest import load_manifest
+from pipeline.manifest import Manifest, load_manifest
 from pipeline.request import STATE_FILE, RunRequest
 from pipeline.status import UNFINISHED
+
+if TYPE_CHECKING:
+    from pipeline.simulator import SimConfig
 
 SIMULATOR_KEY = "sim-key"
 # The demo's default: a 2-minute generation takes 1.2 s, the 20-per-10 s window 0.1 s.
 SIMULATE_TIME_SCALE = 0.01
+
+
+def refuse_unpriced(manifest: Manifest, folder: Path, options: PlanOptions) -> None:
+    """A budget (max_credits) cannot be kept blindly: jobs to submit whose model has no
+    known price are refused before anything is sent."""
+    decisions, _ = read_decisions(manifest, folder, options, missing_ok=True)
+    unpriced = sorted(
+        {d.job.model for d in decisions if d.action == "submit" and d.job.credits is None}
+    )
+    if unpriced:
+        raise UsageError(
+            f"max_credits is set, but the price of {', '.join(unpriced)} is unknown, so the "
+            "budget cannot be kept; add a price rule to the model file (run-pipeline models "
+            "show MODEL), or remove max_credits / this model's jobs"
+        )
+
+
+def simulator_config(request: RunRequest, scale: float) -> SimConfig:
+    """The in-process simulator of --simulate: Kie as it behaves today (paused models, 500
+    validation answers, 422 for an unknown task), its books kept in the output folder
+    (SIM_STATE_FILE) so that edits, Ctrl-C and reruns go as they would against Kie."""
+    from pipeline.simulator import SimConfig
+
+    return SimConfig(
+        api_keys=(SIMULATOR_KEY,),
+        time_scale=scale,
+        seed=request.seed,
+        state_dir=str(request.folder),
+        model_pauses=True,
+        validation_500=True,
+        unknown_task_422=True,
+    )
 
 
 def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]) -> int:
@@ -32,6 +69,10 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
         est = estimate(decisions)
         print(report.plan_table(manifest, decisions, est, has_state=has_state), file=stdout)
         return EXIT_OK
+    if settings.max_credits is not None:
+        refuse_unpriced(
+            manifest, folder, PlanOptions.of(settings, retry_failed=request.retry_failed)
+        )
     if request.callback_listen and not request.callback_url:
         raise UsageError(
             "--callback-listen needs --callback-url: the public URL that reaches "
@@ -48,16 +89,20 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
         time_scale=request.time_scale or 1.0,
         callback_url=request.callback_url,
     )
+    if request.sim_credits is not None and not request.simulate:
+        raise UsageError("--credits sets the simulated account's balance: it needs --simulate")
+    started = time.monotonic()
     with contextlib.ExitStack() as stack:
         if request.simulate:
-            from pipeline.simulator import SimConfig, running_simulator
+            from pipeline.lock import FolderLock
+            from pipeline.simulator import running_simulator
 
+            # The folder's lock first: the simulator's books live in the folder too.
+            stack.enter_context(FolderLock(folder))
             scale = request.time_scale or SIMULATE_TIME_SCALE
-            sim = stack.enter_context(
-                running_simulator(
-                    SimConfig(api_keys=(SIMULATOR_KEY,), time_scale=scale, seed=request.seed)
-                )
-            )
+            sim = stack.enter_context(running_simulator(simulator_config(request, scale)))
+            if request.sim_credits is not None:
+                sim.control(credits=request.sim_credits)
             target = Target(sim.base_url, SIMULATOR_KEY, SIMULATED_ENDPOINT)
             options = replace(options, time_scale=scale, seed=request.seed)
             print(
@@ -77,8 +122,21 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
             stderr=stderr,
             listen=request.callback_listen,
             hmac_key=environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
+            rebind=request.rebind,
+            locked=request.simulate,
         )
-    print(report.summary_line(manifest, summary, folder), file=stdout)
+    elapsed = time.monotonic() - started
+    print(
+        report.summary_line(manifest, summary, folder, elapsed=elapsed, verbose=request.verbose),
+        file=stdout,
+    )
+    for model, message in summary.unavailable.items():
+        print(
+            f"run-pipeline: {model} is not available on Kie ({message}); its jobs were "
+            "not submitted again in this run (`run-pipeline models show "
+            f"{model}`; a rerun tries one create again)",
+            file=stderr,
+        )
     if summary.interrupted:
         print(
             f"run-pipeline: interrupted; everything is recorded in {folder / STATE_FILE}. "

@@ -120,14 +120,22 @@ def run_batch(
     listen: tuple[str, int] | None = None,
     hmac_key: str | None = None,
     stderr: TextIO | None = None,
+    rebind: bool = False,
+    locked: bool = False,
 ) -> RunSummary:
-    """Run the batch into `folder`; the outputs are written whatever happens."""
+    """Run the batch into `folder`; the outputs are written whatever happens. `locked`: the
+    caller holds the folder's lock already (--simulate takes it before its simulator)."""
     stderr = stderr or sys.stderr
     download = options.settings.download
     with (
         _environment_errors(folder),
-        FolderLock(folder),
-        StateStore.open(folder / "state.sqlite", target.endpoint) as store,
+        contextlib.nullcontext() if locked else FolderLock(folder),
+        StateStore.open(
+            folder / "state.sqlite",
+            target.endpoint,
+            manifest=str(manifest.path.resolve()),
+            rebind=rebind,
+        ) as store,
     ):
         log = RunLog(folder / "run.log", mirror=stderr if verbose else None)
         log.write(

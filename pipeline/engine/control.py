@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from pipeline.engine.outage import Outage
 from pipeline.events import Event, Listener
 
 
@@ -26,6 +27,8 @@ class RunControl:
         self.fatal: BaseException | None = None  # an error a background task could not handle
         self._changed = asyncio.Event()
         self._on_hard_stop: list[Callable[[], None]] = []
+        # Kie unreachable: reported once, and a long outage stops the run (see outage.py).
+        self.outage = Outage(emit, lambda reason: self.stop(reason, hard=True))
 
     @property
     def over(self) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
-from pipeline.models import load_prices
+from pipeline.models import CREDIT_USD
 from pipeline.state import Attempt
 from pipeline.status import STAGE_STATUS, Action, LedgerStatus, Stage
 
@@ -149,8 +149,9 @@ class Estimate:
 
 
 def price_of(job: Job) -> int | None:
-    """Credits one task of `job` costs, or None when its model has no known price."""
-    return load_prices().credits_for(job.model, job.input)
+    """Credits one task of `job` costs (estimated from its model file's price rule, filled
+    in by the loader), or None when its model has no known price."""
+    return job.credits
 
 
 def estimate(decisions: Sequence[Decision]) -> Estimate:
@@ -166,4 +167,4 @@ def estimate(decisions: Sequence[Decision]) -> Estimate:
             unpriced += 1
         else:
             credits += price
-    return Estimate(tasks, credits, unpriced, credits * load_prices().credit_usd)
+    return Estimate(tasks, credits, unpriced, credits * CREDIT_USD)

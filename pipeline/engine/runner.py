@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.downloader import Downloader
 from pipeline.engine.journal import Journal
+from pipeline.engine.outage import GIVE_UP
 from pipeline.engine.planner import Decision, PlanOptions, decide, price_of
 from pipeline.engine.submitter import Submission, Submitter
 from pipeline.engine.timing import Timing
@@ -37,6 +38,11 @@ class RunSummary:
     credits_committed: int = 0
     queries: int = 0
     creates: int = 0
+    # What Kie itself reported (creditsConsumed) for the tasks that ended in this run.
+    credits_reported: float = 0.0
+    reported_tasks: int = 0
+    # Models Kie said are paused or unknown in this run, with its message.
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class Runner:
         rng = random.Random(options.seed)
         self.journal = Journal(store, emit)
         self.control = RunControl(emit)
+        self.control.outage.give_up = GIVE_UP * timing.scale
         self.creates = SlidingWindowLimiter(timing.create_rate, rng=rng)
         self.queries = SlidingWindowLimiter(timing.query_rate, rng=rng)
         self.downloader = Downloader(
@@ -102,6 +109,8 @@ class Runner:
         )
         self.credits_committed = 0  # this run: reserved when a create starts
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
+        self.credits_reported = 0.0  # Kie's creditsConsumed of the tasks ended in this run
+        self.reported_tasks = 0
 
     # -- what the run does ---------------------------------------------------------------
 
@@ -196,6 +205,9 @@ class Runner:
         self.tracker.track(job, attempt, time.monotonic())
 
     def _succeeded(self, job: Job, attempt: Attempt, info: kie.TaskInfo) -> None:
+        if info.credits is not None:
+            self.credits_reported += info.credits
+            self.reported_tasks += 1
         if not self.settings.download:
             return
         if attempt.video_url:
@@ -258,4 +270,7 @@ class Runner:
             self.credits_committed,
             self.queries.calls,
             self.creates.calls,
+            self.credits_reported,
+            self.reported_tasks,
+            dict(self.submitter.unavailable),
         )

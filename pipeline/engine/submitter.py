@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
+from pipeline.engine.outage import unreachable
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
 from pipeline.manifest import Job
@@ -85,6 +86,9 @@ class Submitter:
         # that the run is never thought idle (and its tracker ended) in that moment.
         self.starting: Submission | None = None
         self._seq = itertools.count()
+        # Models Kie said are paused or unknown, with its message: no further creates for
+        # them in this run (their other jobs stay pending; a rerun tries one create again).
+        self.unavailable: dict[str, str] = {}
 
     @property
     def idle(self) -> bool:
@@ -115,6 +119,9 @@ class Submitter:
                     await self.control.wait(min(next_wake or 1.0, 1.0))
                     continue
                 submission = self.ready.popleft()
+                if submission.job.model in self.unavailable:
+                    self._hold_back(submission)
+                    continue
                 if not self.admit(submission):
                     self.ready.appendleft(submission)
                     continue
@@ -193,13 +200,17 @@ class Submitter:
         finally:
             self.creates.release()
         self.creates.succeeded()
+        self.control.outage.answered()
         attempt = self.journal.submitted(s.job, s.attempt, task_id)
         self.on_submitted(s.job, attempt)
 
     def _retry_later(self, s: Submission, exc: kie.RetryableError) -> None:
         assert s.attempt is not None
         s.ambiguous = s.ambiguous or exc.ambiguous
-        maintenance = isinstance(exc, kie.Maintenance)
+        down = unreachable(exc)
+        if down:  # Kie cannot be reached: one outage for the run, not a failure of this job
+            self.control.outage.failed(exc)
+        maintenance = isinstance(exc, kie.Maintenance) or down
         if maintenance:  # it can last long: wait it out with a long backoff, uncounted
             s.waits += 1
             delay = backoff(
@@ -216,7 +227,8 @@ class Submitter:
             delay = backoff(
                 s.failures, base=self.timing.backoff_base, cap=self.timing.backoff_cap, rng=self.rng
             )
-        self.journal.emit(Event("warning", s.job.id, detail=f"create: {exc.message}; retrying"))
+        if not down:
+            self.journal.emit(Event("warning", s.job.id, detail=f"create: {exc.message}; retrying"))
         heapq.heappush(self.waiting, _Backoff(time.monotonic() + delay, next(self._seq), s))
 
     def _give_up(self, s: Submission, message: str) -> None:
@@ -227,8 +239,28 @@ class Submitter:
         self.release(s)
         self.journal.create_failed(s.job, s.attempt, message, code="create", permanent=False)
 
+    def _hold_back(self, s: Submission) -> None:
+        """A job of a model Kie refused in this run: not sent, left pending with the reason
+        (an intent whose earlier try may have reached Kie stays, so a rerun knows)."""
+        reason = f"not submitted: {s.job.model} is unavailable ({self.unavailable[s.job.model]})"
+        if s.attempt is not None:
+            if s.ambiguous:
+                self.journal.leave_ambiguous(s.job, s.attempt, reason)
+            else:
+                self.journal.withdraw(s.job, s.attempt, reason)
+        else:
+            self.journal.emit(Event("warning", s.job.id, detail=reason))
+
     def _refused(self, s: Submission, exc: kie.PermanentError) -> None:
         assert s.attempt is not None
+        if isinstance(exc, kie.ModelUnavailable):  # paused or unknown: this job fails, and
+            # the model gets no further creates in this run; the rest of the batch goes on
+            self.unavailable.setdefault(s.job.model, exc.message)
+            self.release(s)
+            code = str(exc.code) if exc.code is not None else "model"
+            self.journal.create_failed(s.job, s.attempt, exc.message, code=code, permanent=True)
+            self.control.notify()
+            return
         if isinstance(exc, kie.Rejected | kie.NotFound):  # this input will never pass
             code = str(exc.code) if exc.code is not None else "error"
             self.release(s)
@@ -249,7 +281,15 @@ class Submitter:
             self.control.stop(
                 f"out of credits ({exc.message}); tracking what is in flight", hard=False
             )
+        elif isinstance(exc, kie.KeyLimitReached):
+            self.control.stop(
+                f"{exc.message}: the key's own limit, not the account's balance; raise it in "
+                "Kie's dashboard or use another key; tracking what is in flight",
+                hard=False,
+            )
         elif isinstance(exc, kie.ModelDisabled):
             self.control.stop(f"model {s.job.model} is disabled ({exc.message})", hard=False)
+        elif isinstance(exc, kie.Redirected):
+            self.control.stop(exc.message, hard=True)
         else:
             self.control.stop(f"Kie refused a create ({exc.message})", hard=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
+from pipeline.engine.outage import unreachable
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
 from pipeline.manifest import Job
@@ -92,6 +93,7 @@ class Tracker:
         self.seq = itertools.count()
         self.last_flush = time.monotonic()
         control.on_hard_stop(self.drop_all)
+        control.outage.on_end(self._extend_deadlines)
 
     @property
     def idle(self) -> bool:
@@ -100,6 +102,11 @@ class Tracker:
     def drop_all(self) -> None:
         self.active.clear()
         self.due.clear()
+
+    def _extend_deadlines(self, outage: float) -> None:
+        """Kie was unreachable for `outage` seconds: no task loses that time."""
+        for active in self.active.values():
+            active.deadline += outage
 
     def track(self, job: Job, attempt: Attempt, now: float) -> None:
         assert attempt.task_id is not None
@@ -157,7 +164,7 @@ class Tracker:
             active = self.active.get(item.attempt_id)
             if active is None or item.at != active.next_due:
                 continue
-            if now >= active.deadline:
+            if now >= active.deadline and not self.control.outage.down:
                 self._timed_out(active)
                 continue
             await self.queries.acquire()
@@ -213,11 +220,16 @@ class Tracker:
                 self._schedule(active.attempt.id, now + self._next_poll(active, now))
             return
         except kie.KieError as exc:
-            self.journal.emit(
-                Event("warning", active.job.id, task_id=active.task_id, detail=f"query: {exc}")
-            )
+            if unreachable(exc):  # one outage, not a warning per poll
+                self.control.outage.failed(exc)
+            else:
+                self.control.outage.answered()
+                self.journal.emit(
+                    Event("warning", active.job.id, task_id=active.task_id, detail=f"query: {exc}")
+                )
             self._schedule(active.attempt.id, now + self._next_poll(active, now))
             return
+        self.control.outage.answered()
         active.not_found = 0
         self.queries.succeeded()
         if not info.finished:

@@ -285,6 +285,8 @@ def test_runs_and_the_ledger_command_write_the_gallery(tmp_path: Path) -> None:
             {
                 "version": 1,
                 "name": "Tiny",
+                # --simulate behaves like Kie today, where Sora (the default model) is paused.
+                "defaults": {"model": "kling-2.6/text-to-video", "sound": False},
                 "jobs": [{"id": "one", "prompt": "A paper boat"}, {"id": "two", "prompt": HOSTILE}],
             }
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.fingerprint import fingerprint
 from pipeline.manifest import Job
+from pipeline.models import load_prices
 from pipeline.state import Attempt, Phase
 
 _ids = count(1)
@@ -16,7 +17,8 @@ def make_job(
     job_id: str, prompt: str = "A paper boat", model: str = "sora-2-text-to-video", **fields: Any
 ) -> Job:
     task_input = {"prompt": prompt, "aspect_ratio": "landscape", "n_frames": "10", **fields}
-    return Job(job_id, model, task_input, None, fingerprint(model, task_input), 1)
+    credits = load_prices().credits_for(model, task_input)  # as the manifest loader fills it
+    return Job(job_id, model, task_input, None, fingerprint(model, task_input), 1, credits)
 
 
 def attempt(job: Job, phase: Phase, **fields: Any) -> Attempt:
