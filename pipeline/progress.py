@@ -78,7 +78,7 @@ class ProgressBars:
         if columns == -1:
             columns = terminal_columns(stream)
         self.plain = columns == 0
-        self.started = time.monotonic()
+        self.started = time.time()  # tqdm's own clock
         finished_total = totals.to_submit + totals.to_track
         self.bars: dict[str, tqdm[Never]] = {}
         self.counts: dict[str, int] = {}
@@ -129,7 +129,7 @@ class ProgressBars:
             self._advance(bar)
 
     def _advance(self, name: str) -> None:
-        now = time.monotonic()
+        now = time.time()
         self.counts[name] += 1
         self.changed[name] = now
         if name in self.bars:
@@ -148,6 +148,6 @@ class ProgressBars:
     def close(self) -> None:
         for name, bar in self.bars.items():
             # Frozen at its own last change: a bar that finished early keeps its time.
-            last = self.changed[name]
+            last = max(self.changed[name], bar.start_t)
             setattr(bar, "_time", lambda last=last: last)  # noqa: B010 (tqdm has no API)
             bar.close()
