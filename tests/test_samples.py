@@ -24,8 +24,8 @@ def test_sample_validates(path: Path) -> None:
 
 def test_campaign_covers_what_the_demo_promises() -> None:
     manifest = load_manifest(ROOT / "manifests" / "campaign.yaml")
-    inputs = [job.input for job in manifest.jobs]
-    assert {i["aspect_ratio"] for i in inputs} == {"landscape", "portrait"}
-    assert {i["n_frames"] for i in inputs} == {"10", "15"}
-    assert any("Sora 2 现已在 Kie AI 上线" in i["prompt"] for i in inputs)
-    assert len(manifest.jobs) == 12
+    models = {job.model for job in manifest.jobs}
+    assert len(models) >= 5  # several current video and image models
+    assert "sora-2-text-to-video" in models  # the paused one: a failure card on the first run
+    assert any("Sora 2 现已在 Kie AI 上线" in job.prompt for job in manifest.jobs)
+    assert len(manifest.jobs) >= 11

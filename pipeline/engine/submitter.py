@@ -43,6 +43,7 @@ class Submission:
     failures: int = 0
     waits: int = 0  # maintenance (455) waits, which do not count as failures
     credits: int = 0  # reserved from the batch budget
+    unsent: bool = False  # the last try never reached Kie (unreachable): no new try to count
 
 
 @dataclass(order=True)
@@ -184,6 +185,8 @@ class Submitter:
         try:
             if s.attempt is None:
                 s.attempt = self.journal.intend(s.job, s.number)
+            elif s.unsent:  # the intent row still stands for this try: nothing to record
+                s.unsent = False
             else:
                 s.attempt = self.journal.resend(s.job, s.attempt, ambiguous=s.ambiguous)
             task_id = await self.client.create_task(s.job.body(self.callback_url))
@@ -210,6 +213,7 @@ class Submitter:
         down = unreachable(exc)
         if down:  # Kie cannot be reached: one outage for the run, not a failure of this job
             self.control.outage.failed(exc)
+            s.unsent = True
         maintenance = isinstance(exc, kie.Maintenance) or down
         if maintenance:  # it can last long: wait it out with a long backoff, uncounted
             s.waits += 1

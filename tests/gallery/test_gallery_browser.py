@@ -29,7 +29,8 @@ HOSTILE = 'Title card: <script>alert(1)</script><img src=x onerror="window.__pwn
 MANIFEST: dict[str, Any] = {
     "version": 1,
     "name": "Spring launch",
-    "defaults": {"n_frames": "10"},
+    # A current model: --simulate behaves like Kie today, where Sora is paused.
+    "defaults": {"model": "kling-2.6/text-to-video", "sound": False, "duration": "5"},
     "jobs": [
         {
             "id": "teaser",
@@ -38,13 +39,12 @@ MANIFEST: dict[str, Any] = {
         {
             "id": "hero",
             "prompt": "A lighthouse keeper climbs the spiral stairs at night, lantern swinging",
-            "aspect_ratio": "portrait",
-            "remove_watermark": True,
+            "aspect_ratio": "9:16",
         },
         {
             "id": "cutdown",
             "prompt": "The same boat, seen from above",
-            "matrix": {"aspect_ratio": ["landscape", "portrait"], "n_frames": ["10", "15"]},
+            "matrix": {"aspect_ratio": ["16:9", "9:16"], "duration": ["5", "10"]},
         },
         # The simulator moderates prompts with "gore" like Kie does: a 422 failure.
         {"id": "trailer", "prompt": "A horror trailer with gore in every shot"},

@@ -21,6 +21,7 @@ KIE_EXAMPLE = (
     "学生们专注听讲，有人面带微笑，有人认真记笔记。"
 )
 MODERATED = ("gore", "nsfw")  # the simulator refuses prompts holding these words
+DEMO_MODERATED = "teaser-horror"
 
 
 def test_there_are_samples() -> None:
@@ -42,6 +43,8 @@ def test_sample_loads(path: Path) -> None:
     assert schema, f"{path.name}: first line must point editors at the schema"
     assert (path.parent / schema.group(1)).resolve() == ROOT / "schemas/manifest.schema.json"
     for job in manifest.jobs:
+        if (path.name, job.id) == ("campaign.yaml", DEMO_MODERATED):
+            continue  # the demo's one failure by moderation, on purpose (issue 17)
         assert not any(word in job.prompt.lower() for word in MODERATED), job.id
 
 
@@ -49,21 +52,25 @@ def test_campaign_shows_every_feature() -> None:
     path = ROOT / "manifests" / "campaign.yaml"
     manifest = load_manifest(path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert 10 <= len(manifest.jobs) <= 14
+    assert 10 <= len(manifest.jobs) <= 20  # other features add their jobs at the end
     assert raw.get("defaults") and raw.get("settings")
-    assert {j.input["aspect_ratio"] for j in manifest.jobs} == {"portrait", "landscape"}
-    assert {j.input["n_frames"] for j in manifest.jobs} == {"10", "15"}
+    # Several current video and image models, and one paused Sora job (a failure card).
+    models = {j.model for j in manifest.jobs}
+    assert {"kling-2.6/text-to-video", "bytedance/seedance-2-fast", "nano-banana-pro"} <= models
+    assert {j.media for j in manifest.jobs} >= {"video", "image"}
+    assert [j.id for j in manifest.jobs if j.paused] == ["kie-classroom"]
+    moderated = [j.id for j in manifest.jobs if any(w in j.prompt.lower() for w in MODERATED)]
+    assert moderated == [DEMO_MODERATED]
     assert any("aspect_ratio" in (job.get("matrix") or {}) for job in raw["jobs"])
     files = [job["prompt_file"] for job in raw["jobs"] if "prompt_file" in job]
     assert files and all((path.parent / f).is_file() and f.startswith("prompts/") for f in files)
     assert KIE_EXAMPLE in [job.prompt for job in manifest.jobs]
     if PAGE.is_file():  # the reference copy of the page, where it is available
         assert KIE_EXAMPLE in PAGE.read_text(encoding="utf-8")
-    # A sensible budget: the batch fits in it.
-    prices = {"10": 30, "15": 35}
-    assert manifest.settings.max_credits is None or manifest.settings.max_credits >= sum(
-        prices[j.input["n_frames"]] for j in manifest.jobs
-    )
+    # A sensible budget: the batch fits in it, and every job has a known price.
+    assert all(j.credits is not None for j in manifest.jobs)
+    budget = manifest.settings.max_credits
+    assert budget is None or budget >= sum(j.credits or 0 for j in manifest.jobs)
 
 
 def test_examples() -> None:

@@ -43,7 +43,8 @@ def _inject(fault: str) -> Callable[[list[str]], list[str]]:
 SCENARIOS: dict[str, tuple[dict[str, Any], Any, set[int], bool]] = {
     "success": ({}, None, {0}, False),
     "unauthorized_401": ({"api_keys": (OTHER_KEY,)}, None, {3}, False),
-    "connection_refused": ({}, "refused", {1}, False),
+    # Kie unreachable: one outage, then the run stops (exit 3) saying a rerun resumes.
+    "connection_refused": ({}, "refused", {3}, False),
     "connection_resets": ({"faults": FaultRates(reset=1.0)}, None, {1}, False),
     "garbled_answers": (
         {"faults": FaultRates(malformed_json=0.5, http_500=0.5)},

@@ -4,6 +4,7 @@ again. Every job is created once per version, as it would be on Kie."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sqlite3
@@ -16,11 +17,13 @@ from pipeline.simulator.persist import FILE_NAME as SIM_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ["manifests/campaign.yaml", "--simulate"]  # what `python3 dev.py demo` runs
+# This tree's code, whatever the environment's editable install points at.
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _run(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pipeline", *DEMO, *extra]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=ENV)
 
 
 def _tasks(folder: Path) -> int:
@@ -37,7 +40,7 @@ def test_the_readme_sequence_creates_each_job_once(tmp_path: Path) -> None:
     # 1. The demo, interrupted (Ctrl-C) once some tasks are in flight; slower, so it can be.
     command = [sys.executable, "-m", "pipeline", *DEMO, "--time-scale", "0.05"]
     process = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
     )
     log = folder / "run.log"
     while not (log.exists() and log.read_text().count("-> submitted") >= 3):
@@ -79,6 +82,7 @@ def test_the_readme_sequence_creates_each_job_once(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        env=ENV,
     )
     transcript += ["$ run-pipeline status manifests/campaign.yaml --simulate", status.stdout]
     assert "teaser-horror" in status.stdout and "kie-classroom" in status.stdout
