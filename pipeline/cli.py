@@ -142,8 +142,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--download",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="download videos to videos/<job id>.mp4 (default: on); with "
-        "--no-download the ledger keeps their URLs",
+        help="download every result to media/<job id>.<ext>, <job id>-2.<ext>, ... "
+        "(default: on); with --no-download the ledger keeps their URLs",
     )
     knobs.add_argument(
         "--on-ambiguous",

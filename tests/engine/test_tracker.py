@@ -104,7 +104,7 @@ def test_a_task_is_polled_until_it_ends(store: StateStore) -> None:
     moves = [(e.old, e.new) for e in events if e.kind == "transition"]
     assert moves == [("waiting", "generating"), ("generating", "succeeded")]
     (row,) = journal.attempts("hero")
-    assert (row.phase, row.video_url) == ("succeeded", "https://f/1.mp4")
+    assert (row.phase, row.first and row.first.url) == ("succeeded", "https://f/1.mp4")
 
 
 def test_a_moderated_task_fails_for_good(store: StateStore) -> None:
