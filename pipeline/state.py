@@ -1,4 +1,5 @@
-"""The state file: every submission's intent, task id, outcome and download. All SQL lives here.
+"""The state file: every submission's intent, task id, outcome, results and downloads. All
+SQL lives here (the schema and its migrations in `stateschema`).
 
 Durability rules (they are what makes resuming safe):
 - the intent row is committed before the createTask call, the task id right after it;
