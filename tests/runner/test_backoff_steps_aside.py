@@ -31,10 +31,8 @@ def test_creates_of_other_jobs_go_on_while_one_backs_off(
     manifest = tmp_path / "batch.yaml"
     manifest.write_text(jobs_yaml(JOBS))
     with hostile(always_500) as server:
-        code = main(
-            [str(manifest), "--base-url", server.url, "--out", str(tmp_path / "out")]
-            + ["--time-scale", "0.002", "--quiet"]
-        )
+        argv = [str(manifest), "--base-url", server.url, "--out", str(tmp_path / "out")]
+        code = main([*argv, "--time-scale", "0.002", "--quiet"])
         creates = [r for r in server.requests if r.path == "/api/v1/jobs/createTask"]
     assert code == 1
     prompts = [json.loads(r.body)["input"]["prompt"] for r in creates]
