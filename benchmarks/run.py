@@ -417,10 +417,8 @@ def done_state(manifest: Path, folder: Path, endpoint: str) -> None:
     for n, job in enumerate(jobs):
         rel = f"media/{job.id}.mp4"
         (folder / rel).write_bytes(b"\0")
-        attempts.append(
-            (n + 1, job.id, job.fingerprint, job.model, f"task-{n:08d}", now - 600, now - 590)
-            + (now - 400,)
-        )
+        times = (now - 600, now - 590, now - 400)
+        attempts.append((n + 1, job.id, job.fingerprint, job.model, f"task-{n:08d}", *times))
         results.append((n + 1, f"https://files.example/{n}.mp4", rel, "0" * 64))
     with StateStore.open(folder / "state.sqlite", endpoint) as store, store.transaction():
         store.conn.executemany(
