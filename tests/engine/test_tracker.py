@@ -147,7 +147,7 @@ def test_a_task_past_max_wait_times_out_without_more_polls(store: StateStore) ->
     assert outcomes == []
     (row,) = journal.attempts("hero")
     assert row.phase == "timed_out" and row.error_code == "timeout"
-    assert row.polls == len(fake.polls) >= 1
+    assert row.polls == len(fake.polls)  # every poll counted, however many there were
     assert events[-1].new == "timed_out"
 
 
