@@ -82,7 +82,14 @@ class Runner:
         self.creates = SlidingWindowLimiter(timing.create_rate, rng=rng)
         self.queries = SlidingWindowLimiter(timing.query_rate, rng=rng)
         self.downloader = Downloader(
-            self.journal, client, self.control, self.queries, timing, folder, rng
+            self.journal,
+            client,
+            self.control,
+            self.queries,
+            timing,
+            folder,
+            rng,
+            frozenset(j.id for j in manifest.jobs),
         )
         self.tracker = Tracker(
             self.journal,
@@ -208,12 +215,8 @@ class Runner:
         if info.credits is not None:
             self.credits_reported += info.credits
             self.reported_tasks += 1
-        if not self.settings.download:
-            return
-        if attempt.video_url:
+        if self.settings.download:
             self.downloader.enqueue(job, attempt)
-        else:
-            self.journal.no_result(job, attempt, "success without a result URL")
 
     def _failed(self, job: Job, attempt: Attempt) -> None:
         """A task failed: the job goes round again while it has attempts left."""
