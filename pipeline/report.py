@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.engine.planner import Decision, Estimate, price_of
+from pipeline.engine.planner import Decision, Estimate, dependency_order, price_of
 from pipeline.manifest import Manifest
 from pipeline.models import CREDIT_USD
 from pipeline.outputs.ledger import status_counts
@@ -28,6 +28,15 @@ def _describe_input(decision: Decision) -> str:
     return " ".join(p for p in parts if p)
 
 
+def pipeline_stages(decisions: Sequence[Decision]) -> dict[str, int]:
+    """Job id -> its stage in the pipeline: 1 for a job that takes no other job's input,
+    else one more than the latest stage it takes input from."""
+    stages: dict[str, int] = {}
+    for job in dependency_order([d.job for d in decisions]):
+        stages[job.id] = 1 + max((stages.get(u, 0) for u in job.upstream), default=0)
+    return stages
+
+
 def plan_table(
     manifest: Manifest, decisions: Sequence[Decision], est: Estimate, *, has_state: bool
 ) -> str:
@@ -37,19 +46,33 @@ def plan_table(
         f"{manifest.name} ({manifest.path}): {len(decisions)} jobs"
         + ("" if has_state else " (no state file yet: every job is new)")
     ]
-    for d in decisions:
-        price = price_of(d.job)
-        cost = f"{price} cr" if price is not None else "price unknown"
-        lines.append(
-            f"  {d.stage:<10} {d.job.id:<{width}}  {d.job.model:<{model_width}}  "
-            f"{_describe_input(d):<16} {cost:>13}  -> {d.action}: {d.reason}"
-        )
+    stages = pipeline_stages(decisions)
+    last = max(stages.values(), default=1)
+    for stage in range(1, last + 1):
+        if last > 1:  # a pipeline: its stages in order, each job with what it takes
+            after = " (each after the jobs it takes input from)" if stage > 1 else ""
+            lines.append(f" stage {stage}{after}:")
+        for d in decisions:
+            if stages[d.job.id] != stage:
+                continue
+            price = price_of(d.job)
+            cost = f"{price} cr" if price is not None else "price unknown"
+            named = d.job.upstream and d.action != "wait"  # a wait names them already
+            source = f" <- {', '.join(d.job.upstream)}" if named else ""
+            lines.append(
+                f"  {d.stage:<10} {d.job.id:<{width}}  {d.job.model:<{model_width}}  "
+                f"{_describe_input(d):<16} {cost:>13}  -> {d.action}: {d.reason}{source}"
+            )
     tally = Counter(d.stage for d in decisions)
     lines.append("Totals: " + ", ".join(f"{tally[s]} {s}" for s in STAGE_ORDER if tally[s]))
     unpriced = f" (+{est.unpriced} of unknown price)" if est.unpriced else ""
+    waiting = f", {est.waiting} of them once their upstream jobs succeed" if est.waiting else ""
+    blocked = sum(1 for d in decisions if d.status == "blocked")
     lines.append(
-        f"Would submit {est.tasks} task(s): an estimated {est.credits} credits "
-        f"(${est.usd:,.2f}){unpriced}. Dry run: nothing sent, nothing written."
+        f"Would submit {est.tasks} task(s){waiting}: an estimated {est.credits} credits "
+        f"(${est.usd:,.2f}){unpriced}."
+        + (f" {blocked} job(s) blocked (cost nothing)." if blocked else "")
+        + " Dry run: nothing sent, nothing written."
     )
     return "\n".join(lines)
 

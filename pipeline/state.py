@@ -286,6 +286,30 @@ class StateStore:
             assert cur.lastrowid is not None
             return self.get(cur.lastrowid)
 
+    def record_unsent(
+        self,
+        job_id: str,
+        fingerprint: str,
+        attempt: int,
+        model: str,
+        code: str,
+        message: str,
+        *,
+        permanent: bool,
+    ) -> Attempt:
+        """A submission that failed before any create was sent (its input could not be
+        made): one failed row, with no intent before it, so nothing looks ambiguous."""
+        with self.transaction():
+            now = time.time()
+            cur = self.conn.execute(
+                "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
+                "intent_at, completed_at, error_code, error_message, permanent) "
+                "VALUES (?, ?, ?, ?, 'failed', 0, ?, ?, ?, ?, ?)",
+                (job_id, fingerprint, attempt, model, now, now, code, message, int(permanent)),
+            )
+            assert cur.lastrowid is not None
+            return self.get(cur.lastrowid)
+
     def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> Attempt:
         """Count a further create call about to be sent for this attempt (the intent counts
         the first); after an ambiguous one, flag the attempt as a possible duplicate."""

@@ -39,7 +39,8 @@ STAGE_ORDER: tuple[Stage, ...] = (
     "failed",
 )
 
-Action = Literal["submit", "track", "download", "none"]
+# `wait`: a job that will be submitted once the jobs it takes input from have succeeded.
+Action = Literal["submit", "track", "download", "wait", "none"]
 
 # The ledger status of each stage, before the download check (see planner.decide).
 STAGE_STATUS: dict[Stage, LedgerStatus] = {

@@ -29,3 +29,5 @@ def test_campaign_covers_what_the_demo_promises() -> None:
     assert "sora-2-text-to-video" in models  # the paused one: a failure card on the first run
     assert any("Sora 2 现已在 Kie AI 上线" in job.prompt for job in manifest.jobs)
     assert len(manifest.jobs) >= 11
+    # ... and ends with a pipeline: a still animated by an image-to-video model.
+    assert [j.upstream for j in manifest.jobs[-2:]] == [(), ("lamp-still",)]

@@ -96,6 +96,17 @@ class Journal:
         )
         self._event(job, "submitting", "failed", detail=message)
 
+    def input_failed(self, job: Job, number: int, message: str, *, permanent: bool) -> Attempt:
+        """Attempt `number` failed before its create was sent: its input could not be made
+        (an upstream result or an upload missing)."""
+        attempt = self._apply(
+            self.store.record_unsent(
+                job.id, job.fingerprint, number, job.model, "input", message, permanent=permanent
+            )
+        )
+        self._event(job, "pending", "failed", detail=f"input: {message}")
+        return attempt
+
     # -- tracking ------------------------------------------------------------------------
 
     def remote_state(self, job: Job, task_id: str, old: str, new: str) -> None:

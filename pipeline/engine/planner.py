@@ -2,8 +2,12 @@
 
 `decide` reads a job's history from the state file and the run's options and answers with a
 `Decision`: the stage its history is at, the action the next run takes (submit, track,
-download, nothing), why, and the ledger status. `--dry-run`, `status`, the ledger, the
+download, wait, nothing), why, and the ledger status. `--dry-run`, `status`, the ledger, the
 runner and the run summary all ask it, so what a dry run announces is what a run does.
+
+A job that takes another job's result or task (`Job.upstream`) is decided after those jobs,
+by `plan`: one that needs a new task waits until every upstream job's task has succeeded,
+and is `blocked` (never submitted, costs nothing) once one of them has failed for good.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, replace
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
 from pipeline.models import CREDIT_USD
 from pipeline.state import Attempt, StoredResult
-from pipeline.status import STAGE_STATUS, Action, LedgerStatus, Stage
+from pipeline.status import STAGE_STATUS, Action, LedgerStatus, Stage, label
 
 FilePresent = Callable[[Attempt], bool]
 
@@ -129,13 +133,77 @@ def decide(
     history: Sequence[Attempt],
     options: PlanOptions,
     has_file: FilePresent = _recorded,
+    upstream: Mapping[str, Decision] | None = None,
 ) -> Decision:
-    """What happens next to `job`, given every attempt ever made for its id."""
+    """What happens next to `job`, given every attempt ever made for its id.
+
+    `upstream`: the decisions of the jobs it takes input from (at least those of
+    `job.upstream`); without them the job is decided on its own history alone.
+    """
     current = tuple(a for a in history if a.fingerprint == job.fingerprint)
     latest = current[-1] if current else None
     stage = _stage(job, history, current, options.max_attempts)
     action, reason = _action(stage, latest, options, has_file)
-    return Decision(job, stage, action, reason, _status(stage, latest, options.download), current)
+    decision = Decision(
+        job, stage, action, reason, _status(stage, latest, options.download), current
+    )
+    if upstream is None or not job.upstream or action != "submit":
+        return decision  # a task of this version exists: it was made from its inputs
+    return _gate(decision, [upstream[u] for u in job.upstream if u in upstream])
+
+
+def failed_for_good(decision: Decision) -> bool:
+    """Nothing more will be tried for this job unless the user acts (an edit, or
+    --retry-failed): the jobs that take its result are blocked."""
+    return decision.status == "blocked" or (
+        decision.stage == "failed" and decision.action == "none"
+    )
+
+
+def _why(upstream: Decision) -> str:
+    if upstream.status == "blocked":
+        return f"{upstream.job.id} is blocked ({upstream.reason.removeprefix('blocked: ')})"
+    latest = upstream.latest
+    code = latest.error_code if latest else None
+    message = (latest.error_message if latest else None) or "no reason given"
+    return f"{upstream.job.id} failed ({code + ': ' if code else ''}{message})"
+
+
+def _gate(decision: Decision, upstream: Sequence[Decision]) -> Decision:
+    """A job that needs a new task, seen against the jobs it takes input from."""
+    blockers = [u for u in upstream if failed_for_good(u)]
+    if blockers:
+        return replace(
+            decision, action="none", status="blocked", reason="blocked: " + _why(blockers[0])
+        )
+    waiting = [u for u in upstream if u.stage != "done"]
+    if waiting:
+        names = ", ".join(f"{u.job.id} ({label(u.status)})" for u in waiting)
+        return replace(decision, action="wait", reason=f"waiting for {names}")
+    return decision
+
+
+def dependency_order(jobs: Sequence[Job]) -> list[Job]:
+    """`jobs` with every upstream job before the jobs that take its input (validation has
+    ruled out cycles); iterative, so a chain of any length is fine."""
+    by_id = {j.id: j for j in jobs}
+    done: set[str] = set()
+    order: list[Job] = []
+    for job in jobs:
+        stack = [job]
+        while stack:
+            top = stack[-1]
+            if top.id in done:
+                stack.pop()
+                continue
+            ahead = [by_id[u] for u in top.upstream if u in by_id and u not in done]
+            if ahead:
+                stack.extend(ahead)
+                continue
+            done.add(top.id)
+            order.append(top)
+            stack.pop()
+    return order
 
 
 def plan(
@@ -144,8 +212,13 @@ def plan(
     options: PlanOptions,
     has_file: FilePresent = _recorded,
 ) -> list[Decision]:
-    """A decision for every job of the manifest, in manifest order."""
-    return [decide(job, attempts.get(job.id, ()), options, has_file) for job in manifest.jobs]
+    """A decision for every job of the manifest, in manifest order. Upstream jobs are
+    decided first, so that a job taking their input can wait for them or be blocked."""
+    decided: dict[str, Decision] = {}
+    for job in dependency_order(manifest.jobs):
+        upstream = decided if job.upstream else None
+        decided[job.id] = decide(job, attempts.get(job.id, ()), options, has_file, upstream)
+    return [decided[job.id] for job in manifest.jobs]
 
 
 @dataclass(frozen=True)
@@ -154,6 +227,7 @@ class Estimate:
     credits: int
     unpriced: int  # tasks whose price is unknown (a model without a price rule)
     usd: float
+    waiting: int = 0  # of the tasks, those submitted once the jobs they wait for succeed
 
 
 def price_of(job: Job) -> int | None:
@@ -163,16 +237,18 @@ def price_of(job: Job) -> int | None:
 
 
 def estimate(decisions: Sequence[Decision]) -> Estimate:
-    """Credits the next run would commit to new submissions (an estimate: Kie's reported
-    figure, where it gives one, is the truth)."""
-    tasks = credits = unpriced = 0
+    """Credits the next run would commit to new submissions, those of jobs waiting for
+    other jobs included (an estimate: Kie's reported figure, where it gives one, is the
+    truth). A blocked job costs nothing."""
+    tasks = credits = unpriced = waiting = 0
     for decision in decisions:
-        if decision.action != "submit":
+        if decision.action not in ("submit", "wait"):
             continue
         tasks += 1
+        waiting += decision.action == "wait"
         price = price_of(decision.job)
         if price is None:
             unpriced += 1
         else:
             credits += price
-    return Estimate(tasks, credits, unpriced, credits * CREDIT_USD)
+    return Estimate(tasks, credits, unpriced, credits * CREDIT_USD, waiting)

@@ -18,12 +18,14 @@ from pathlib import Path
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.downloader import Downloader
+from pipeline.engine.inputs import FileUploads, Inputs, succeeded_task
 from pipeline.engine.journal import Journal
 from pipeline.engine.outage import GIVE_UP
-from pipeline.engine.planner import Decision, PlanOptions, decide, price_of
+from pipeline.engine.planner import Decision, PlanOptions, decide, plan, price_of
 from pipeline.engine.submitter import Submission, Submitter
 from pipeline.engine.timing import Timing
 from pipeline.engine.tracker import Tracker
+from pipeline.engine.upstream import Upstream
 from pipeline.events import Event, Listener, RunTotals
 from pipeline.manifest import Job, Manifest, Settings
 from pipeline.pacing import SlidingWindowLimiter
@@ -68,8 +70,10 @@ class Runner:
         folder: Path,
         options: RunOptions,
         emit: Listener,
+        files: FileUploads | None = None,  # uploads for {file: ...} inputs
     ) -> None:
         self.manifest = manifest
+        self.jobs = {job.id: job for job in manifest.jobs}
         self.options = options
         self.settings = options.settings
         self.timing = timing = Timing.of(options.settings, options.time_scale)
@@ -101,6 +105,9 @@ class Runner:
             on_failure=self._failed,
             callbacks=options.callback_url is not None,
         )
+        self.inputs = Inputs(self.journal, client, self.queries, timing, self.jobs, rng, files)
+        self.upstream = Upstream(manifest.jobs)
+        self.started = False  # prepare() has run: --retry-failed is used up
         self.submitter = Submitter(
             self.journal,
             client,
@@ -113,6 +120,7 @@ class Runner:
             admit=self._admit,
             release=self._release,
             on_submitted=self._submitted,
+            inputs=self.inputs.resolver,
         )
         self.credits_committed = 0  # this run: reserved when a create starts
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
@@ -122,11 +130,8 @@ class Runner:
     # -- what the run does ---------------------------------------------------------------
 
     def decisions(self) -> list[Decision]:
-        options = self.options.plan
-        has_file = self.downloader.has_file
-        return [
-            decide(j, self.journal.attempts(j.id), options, has_file) for j in self.manifest.jobs
-        ]
+        options = self.options.plan.in_run() if self.started else self.options.plan
+        return plan(self.manifest, self.journal.history, options, self.downloader.has_file)
 
     def prepare(self) -> RunTotals:
         """Hand every job to the part its decision names."""
@@ -137,6 +142,10 @@ class Runner:
             self.credits_before += (price_of(job) or 0) * decision.attempts
             if decision.action == "submit":
                 self._queue(decision)
+            elif decision.action == "wait":
+                self.upstream.hold(decision)
+                counts["submit"] += 1
+                continue
             elif decision.action == "track":
                 assert latest is not None
                 self.tracker.track(job, latest, now)
@@ -146,6 +155,7 @@ class Runner:
             else:
                 continue
             counts[decision.action] += 1
+        self.started = True
         return RunTotals(
             len(self.manifest.jobs), counts["submit"], counts["track"], counts["download"]
         )
@@ -179,7 +189,8 @@ class Runner:
 
     async def check_balance(self) -> None:
         """Before the first create: refuse to start a batch the balance cannot pay for."""
-        needed = sum(price_of(s.job) or 0 for s in self.submitter.ready)
+        held = [d.job for d in self.upstream.held.values()]
+        needed = sum(price_of(j) or 0 for j in [s.job for s in self.submitter.ready] + held)
         if self.settings.max_credits is not None:
             needed = min(needed, max(self.settings.max_credits - self.credits_before, 0))
         if not needed:
@@ -215,6 +226,10 @@ class Runner:
         if info.credits is not None:
             self.credits_reported += info.credits
             self.reported_tasks += 1
+        for decision in self.upstream.succeeded(job.id, self._done_upstream):
+            if not self.control.stop_submitting:
+                self.emit(Event("info", decision.job.id, detail=f"{job.id} succeeded: ready"))
+                self._queue(decision)
         if self.settings.download:
             self.downloader.enqueue(job, attempt)
 
@@ -224,6 +239,13 @@ class Runner:
         if decision.stage == "retry" and not self.control.stop_submitting:
             self.emit(Event("info", job.id, detail="retrying: " + decision.reason))
             self.submitter.add(Submission(job, len(decision.current) + 1))
+        elif decision.stage == "failed":
+            for dependent in self.upstream.failed(job.id):
+                self.emit(Event("info", dependent, detail=f"blocked: {job.id} failed"))
+
+    def _done_upstream(self, job_id: str) -> bool:
+        job = self.jobs[job_id]
+        return succeeded_task(job, self.journal.attempts(job_id)) is not None
 
     # -- the run -------------------------------------------------------------------------
 

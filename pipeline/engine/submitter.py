@@ -16,16 +16,17 @@ import itertools
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
+from pipeline.engine.inputs import InputError
 from pipeline.engine.journal import Journal
 from pipeline.engine.outage import unreachable
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
-from pipeline.manifest import Job
+from pipeline.manifest import Job, Resolver
 from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt
 
@@ -68,6 +69,7 @@ class Submitter:
         admit: Callable[[Submission], bool],
         release: Callable[[Submission], None],
         on_submitted: Callable[[Job, Attempt], None],
+        inputs: Callable[[Job], Awaitable[Resolver | None]] | None = None,
     ) -> None:
         self.journal = journal
         self.client = client
@@ -80,6 +82,7 @@ class Submitter:
         self.admit = admit  # reserve the job's price from the budget; False: over budget
         self.release = release  # give back the reservation of a job not created
         self.on_submitted = on_submitted
+        self.inputs = inputs  # what a job's references stand for, just before its create
         self.ready: deque[Submission] = deque()
         self.waiting: list[_Backoff] = []
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -183,13 +186,19 @@ class Submitter:
     async def _create(self, s: Submission) -> None:
         """One create try; holds a create slot taken by `run`."""
         try:
+            # References first, before the intent: a kill while they resolve leaves nothing
+            # that may have reached Kie.
+            resolve = await self.inputs(s.job) if self.inputs is not None else None
             if s.attempt is None:
                 s.attempt = self.journal.intend(s.job, s.number)
             elif s.unsent:  # the intent row still stands for this try: nothing to record
                 s.unsent = False
             else:
                 s.attempt = self.journal.resend(s.job, s.attempt, ambiguous=s.ambiguous)
-            task_id = await self.client.create_task(s.job.body(self.callback_url))
+            task_id = await self.client.create_task(s.job.body(self.callback_url, resolve))
+        except InputError as exc:
+            self._unresolved(s, exc)
+            return
         except kie.RateLimited:
             self.creates.rejected()
             self.ready.appendleft(s)  # not the job's fault: first in line again
@@ -234,6 +243,19 @@ class Submitter:
         if not down:
             self.journal.emit(Event("warning", s.job.id, detail=f"create: {exc.message}; retrying"))
         heapq.heappush(self.waiting, _Backoff(time.monotonic() + delay, next(self._seq), s))
+
+    def _unresolved(self, s: Submission, exc: InputError) -> None:
+        """The job's input could not be made: nothing was sent for this try."""
+        self.release(s)
+        message = f"input: {exc.message}"
+        if s.attempt is None:
+            self.journal.input_failed(s.job, s.number, exc.message, permanent=exc.permanent)
+        elif s.ambiguous:  # an earlier try may have made the task: keep the intent
+            self.journal.leave_ambiguous(s.job, s.attempt, message)
+        else:
+            self.journal.create_failed(
+                s.job, s.attempt, message, code="input", permanent=exc.permanent
+            )
 
     def _give_up(self, s: Submission, message: str) -> None:
         assert s.attempt is not None

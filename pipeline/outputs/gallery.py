@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from pipeline.engine.planner import Decision
-from pipeline.manifest import Job, Manifest
+from pipeline.manifest import FileRef, Job, Manifest, OutputRef, Ref
+from pipeline.manifest.refs import render
 from pipeline.models import PriceTable, load_prices
 from pipeline.status import LEDGER_ORDER, label
 
@@ -82,7 +83,8 @@ h1 { margin: 0 0 2px; font-size: 22px; }
   color: #fff; white-space: nowrap; }
 .s-succeeded { background: var(--ok); } .s-failed { background: var(--bad); }
 .s-timed_out { background: var(--warn); } .s-running { background: var(--run); }
-.s-pending { background: var(--idle); }
+.s-pending { background: var(--idle); } .s-blocked { background: var(--bad); }
+.from { margin: 0; color: var(--muted); font-size: 12.5px; }
 .prompt { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 9.5em;
   overflow: auto; }
 dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 10px; margin: 0;
@@ -163,9 +165,20 @@ def csp(style: str) -> str:
     )
 
 
+def _ref_text(ref: Ref) -> str:
+    """A reference as a person reads it: where the value sent to Kie comes from."""
+    if isinstance(ref, FileRef):
+        return f"file {ref.name}"
+    if isinstance(ref, OutputRef):
+        return f"result {ref.index} of {ref.job}" if ref.index != 1 else f"result of {ref.job}"
+    return f"task of {ref.job}"
+
+
 def _value(value: Any) -> str:
-    # Strings as written; everything else as in the JSON body sent to Kie (true, 10, null).
-    return value if isinstance(value, str) else json.dumps(value)
+    # Strings as written; everything else as in the JSON body sent to Kie (true, 10, null);
+    # a reference as where its value comes from.
+    value = render(value, _ref_text)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _remote_link(url: str | None) -> str:
@@ -224,7 +237,7 @@ def _strip(job: Job, outputs: Sequence[Mapping[str, Any]]) -> str:
     return f'<ul class="strip" aria-label="{len(outputs)} results">{"".join(items)}</ul>'
 
 
-def _frame(job: Job, r: Mapping[str, Any]) -> str:
+def _frame(job: Job, r: Mapping[str, Any], reason: str = "") -> str:
     outputs = [o for o in r["outputs"] if isinstance(o, Mapping)]
     shown = next((o for o in outputs if o["file"]), None)
     if shown is not None:
@@ -236,13 +249,24 @@ def _frame(job: Job, r: Mapping[str, Any]) -> str:
         text = f"Not downloaded{count}." + _remote_link(r["result_url"])
     elif status == "running":
         text = f"Generated{count}; not downloaded yet." if outputs else "Generating…"
+    elif status == "pending" and reason.startswith("waiting for "):
+        text = escape(reason[:1].upper() + reason[1:]) + "."
     elif status == "pending":
         text = "Not submitted yet."
+    elif status == "blocked":
+        text = "Blocked: a job it takes input from failed (the reason is below)."
     elif status == "timed_out":
         text = "Timed out waiting for the result; a rerun keeps tracking it."
     else:
         text = "Failed: no result (the reason is below)."
     return f'<div class="frame"><p>{text}</p></div>'
+
+
+def _source(job: Job) -> str:
+    """Where a downstream job's input comes from: "from mug-still"."""
+    if not job.upstream:
+        return ""
+    return f'<p class="from">from {escape(", ".join(job.upstream))}</p>'
 
 
 def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
@@ -267,11 +291,12 @@ def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
     rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in settings)
     parts = [
         f'<li class="card" id="job-{escape(job.id)}" data-status="{escape(status)}">',
-        _frame(job, r),
+        _frame(job, r, decision.reason),
         '<div class="body"><div class="head">',
         f'<span class="id">{escape(job.id)}</span>',
         f'<span class="badge s-{escape(status)}">{escape(label(status))}</span></div>',
         f'<p class="prompt">{escape(job.prompt)}</p>',
+        _source(job),
         f"<dl>{rows}</dl>",
     ]
     if r["error_code"] or r["error_message"]:

@@ -64,7 +64,9 @@ def row(decision: Decision) -> dict[str, Any]:
     latest = decision.latest
     error_code = latest.error_code if latest else None
     error_message = latest.error_message if latest else None
-    if decision.stage == "ambiguous" and latest is not None:
+    if decision.status == "blocked":  # the upstream job's id and its error
+        error_code, error_message = "blocked", decision.reason.removeprefix("blocked: ")
+    elif decision.stage == "ambiguous" and latest is not None:
         error_message = error_message or (
             "the create call may or may not have reached Kie; not resubmitted yet"
         )

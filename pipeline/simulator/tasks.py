@@ -174,6 +174,7 @@ class Task:
             "account": self.account,
             "fingerprint": self.fingerprint,
             "model": self.model,
+            "input": self.body.get("input"),
             "state": self.state(now),
             "created_at": self.created_wall,
             "finished_at": self.finished_wall(now),

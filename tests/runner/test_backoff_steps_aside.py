@@ -32,7 +32,10 @@ def test_creates_of_other_jobs_go_on_while_one_backs_off(
     manifest.write_text(jobs_yaml(JOBS))
     with hostile(always_500) as server:
         argv = [str(manifest), "--base-url", server.url, "--out", str(tmp_path / "out")]
-        code = main([*argv, "--time-scale", "0.002", "--quiet"])
+        # At this scale a job's backoffs before its last try add up to at least 3 s (full
+        # jitter: each at least half of 0.05 s doubling), ample for nine first creates
+        # even on a loaded machine.
+        code = main([*argv, "--time-scale", "0.05", "--quiet"])
         creates = [r for r in server.requests if r.path == "/api/v1/jobs/createTask"]
     assert code == 1
     prompts = [json.loads(r.body)["input"]["prompt"] for r in creates]
