@@ -241,7 +241,7 @@ def test_an_old_result_url_is_refreshed_before_it_is_sent(make_batch: MakeBatch)
     rows = batch.ledger()
     tasks = {t["taskId"]: t for t in sim_tasks(batch)}
     (sent,) = tasks[rows["video"]["task_id"]]["input"]["image_urls"]
-    assert sent != stored["video_url"]  # a fresh link to the same result
+    assert sent != stored["result_url"]  # a fresh link to the same result
     assert stored["task_id"] in sent
     assert httpx.get(sent).status_code == 200
 
