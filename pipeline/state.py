@@ -54,11 +54,34 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job_id, id);
 """
 
+# The files this output folder uploaded (issue 14), by content: a file is reused while Kie
+# still keeps it. Created at open, so state files from before it gain it on first use; a
+# lost row costs one more upload, never a wrong picture (the name is the content's hash).
+_UPLOADS = """
+CREATE TABLE IF NOT EXISTS uploads (
+    sha256      TEXT NOT NULL,
+    extension   TEXT NOT NULL,
+    url         TEXT NOT NULL,
+    uploaded_at REAL NOT NULL,
+    PRIMARY KEY (sha256, extension)
+)
+"""
+
 _COLUMNS = (
     "id, job_id, fingerprint, attempt, model, phase, task_id, possible_duplicate, creates, "
     "intent_at, submitted_at, completed_at, remote_state, polls, video_url, error_code, "
     "error_message, permanent, file, sha256, bytes"
 )
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """A file this folder uploaded (row of `uploads`)."""
+
+    sha256: str
+    extension: str
+    url: str
+    uploaded_at: float  # Unix time
 
 
 @dataclass(frozen=True)
@@ -124,6 +147,7 @@ class StateStore:
                 # Only once the file is known to be ours and of a version we read: switching
                 # the journal mode writes to it.
                 conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_UPLOADS)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state file {path} cannot be used: {exc}") from None
         return store
@@ -194,6 +218,19 @@ class StateStore:
             result.setdefault(attempt.job_id, []).append(attempt)
         return result
 
+    def upload(self, sha256: str, extension: str) -> StoredUpload | None:
+        """The stored upload of this content, if any (None also for a read-only state file
+        from before the uploads table)."""
+        try:
+            row = self.conn.execute(
+                "SELECT sha256, extension, url, uploaded_at FROM uploads "
+                "WHERE sha256 = ? AND extension = ?",
+                (sha256, extension),
+            ).fetchone()
+        except sqlite3.OperationalError:  # no such table: nothing was ever uploaded
+            return None
+        return None if row is None else StoredUpload(*row)
+
     def get(self, attempt_id: int) -> Attempt:
         row = self.conn.execute(
             f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
@@ -224,6 +261,33 @@ class StateStore:
                 f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (cur.lastrowid,)
             ).fetchone()
         return Attempt.from_row(row)
+
+    def record_not_sent(
+        self, job_id: str, fingerprint: str, attempt: int, model: str, code: str, message: str
+    ) -> Attempt:
+        """A submission that failed before any create was sent (its input file could not be
+        uploaded, or changed on disk): a failed row with no create, retried by the next run."""
+        now = time.time()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
+                "intent_at, completed_at, error_code, error_message) "
+                "VALUES (?, ?, ?, ?, 'failed', 0, ?, ?, ?, ?)",
+                (job_id, fingerprint, attempt, model, now, now, code, message),
+            )
+            row = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+        return Attempt.from_row(row)
+
+    def record_upload(self, sha256: str, extension: str, url: str, uploaded_at: float) -> None:
+        """Remember an upload, replacing an older one of the same content."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO uploads (sha256, extension, url, uploaded_at) "
+                "VALUES (?, ?, ?, ?)",
+                (sha256, extension, url, uploaded_at),
+            )
 
     def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> Attempt:
         """Count a further create call about to be sent for this attempt (the intent counts

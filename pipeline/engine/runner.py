@@ -23,10 +23,12 @@ from pipeline.engine.planner import Decision, PlanOptions, decide, price_of
 from pipeline.engine.submitter import Submission, Submitter
 from pipeline.engine.timing import Timing
 from pipeline.engine.tracker import Tracker
+from pipeline.engine.uploader import Uploader
 from pipeline.events import Event, Listener, RunTotals
 from pipeline.manifest import Job, Manifest, Settings
 from pipeline.pacing import SlidingWindowLimiter
 from pipeline.state import Attempt, StateStore
+from pipeline.uploads_client import UploadClient
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Runner:
         folder: Path,
         options: RunOptions,
         emit: Listener,
+        uploads: UploadClient | None = None,
     ) -> None:
         self.manifest = manifest
         self.options = options
@@ -87,6 +90,10 @@ class Runner:
             on_failure=self._failed,
             callbacks=options.callback_url is not None,
         )
+        # Local input files ({file: PATH}) are uploaded for the jobs about to be submitted.
+        self.uploader = (
+            Uploader(self.journal, uploads, self.control, timing, rng) if uploads else None
+        )
         self.submitter = Submitter(
             self.journal,
             client,
@@ -99,6 +106,7 @@ class Runner:
             admit=self._admit,
             release=self._release,
             on_submitted=self._submitted,
+            files=self.uploader.url_for if self.uploader else None,
         )
         self.credits_committed = 0  # this run: reserved when a create starts
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
@@ -249,6 +257,8 @@ class Runner:
             raise
         finally:
             self.tracker.flush_progress(force=True)
+            if self.uploader is not None:
+                await self.uploader.close()
         if self.control.fatal is not None:
             raise self.control.fatal
         return RunSummary(

@@ -6,6 +6,10 @@ pacing, not one call's latency, sets the rate. A job whose create failed in a wa
 retrying steps aside until its backoff is over: it keeps its intent row (so nothing about
 idempotency changes: the next try is counted on the same row, flagged when the previous one
 may have reached Kie) and the other jobs go on meanwhile.
+
+A job that takes local files first has them uploaded (`files`, the uploader's `url_for`),
+before its intent row and outside the create budget: a kill during an upload leaves no
+trace but the upload itself, which the next run reuses or repeats harmlessly.
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ import itertools
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
+from pipeline.engine.uploader import UploadFailed
 from pipeline.events import Event
-from pipeline.manifest import Job
+from pipeline.manifest import FileRef, Job, Ref, UnresolvedReference
 from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt
 
@@ -42,6 +47,11 @@ class Submission:
     failures: int = 0
     waits: int = 0  # maintenance (455) waits, which do not count as failures
     credits: int = 0  # reserved from the batch budget
+    urls: dict[FileRef, str] | None = None  # the job's files, uploaded (once per submission)
+
+    @property
+    def needs_files(self) -> bool:
+        return bool(self.job.files) and self.urls is None
 
 
 @dataclass(order=True)
@@ -66,6 +76,7 @@ class Submitter:
         admit: Callable[[Submission], bool],
         release: Callable[[Submission], None],
         on_submitted: Callable[[Job, Attempt], None],
+        files: Callable[[FileRef], Awaitable[str]] | None = None,
     ) -> None:
         self.journal = journal
         self.client = client
@@ -78,6 +89,8 @@ class Submitter:
         self.admit = admit  # reserve the job's price from the budget; False: over budget
         self.release = release  # give back the reservation of a job not created
         self.on_submitted = on_submitted
+        self.files = files  # a file's URL on Kie's file host, uploading it if need be
+        self.preparing: set[asyncio.Task[None]] = set()  # jobs whose files are uploading
         self.ready: deque[Submission] = deque()
         self.waiting: list[_Backoff] = []
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -91,11 +104,13 @@ class Submitter:
         """Nothing underway, and nothing left that this run may still submit."""
         if self.in_flight or self.starting is not None:
             return False
-        return self.control.stop_submitting or not (self.ready or self.waiting)
+        return self.control.stop_submitting or not (self.ready or self.waiting or self.preparing)
 
     @property
     def creating(self) -> int:
-        return len(self.in_flight)
+        """Jobs on their way to a task: uploading their files, or being created. (Counting
+        the uploads keeps them just ahead of the creates, for jobs about to be submitted.)"""
+        return len(self.in_flight) + len(self.preparing)
 
     def add(self, submission: Submission) -> None:
         self.ready.append(submission)
@@ -115,6 +130,9 @@ class Submitter:
                     await self.control.wait(min(next_wake or 1.0, 1.0))
                     continue
                 submission = self.ready.popleft()
+                if submission.needs_files and self.files is not None:
+                    self._prepare(submission)
+                    continue
                 if not self.admit(submission):
                     self.ready.appendleft(submission)
                     continue
@@ -138,11 +156,62 @@ class Submitter:
             # unrecorded: their answers are short, and every call has a deadline).
             await asyncio.gather(*self.in_flight, return_exceptions=True)
         finally:
+            # Uploads still underway are dropped: their jobs go back to the queue, settled
+            # below with the rest.
+            for task in list(self.preparing):
+                task.cancel()
+            await asyncio.gather(*self.preparing, return_exceptions=True)
             # Cancelled only when the run itself fails or is cancelled.
             for task in list(self.in_flight):
                 task.cancel()
             await asyncio.gather(*self.in_flight, return_exceptions=True)
             self._settle()
+
+    def _prepare(self, s: Submission) -> None:
+        task = asyncio.create_task(self._upload_files(s))
+        self.preparing.add(task)
+        task.add_done_callback(self._prepared)
+
+    def _prepared(self, task: asyncio.Task[None]) -> None:
+        self.preparing.discard(task)
+        self.control.notify()
+
+    async def _upload_files(self, s: Submission) -> None:
+        """Get a URL for each of the job's files, then put the job back first in line."""
+        assert self.files is not None
+        try:
+            urls = await asyncio.gather(*(self.files(ref) for ref in s.job.files))
+        except asyncio.CancelledError:
+            self.ready.appendleft(s)  # the run is ending: settled with the rest
+            raise
+        except UploadFailed as exc:
+            self._not_sent(s, str(exc))
+            return
+        except BaseException as exc:  # the state file failing, a bug: end the run with it
+            self.control.fail(exc)
+            return
+        s.urls = dict(zip(s.job.files, urls, strict=True))
+        self.ready.appendleft(s)
+
+    def _not_sent(self, s: Submission, message: str) -> None:
+        """The job's files could not be uploaded: no create is sent for it in this run."""
+        if s.attempt is not None:  # an earlier run's create may have reached Kie: keep it
+            self.journal.leave_ambiguous(s.job, s.attempt, message)
+        else:
+            self.journal.not_submitted(s.job, s.number, message)
+
+    def _body(self, s: Submission) -> dict[str, object]:
+        """The createTask body, the job's files replaced by their uploads' URLs."""
+        urls = s.urls
+        if urls is None:
+            return s.job.body(self.callback_url)
+
+        def resolve(ref: Ref) -> str:
+            if isinstance(ref, FileRef):
+                return urls[ref]
+            raise UnresolvedReference(f"job {s.job.id!r} takes another job's result")
+
+        return s.job.body(self.callback_url, resolve)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
@@ -179,7 +248,7 @@ class Submitter:
                 s.attempt = self.journal.intend(s.job, s.number)
             else:
                 s.attempt = self.journal.resend(s.job, s.attempt, ambiguous=s.ambiguous)
-            task_id = await self.client.create_task(s.job.body(self.callback_url))
+            task_id = await self.client.create_task(self._body(s))
         except kie.RateLimited:
             self.creates.rejected()
             self.ready.appendleft(s)  # not the job's fault: first in line again

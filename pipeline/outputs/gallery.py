@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from pipeline.engine.planner import Decision
-from pipeline.manifest import Job, Manifest
+from pipeline.manifest import FileRef, Job, Manifest, OutputRef, TaskRef
 from pipeline.models import PriceTable, load_prices
 from pipeline.status import LEDGER_ORDER, label
 
@@ -137,8 +137,19 @@ def csp(style: str) -> str:
 
 
 def _value(value: Any) -> str:
-    # Strings as written; everything else as in the JSON body sent to Kie (true, 10, null).
-    return value if isinstance(value, str) else json.dumps(value)
+    # Strings as written; everything else as in the JSON body sent to Kie (true, 10, null),
+    # references as the manifest wrote them.
+    return value if isinstance(value, str) else json.dumps(value, default=_as_written)
+
+
+def _as_written(ref: Any) -> Any:
+    if isinstance(ref, FileRef):
+        return {"file": ref.name}
+    if isinstance(ref, OutputRef):
+        return {"output": ref.job, "index": ref.index}
+    if isinstance(ref, TaskRef):
+        return {"task": ref.job}
+    raise TypeError(f"{type(ref).__name__} is not JSON serializable")
 
 
 def _remote_link(url: str | None) -> str:
