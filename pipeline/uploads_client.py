@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from pipeline import __version__
-from pipeline.answers import MAX_URL, MalformedAnswer, TransportError, clean_text
+from pipeline.answers import MAX_URL, MalformedAnswer, Redirected, TransportError, clean_text
 from pipeline.client import CALL_DEADLINE, MAX_ANSWER, _read_envelope
 from pipeline.filehosts import FileHosts, FileURLRefused
 
@@ -125,7 +125,11 @@ class UploadClient:
             raise TransportError(
                 f"no complete answer from the upload host within {deadline:g} s", ambiguous=True
             ) from None
-        return parse_upload_answer(_read_envelope(status, headers, raw, create=False))
+        try:
+            data = _read_envelope(status, headers, raw, create=False)
+        except Redirected as exc:
+            raise Redirected(exc.message.replace("--base-url", "--upload-url"), exc.code) from None
+        return parse_upload_answer(data)
 
     async def _exchange(
         self, form: dict[str, str], files: dict[str, Any]

@@ -220,3 +220,82 @@ def test_crash_kills_uploads_reduced(tmp_path: Path) -> None:
 def test_crash_kills_uploads_full(tmp_path: Path) -> None:
     kills = int(os.environ.get("CRASH_KILLS", "12"))
     crash_uploads(tmp_path, kills=kills, jobs=30, files=20, scale=0.004 * kills)
+
+
+def _wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
+    """Poll until `condition()` holds (a state reached, not a duration)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"never reached: {what}"
+        time.sleep(0.02)
+
+
+def _killed_at(sim: Simulator, command: list[str], condition: Any, what: str) -> None:
+    proc = spawn(command, KEY)
+    try:
+        _wait_for(lambda: condition() or proc.poll() is not None, what)
+        assert proc.poll() is None, "the runner ended before the moment to kill it"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    _settle(sim)
+
+
+def _finish(command: list[str]) -> None:
+    code, _, err = run_to_end(command, KEY)
+    assert_no_traceback(err)
+    assert code == 0, err
+
+
+def test_kill_while_an_upload_is_answered(tmp_path: Path) -> None:
+    """Killed after the host stored the files but before the runner heard back: nothing was
+    recorded, no task exists, and the rerun uploads those files once more and no more."""
+    scale = 0.005
+    config = SimConfig(api_keys=(KEY,), time_scale=scale, seed=2, slow_delay=800.0)
+    manifest = _manifest(tmp_path, jobs=6, files=3)
+    out = tmp_path / "out"
+    with running_simulator(config) as sim:
+        sim.control(faults={"slow": 1.0})  # every answer held back 4 s
+        command = runner_command(manifest, sim.base_url, out, scale, "--upload-url", sim.base_url)
+        _killed_at(
+            sim, command, lambda: len(sim.service.uploads_view()) >= 3, "the files are stored"
+        )
+        stored = {e["sha256"] for e in sim.service.uploads_view()}
+        unrecorded = stored - _stored_uploads(out)
+        assert unrecorded and not stored_task_ids(read_state(out))
+        assert sim.stats()["creates"] == 0
+        sim.control(faults={"slow": 0.0})
+        _finish(command)
+        per_file = Counter(e["sha256"] for e in sim.service.uploads_view())
+        # Once more for each upload the kill left unrecorded, and no more.
+        assert per_file == {sha: 1 + (sha in unrecorded) for sha in stored}
+        assert sim.stats()["creates"] == 6
+        figures = Figures(files=3)
+        _audit_tasks(sim, out, manifest, figures)
+    assert figures.statuses == {"succeeded": 6} and figures.unflagged_duplicates == 0
+
+
+def test_kill_between_the_upload_and_the_create(tmp_path: Path) -> None:
+    """Killed with every file uploaded and recorded while creates are refused (maintenance):
+    the rerun reuses the uploads (still served) and creates each job once."""
+    scale = 0.005
+    config = SimConfig(api_keys=(KEY,), time_scale=scale, seed=3)
+    manifest = _manifest(tmp_path, jobs=6, files=3)
+    out = tmp_path / "out"
+    with running_simulator(config) as sim:
+        sim.control(maintenance=True)  # the API answers 455; the upload host still works
+        command = runner_command(manifest, sim.base_url, out, scale, "--upload-url", sim.base_url)
+        _killed_at(
+            sim,
+            command,
+            lambda: (out / "state.sqlite").exists() and len(_stored_uploads(out)) == 3,
+            "every upload recorded",
+        )
+        assert sim.stats()["creates"] == 0
+        sim.control(maintenance=False)
+        _finish(command)
+        assert len(sim.service.uploads_view()) == 3  # reused, not uploaded again
+        assert sim.stats()["creates"] == 6
+        figures = Figures(files=3)
+        _audit_tasks(sim, out, manifest, figures)
+    assert figures.statuses == {"succeeded": 6} and figures.unflagged_duplicates == 0
