@@ -244,3 +244,12 @@ def test_manifest_setting_upload_max_age(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text("version: 1\nsettings:\n  upload_max_age: 3600\njobs:\n" + text_job("a"))
     assert load_manifest(path).settings.upload_max_age == 3600.0
+
+
+def test_the_upload_host_comes_from_the_flag_then_the_environment() -> None:
+    from pipeline.engine.batch import resolve_target
+
+    env = {"KIE_API_KEY": "k", "KIE_UPLOAD_URL": "https://uploads.example/"}
+    assert resolve_target(None, env).upload_url == "https://uploads.example"
+    assert resolve_target(None, env, "http://127.0.0.1:9/").upload_url == "http://127.0.0.1:9"
+    assert resolve_target(None, {"KIE_API_KEY": "k"}).upload_url == "https://kieai.redpandaai.co"
