@@ -28,6 +28,8 @@ def test_campaign_covers_what_the_demo_promises() -> None:
     assert {i["aspect_ratio"] for i in inputs} == {"landscape", "portrait"}
     assert {i["n_frames"] for i in inputs} == {"10", "15"}
     assert any("Sora 2 现已在 Kie AI 上线" in i["prompt"] for i in inputs)
-    assert len(manifest.jobs) == 14
+    assert len(manifest.jobs) == 15
     # ... and ends with a pipeline: a still animated by an image-to-video model.
-    assert [j.upstream for j in manifest.jobs[-2:]] == [(), ("lamp-still",)]
+    assert [j.upstream for j in manifest.jobs[-3:-1]] == [(), ("lamp-still",)]
+    # ... and animates a local picture (issue 14).
+    assert any(job.files for job in manifest.jobs)

@@ -58,7 +58,7 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
                     SimConfig(api_keys=(SIMULATOR_KEY,), time_scale=scale, seed=request.seed)
                 )
             )
-            target = Target(sim.base_url, SIMULATOR_KEY, SIMULATED_ENDPOINT)
+            target = Target(sim.base_url, SIMULATOR_KEY, SIMULATED_ENDPOINT, sim.base_url)
             options = replace(options, time_scale=scale, seed=request.seed)
             print(
                 f"run-pipeline: simulating Kie at {sim.base_url} (time scale {scale:g}); "
@@ -66,7 +66,7 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
                 file=stderr,
             )
         else:
-            target = resolve_target(request.base_url, environ)
+            target = resolve_target(request.base_url, environ, request.upload_url)
         summary = run_batch(
             manifest,
             folder,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.engine.planner import price_of
 from pipeline.manifest import load_manifest
 from pipeline.models import ModelRegistry
 
@@ -49,12 +50,14 @@ def test_campaign_shows_every_feature() -> None:
     path = ROOT / "manifests" / "campaign.yaml"
     manifest = load_manifest(path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert 10 <= len(manifest.jobs) <= 14
+    assert 10 <= len(manifest.jobs) <= 16
     assert raw.get("defaults") and raw.get("settings")
     sora = [j for j in manifest.jobs if j.model.startswith("sora-2")]
     assert {j.input["aspect_ratio"] for j in sora} == {"portrait", "landscape"}
     assert {j.input["n_frames"] for j in sora} == {"10", "15"}
     assert any(j.upstream for j in manifest.jobs)  # a pipeline too
+    # A local picture, uploaded for an image-to-video job (issue 14).
+    assert any(f.name == "assets/aurora-lamp.png" for j in manifest.jobs for f in j.files)
     assert any("aspect_ratio" in (job.get("matrix") or {}) for job in raw["jobs"])
     files = [job["prompt_file"] for job in raw["jobs"] if "prompt_file" in job]
     assert files and all((path.parent / f).is_file() and f.startswith("prompts/") for f in files)
@@ -62,10 +65,9 @@ def test_campaign_shows_every_feature() -> None:
     if PAGE.is_file():  # the reference copy of the page, where it is available
         assert KIE_EXAMPLE in PAGE.read_text(encoding="utf-8")
     # A sensible budget: the batch fits in it.
-    prices = {"10": 30, "15": 35}
     assert manifest.settings.max_credits is None or manifest.settings.max_credits >= sum(
-        prices[j.input["n_frames"]] for j in sora
-    ) + sum(j.credits or 0 for j in manifest.jobs if j not in sora)
+        price_of(j) or 0 for j in manifest.jobs
+    )
 
 
 def test_examples() -> None:
