@@ -63,6 +63,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "(outputs go to outputs/<name>-simulated/)",
     )
     p.add_argument(
+        "--upload-url",
+        metavar="URL",
+        help="Kie's upload host, for {file: PATH} inputs (default: $KIE_UPLOAD_URL or "
+        "https://kieai.redpandaai.co)",
+    )
+    p.add_argument(
         "--out", metavar="DIR", type=Path, help="output folder (default: outputs/<manifest stem>/)"
     )
     p.add_argument(
@@ -144,6 +150,13 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         choices=("resubmit", "skip"),
         help="a job whose create may or may not have happened (found on "
         "resume): resubmit and flag possible_duplicate (default), or skip",
+    )
+    knobs.add_argument(
+        "--upload-max-age",
+        type=positive(float),
+        metavar="SECONDS",
+        help="reuse an uploaded input file this long, then upload it again (default "
+        "72000: 20 h of Kie's 24 h retention)",
     )
     knobs.add_argument(
         "--retry-failed",
@@ -288,6 +301,7 @@ def run_request(args: argparse.Namespace) -> RunRequest:
         out=args.out,
         simulate=args.simulate,
         base_url=args.base_url,
+        upload_url=args.upload_url,
         dry_run=args.dry_run,
         overrides=Overrides(
             concurrency=args.concurrency,
@@ -300,6 +314,7 @@ def run_request(args: argparse.Namespace) -> RunRequest:
             download=args.download,
             max_credits=args.max_credits,
             on_ambiguous=args.on_ambiguous,
+            upload_max_age=args.upload_max_age,
         ),
         retry_failed=args.retry_failed,
         partial=args.partial,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.engine.planner import Decision, Estimate, dependency_order, price_of
-from pipeline.manifest import Manifest
+from pipeline.manifest import FileRef, Manifest
 from pipeline.models import CREDIT_USD
 from pipeline.outputs.ledger import status_counts
 from pipeline.status import STAGE_ORDER
@@ -63,6 +63,8 @@ def plan_table(
                 f"  {d.stage:<10} {d.job.id:<{width}}  {d.job.model:<{model_width}}  "
                 f"{_describe_input(d):<16} {cost:>13}  -> {d.action}: {d.reason}{source}"
             )
+            if d.action in ("submit", "wait") and d.job.files:
+                lines.append(" " * 13 + "uploads " + ", ".join(_file_text(f) for f in d.job.files))
     tally = Counter(d.stage for d in decisions)
     lines.append("Totals: " + ", ".join(f"{tally[s]} {s}" for s in STAGE_ORDER if tally[s]))
     unpriced = f" (+{est.unpriced} of unknown price)" if est.unpriced else ""
@@ -74,7 +76,19 @@ def plan_table(
         + (f" {blocked} job(s) blocked (cost nothing)." if blocked else "")
         + " Dry run: nothing sent, nothing written."
     )
+    files = {(f.sha256, f.extension): f for d in decisions if d.action == "submit"
+             for f in d.job.files}  # fmt: skip
+    if files:
+        size = sum(f.size for f in files.values())
+        lines.append(
+            f"Would upload {len(files)} file(s) ({size:,} bytes), each once; an upload younger "
+            "than settings.upload_max_age that Kie still serves is reused."
+        )
     return "\n".join(lines)
+
+
+def _file_text(ref: FileRef) -> str:
+    return f"{ref.name} ({ref.size:,} bytes)"
 
 
 def status_table(decisions: Sequence[Decision]) -> str:

@@ -35,6 +35,7 @@ class Overrides:
     download: bool | None = None
     max_credits: int | None = None
     on_ambiguous: OnAmbiguous | None = None
+    upload_max_age: float | None = None
 
     def apply(self, settings: Settings) -> Settings:
         return settings.override(**{f.name: getattr(self, f.name) for f in fields(self)})
@@ -62,6 +63,7 @@ class RunRequest:
     out: Path | None = None
     simulate: bool = False
     base_url: str | None = None
+    upload_url: str | None = None
     dry_run: bool = False
     overrides: Overrides = field(default_factory=Overrides)
     retry_failed: bool = False

@@ -53,6 +53,16 @@ class TaskIdConflict(StateError):
 
 
 @dataclass(frozen=True)
+class StoredUpload:
+    """A file this folder uploaded (row of `uploads`)."""
+
+    sha256: str
+    extension: str
+    url: str
+    uploaded_at: float  # Unix time
+
+
+@dataclass(frozen=True)
 class Attempt:
     """One submission of one job version (row of `attempts`), with its task's results."""
 
@@ -253,6 +263,19 @@ class StateStore:
             by_job.setdefault(attempt.job_id, []).append(attempt)
         return by_job
 
+    def upload(self, sha256: str, extension: str) -> StoredUpload | None:
+        """The stored upload of this content, if any (None also for a read-only state file
+        from before the uploads table)."""
+        try:
+            row = self.conn.execute(
+                "SELECT sha256, extension, url, uploaded_at FROM uploads "
+                "WHERE sha256 = ? AND extension = ?",
+                (sha256, extension),
+            ).fetchone()
+        except sqlite3.OperationalError:  # no such table: nothing was ever uploaded
+            return None
+        return None if row is None else StoredUpload(*row)
+
     def get(self, attempt_id: int) -> Attempt:
         row = self.conn.execute(
             f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
@@ -309,6 +332,33 @@ class StateStore:
             )
             assert cur.lastrowid is not None
             return self.get(cur.lastrowid)
+
+    def record_not_sent(
+        self, job_id: str, fingerprint: str, attempt: int, model: str, code: str, message: str
+    ) -> Attempt:
+        """A submission that failed before any create was sent (its input file could not be
+        uploaded, or changed on disk): a failed row with no create, retried by the next run."""
+        now = time.time()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
+                "intent_at, completed_at, error_code, error_message) "
+                "VALUES (?, ?, ?, ?, 'failed', 0, ?, ?, ?, ?)",
+                (job_id, fingerprint, attempt, model, now, now, code, message),
+            )
+            row = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+        return Attempt.from_row(row)
+
+    def record_upload(self, sha256: str, extension: str, url: str, uploaded_at: float) -> None:
+        """Remember an upload, replacing an older one of the same content."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO uploads (sha256, extension, url, uploaded_at) "
+                "VALUES (?, ?, ?, ?)",
+                (sha256, extension, url, uploaded_at),
+            )
 
     def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> Attempt:
         """Count a further create call about to be sent for this attempt (the intent counts

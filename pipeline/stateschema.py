@@ -107,8 +107,22 @@ def _to_2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX results_file ON results (file)")
 
 
+def _to_3(conn: sqlite3.Connection) -> None:
+    """The files this output folder uploaded (issue 14), by content: a file is reused while
+    Kie still keeps it. A lost row costs one more upload, never a wrong picture (the name
+    is the content's hash)."""
+    conn.execute(
+        "CREATE TABLE uploads ("
+        "sha256 TEXT NOT NULL, extension TEXT NOT NULL, url TEXT NOT NULL, "
+        "uploaded_at REAL NOT NULL, PRIMARY KEY (sha256, extension))"
+    )
+
+
 # (version reached, step): applied in order to every file below that version.
-MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = ((2, _to_2),)
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
+    (2, _to_2),
+    (3, _to_3),
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

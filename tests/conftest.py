@@ -24,3 +24,4 @@ def _no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach Kie with a developer's real key or base URL."""
     monkeypatch.delenv("KIE_API_KEY", raising=False)
     monkeypatch.delenv("KIE_BASE_URL", raising=False)
+    monkeypatch.delenv("KIE_UPLOAD_URL", raising=False)

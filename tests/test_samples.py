@@ -30,4 +30,6 @@ def test_campaign_covers_what_the_demo_promises() -> None:
     assert any("Sora 2 现已在 Kie AI 上线" in job.prompt for job in manifest.jobs)
     assert len(manifest.jobs) >= 11
     # ... and ends with a pipeline: a still animated by an image-to-video model.
-    assert [j.upstream for j in manifest.jobs[-2:]] == [(), ("lamp-still",)]
+    assert [j.upstream for j in manifest.jobs[-3:-1]] == [(), ("lamp-still",)]
+    # ... and animates a local picture (issue 14).
+    assert any(job.files for job in manifest.jobs)

@@ -103,7 +103,7 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
             sim = stack.enter_context(running_simulator(simulator_config(request, scale)))
             if request.sim_credits is not None:
                 sim.control(credits=request.sim_credits)
-            target = Target(sim.base_url, SIMULATOR_KEY, SIMULATED_ENDPOINT)
+            target = Target(sim.base_url, SIMULATOR_KEY, SIMULATED_ENDPOINT, sim.base_url)
             options = replace(options, time_scale=scale, seed=request.seed)
             print(
                 f"run-pipeline: simulating Kie at {sim.base_url} (time scale {scale:g}); "
@@ -111,7 +111,7 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
                 file=stderr,
             )
         else:
-            target = resolve_target(request.base_url, environ)
+            target = resolve_target(request.base_url, environ, request.upload_url)
         summary = run_batch(
             manifest,
             folder,

@@ -26,6 +26,7 @@ from pipeline.manifest import Manifest
 from pipeline.outputs.writer import write_outputs
 from pipeline.progress import ProgressBars, RunLog
 from pipeline.state import StateStore
+from pipeline.uploads_client import DEFAULT_UPLOAD_URL, UploadClient
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 SIMULATED_ENDPOINT = "simulator"  # the state of --simulate runs: any simulator port will do
@@ -33,22 +34,28 @@ SIMULATED_ENDPOINT = "simulator"  # the state of --simulate runs: any simulator 
 
 @dataclass(frozen=True)
 class Target:
-    """Where the run goes: the URL to call, the key, and the endpoint the state records."""
+    """Where the run goes: the URL to call, the key, and the endpoint the state records;
+    `upload_url`: the file host that `{file: PATH}` inputs are uploaded to (the key goes
+    there too, and nowhere else but `base_url`)."""
 
     base_url: str
     api_key: str
     endpoint: str
+    upload_url: str = DEFAULT_UPLOAD_URL
 
 
-def resolve_target(base_url: str | None, environ: Mapping[str, str]) -> Target:
+def resolve_target(
+    base_url: str | None, environ: Mapping[str, str], upload_url: str | None = None
+) -> Target:
     url = (base_url or environ.get("KIE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    uploads = (upload_url or environ.get("KIE_UPLOAD_URL") or DEFAULT_UPLOAD_URL).rstrip("/")
     key = environ.get("KIE_API_KEY", "").strip()
     if not key:
         raise UsageError(
             "KIE_API_KEY is not set: export your Kie API key, or try the batch "
             "on the built-in simulator with --simulate"
         )
-    return Target(url, key, url)
+    return Target(url, key, url, uploads)
 
 
 @contextlib.contextmanager
@@ -147,9 +154,12 @@ def run_batch(
 
             async def main() -> RunSummary:
                 nonlocal runner, bars
-                async with KieClient(target.base_url, target.api_key) as client:
+                async with (
+                    KieClient(target.base_url, target.api_key) as client,
+                    UploadClient(target.upload_url, target.api_key) as uploads,
+                ):
                     emit = Fanout([log])
-                    runner = Runner(manifest, store, client, folder, options, emit)
+                    runner = Runner(manifest, store, client, folder, options, emit, uploads)
                     totals = runner.prepare()
                     bars = ProgressBars(
                         totals, download=download, enabled=False if quiet else None, stream=stderr

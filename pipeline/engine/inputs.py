@@ -85,13 +85,17 @@ class Inputs:
         self.fresh_for = URL_FRESH_FOR * timing.scale
         self.refreshed = 0  # result URLs refreshed before a create (for tests and logs)
 
-    async def resolver(self, job: Job) -> Resolver | None:
+    async def resolver(
+        self, job: Job, uploaded: Mapping[FileRef, str] | None = None
+    ) -> Resolver | None:
         """What each reference of `job` stands for now; None for a job without any.
+        `uploaded`: the URLs of its files, when they were uploaded ahead of the create.
         Raises InputError."""
         refs = job.refs
         if not refs:
             return None
         values: dict[Ref, str] = {}
+        values.update((ref, url) for ref, url in (uploaded or {}).items())
         for ref in refs:
             if ref not in values:
                 values[ref] = await self._value(job, ref)

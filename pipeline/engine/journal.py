@@ -12,6 +12,7 @@ event for run.log and the progress bars. Nothing else in the engine writes to th
                           ├─leave_ambiguous> pending  (a create may have reached Kie)
                           └─create_failed─> failed
     submitted/running ─failed─> failed      running ─timed_out─> timed_out
+    pending ─not_submitted─> failed   (an input file could not be uploaded; no create sent)
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pipeline.events import Event, Listener
-from pipeline.manifest import Job
-from pipeline.state import Attempt, StateStore, StoredResult
+from pipeline.manifest import FileRef, Job
+from pipeline.state import Attempt, StateStore, StoredResult, StoredUpload
 
 
 class Journal:
@@ -106,6 +107,26 @@ class Journal:
         )
         self._event(job, "pending", "failed", detail=f"input: {message}")
         return attempt
+
+    def not_submitted(self, job: Job, number: int, message: str) -> Attempt:
+        """Attempt `number` failed before any create was sent: an input file could not be
+        uploaded, or changed on disk. The next run submits it again."""
+        attempt = self._apply(
+            self.store.record_unsent(
+                job.id, job.fingerprint, number, job.model, "upload", message, permanent=False
+            )
+        )
+        self._event(job, "pending", "failed", detail=message)
+        return attempt
+
+    # -- uploads (not a job's transition: a file's, shared by every job that uses it) ----
+
+    def stored_upload(self, ref: FileRef) -> StoredUpload | None:
+        return self.store.upload(ref.sha256, ref.extension)
+
+    def uploaded(self, ref: FileRef, url: str, at: float) -> None:
+        self.store.record_upload(ref.sha256, ref.extension, url, at)
+        self.emit(Event("info", detail=f"uploaded {ref.name} ({ref.size} bytes)"))
 
     # -- tracking ------------------------------------------------------------------------
 

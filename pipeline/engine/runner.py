@@ -18,18 +18,20 @@ from pathlib import Path
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.downloader import Downloader
-from pipeline.engine.inputs import FileUploads, Inputs, succeeded_task
+from pipeline.engine.inputs import Inputs, succeeded_task
 from pipeline.engine.journal import Journal
 from pipeline.engine.outage import GIVE_UP
 from pipeline.engine.planner import Decision, PlanOptions, decide, plan, price_of
 from pipeline.engine.submitter import Submission, Submitter
 from pipeline.engine.timing import Timing
 from pipeline.engine.tracker import Tracker
+from pipeline.engine.uploader import Uploader
 from pipeline.engine.upstream import Upstream
 from pipeline.events import Event, Listener, RunTotals
 from pipeline.manifest import Job, Manifest, Settings
 from pipeline.pacing import SlidingWindowLimiter
 from pipeline.state import Attempt, StateStore
+from pipeline.uploads_client import UploadClient
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Runner:
         folder: Path,
         options: RunOptions,
         emit: Listener,
-        files: FileUploads | None = None,  # uploads for {file: ...} inputs
+        uploads: UploadClient | None = None,  # the file host, for {file: ...} inputs
     ) -> None:
         self.manifest = manifest
         self.jobs = {job.id: job for job in manifest.jobs}
@@ -105,6 +107,11 @@ class Runner:
             on_failure=self._failed,
             callbacks=options.callback_url is not None,
         )
+        # Local input files ({file: PATH}) are uploaded for the jobs about to be submitted.
+        self.uploader = (
+            Uploader(self.journal, uploads, self.control, timing, rng) if uploads else None
+        )
+        files = self.uploader.url_for if self.uploader else None
         self.inputs = Inputs(self.journal, client, self.queries, timing, self.jobs, rng, files)
         self.upstream = Upstream(manifest.jobs)
         self.started = False  # prepare() has run: --retry-failed is used up
@@ -121,6 +128,7 @@ class Runner:
             release=self._release,
             on_submitted=self._submitted,
             inputs=self.inputs.resolver,
+            files=files,
         )
         self.credits_committed = 0  # this run: reserved when a create starts
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
@@ -286,6 +294,8 @@ class Runner:
             raise
         finally:
             self.tracker.flush_progress(force=True)
+            if self.uploader is not None:
+                await self.uploader.close()
         if self.control.fatal is not None:
             raise self.control.fatal
         return RunSummary(

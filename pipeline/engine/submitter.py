@@ -6,6 +6,11 @@ pacing, not one call's latency, sets the rate. A job whose create failed in a wa
 retrying steps aside until its backoff is over: it keeps its intent row (so nothing about
 idempotency changes: the next try is counted on the same row, flagged when the previous one
 may have reached Kie) and the other jobs go on meanwhile.
+
+A job that takes local files first has them uploaded (`files`, the uploader's `url_for`),
+before its intent row and outside the create budget: a kill during an upload leaves no
+trace but the upload itself, which the next run reuses or repeats harmlessly. Its other
+references (results and tasks of upstream jobs) are resolved just before the create.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import itertools
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from pipeline import client as kie
@@ -25,8 +30,9 @@ from pipeline.engine.inputs import InputError
 from pipeline.engine.journal import Journal
 from pipeline.engine.outage import unreachable
 from pipeline.engine.timing import Timing
+from pipeline.engine.uploader import UploadFailed
 from pipeline.events import Event
-from pipeline.manifest import Job, Resolver
+from pipeline.manifest import FileRef, Job, Resolver
 from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt
 
@@ -45,6 +51,11 @@ class Submission:
     waits: int = 0  # maintenance (455) waits, which do not count as failures
     credits: int = 0  # reserved from the batch budget
     unsent: bool = False  # the last try never reached Kie (unreachable): no new try to count
+    urls: dict[FileRef, str] | None = None  # the job's files, uploaded (once per submission)
+
+    @property
+    def needs_files(self) -> bool:
+        return bool(self.job.files) and self.urls is None
 
 
 @dataclass(order=True)
@@ -69,7 +80,8 @@ class Submitter:
         admit: Callable[[Submission], bool],
         release: Callable[[Submission], None],
         on_submitted: Callable[[Job, Attempt], None],
-        inputs: Callable[[Job], Awaitable[Resolver | None]] | None = None,
+        inputs: Callable[[Job, Mapping[FileRef, str]], Awaitable[Resolver | None]] | None = None,
+        files: Callable[[FileRef], Awaitable[str]] | None = None,
     ) -> None:
         self.journal = journal
         self.client = client
@@ -83,6 +95,8 @@ class Submitter:
         self.release = release  # give back the reservation of a job not created
         self.on_submitted = on_submitted
         self.inputs = inputs  # what a job's references stand for, just before its create
+        self.files = files  # a file's URL on Kie's file host, uploading it if need be
+        self.preparing: set[asyncio.Task[None]] = set()  # jobs whose files are uploading
         self.ready: deque[Submission] = deque()
         self.waiting: list[_Backoff] = []
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -99,11 +113,13 @@ class Submitter:
         """Nothing underway, and nothing left that this run may still submit."""
         if self.in_flight or self.starting is not None:
             return False
-        return self.control.stop_submitting or not (self.ready or self.waiting)
+        return self.control.stop_submitting or not (self.ready or self.waiting or self.preparing)
 
     @property
     def creating(self) -> int:
-        return len(self.in_flight)
+        """Jobs on their way to a task: uploading their files, or being created. (Counting
+        the uploads keeps them just ahead of the creates, for jobs about to be submitted.)"""
+        return len(self.in_flight) + len(self.preparing)
 
     def add(self, submission: Submission) -> None:
         self.ready.append(submission)
@@ -125,6 +141,9 @@ class Submitter:
                 submission = self.ready.popleft()
                 if submission.job.model in self.unavailable:
                     self._hold_back(submission)
+                    continue
+                if submission.needs_files and self.files is not None:
+                    self._prepare(submission)
                     continue
                 if not self.admit(submission):
                     self.ready.appendleft(submission)
@@ -149,11 +168,42 @@ class Submitter:
             # unrecorded: their answers are short, and every call has a deadline).
             await asyncio.gather(*self.in_flight, return_exceptions=True)
         finally:
+            # Uploads still underway are dropped: their jobs go back to the queue, settled
+            # below with the rest.
+            for task in list(self.preparing):
+                task.cancel()
+            await asyncio.gather(*self.preparing, return_exceptions=True)
             # Cancelled only when the run itself fails or is cancelled.
             for task in list(self.in_flight):
                 task.cancel()
             await asyncio.gather(*self.in_flight, return_exceptions=True)
             self._settle()
+
+    def _prepare(self, s: Submission) -> None:
+        task = asyncio.create_task(self._upload_files(s))
+        self.preparing.add(task)
+        task.add_done_callback(self._prepared)
+
+    def _prepared(self, task: asyncio.Task[None]) -> None:
+        self.preparing.discard(task)
+        self.control.notify()
+
+    async def _upload_files(self, s: Submission) -> None:
+        """Get a URL for each of the job's files, then put the job back first in line."""
+        assert self.files is not None
+        try:
+            urls = await asyncio.gather(*(self.files(ref) for ref in s.job.files))
+        except asyncio.CancelledError:
+            self.ready.appendleft(s)  # the run is ending: settled with the rest
+            raise
+        except UploadFailed as exc:
+            self._unresolved(s, InputError(str(exc), permanent=False))
+            return
+        except BaseException as exc:  # the state file failing, a bug: end the run with it
+            self.control.fail(exc)
+            return
+        s.urls = dict(zip(s.job.files, urls, strict=True))
+        self.ready.appendleft(s)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
@@ -188,7 +238,7 @@ class Submitter:
         try:
             # References first, before the intent: a kill while they resolve leaves nothing
             # that may have reached Kie.
-            resolve = await self.inputs(s.job) if self.inputs is not None else None
+            resolve = await self.inputs(s.job, s.urls or {}) if self.inputs is not None else None
             if s.attempt is None:
                 s.attempt = self.journal.intend(s.job, s.number)
             elif s.unsent:  # the intent row still stands for this try: nothing to record

@@ -35,6 +35,7 @@ class Timing:
     progress_flush: float
     callback_fallback: float
     outputs_every: float
+    upload_max_age: float
 
     @classmethod
     def of(cls, settings: Settings, scale: float = 1.0) -> Timing:
@@ -55,4 +56,5 @@ class Timing:
             progress_flush=PROGRESS_FLUSH * scale,
             callback_fallback=CALLBACK_FALLBACK * scale,
             outputs_every=OUTPUTS_EVERY,  # wall-clock: it paces disk writes, not Kie
+            upload_max_age=settings.upload_max_age * scale,
         )

@@ -21,7 +21,7 @@ from pipeline.manifest.yamlsource import Located, check_size, load_yaml, read_te
 from pipeline.models import ModelRegistry
 
 _INT_SETTINGS = frozenset({"concurrency", "max_attempts", "max_credits"})
-_FLOAT_SETTINGS = frozenset({"poll_interval", "poll_max_interval", "max_wait"})
+_FLOAT_SETTINGS = frozenset({"poll_interval", "poll_max_interval", "max_wait", "upload_max_age"})
 
 
 def load_manifest(path: str | Path, registry: ModelRegistry | None = None) -> Manifest:

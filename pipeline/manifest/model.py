@@ -50,6 +50,7 @@ class Settings:
     download: bool = True
     max_credits: int | None = None
     on_ambiguous: OnAmbiguous = "resubmit"
+    upload_max_age: float = 72_000.0  # reuse an upload this long (Kie keeps files 24 h)
 
     def override(self, **changes: Any) -> Settings:
         """A copy with every change that is not None applied."""

@@ -62,6 +62,8 @@ def test_campaign_shows_every_feature() -> None:
     moderated = [j.id for j in manifest.jobs if any(w in j.prompt.lower() for w in MODERATED)]
     assert moderated == [DEMO_MODERATED]
     assert any(j.upstream for j in manifest.jobs)  # a pipeline too
+    # A local picture, uploaded for an image-to-video job (issue 14).
+    assert any(f.name == "assets/aurora-lamp.png" for j in manifest.jobs for f in j.files)
     assert any("aspect_ratio" in (job.get("matrix") or {}) for job in raw["jobs"])
     files = [job["prompt_file"] for job in raw["jobs"] if "prompt_file" in job]
     assert files and all((path.parent / f).is_file() and f.startswith("prompts/") for f in files)

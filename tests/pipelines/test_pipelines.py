@@ -241,7 +241,7 @@ def test_an_old_result_url_is_refreshed_before_it_is_sent(make_batch: MakeBatch)
     rows = batch.ledger()
     tasks = {t["taskId"]: t for t in sim_tasks(batch)}
     (sent,) = tasks[rows["video"]["task_id"]]["input"]["image_urls"]
-    assert sent != stored["video_url"]  # a fresh link to the same result
+    assert sent != stored["result_url"]  # a fresh link to the same result
     assert stored["task_id"] in sent
     assert httpx.get(sent).status_code == 200
 
@@ -294,6 +294,7 @@ def test_the_dry_run_shows_stages_and_the_cost_of_everything_that_would_run(
     video = next(line for line in lines if " video " in line)
     assert "-> wait: waiting for still (pending)" in video
     # Every job would run: 18 (still) + 55 (video) + 10 + 10 (grok); the upscale has no price.
-    assert "Would submit 5 task(s), 3 of them once their upstream jobs succeed: 93 credits" in out
+    waiting = "Would submit 5 task(s), 3 of them once their upstream jobs succeed"
+    assert f"{waiting}: an estimated 93 credits" in out
     assert "(+1 of unknown price)" in out
     assert not batch.out.exists()

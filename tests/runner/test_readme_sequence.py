@@ -62,7 +62,7 @@ def test_the_readme_sequence_creates_each_job_once(tmp_path: Path) -> None:
     ]
     assert second.returncode == 1, second.stderr  # the paused Sora job and the moderated one
     assert "UNIQUE" not in second.stderr
-    assert _tasks(folder) == 12  # 13 jobs; Kie creates no task for the paused Sora model
+    assert _tasks(folder) == 13  # 14 jobs; Kie creates no task for the paused Sora model
 
     # 3. Edit one prompt and run again: exactly one new create.
     manifest = tmp_path / "manifests" / "campaign.yaml"
@@ -71,7 +71,7 @@ def test_the_readme_sequence_creates_each_job_once(tmp_path: Path) -> None:
     third = _run(tmp_path)
     transcript += ["$ run-pipeline manifests/campaign.yaml --simulate", third.stderr, third.stdout]
     assert third.returncode == 1, third.stderr
-    assert _tasks(folder) == 13
+    assert _tasks(folder) == 14
     assert "1 create(s)" in third.stdout
 
     ledger = (folder / "ledger.jsonl").read_text()

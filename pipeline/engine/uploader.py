@@ -1,0 +1,185 @@
+"""Local input files (`{file: PATH}`) made into URLs a model can fetch: uploaded once, safely.
+
+Uploads are content-addressed: every file goes to `run-pipeline/<sha256>.<true extension>`,
+so repeating an upload (after a lost answer, a kill, an expiry) only overwrites the file
+with itself, and the host serves it with the Content-Type its real format has. The state
+remembers each upload; one is reused while it is younger than `upload_max_age` (a margin
+inside Kie's 24 h retention) and the file host still serves it (a one-byte GET, no key, off
+the API's budgets), since files can vanish early. Otherwise it is uploaded again.
+
+One upload per file however many jobs use it: callers of `url_for` for the same content
+await the same in-flight resolution. A few uploads run at a time; transient failures are
+retried with backoff, like creates.
+
+The bytes sent are the bytes hashed: the file is read once, its sha256 compared with the
+one the job's fingerprint was computed from, and only then uploaded. A file edited during a
+run is never sent under the old content's name, and its jobs are not submitted with a
+picture their fingerprint does not describe (`UploadFailed`; the next run, which reads the
+new content, submits them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Callable
+
+from pipeline import client as kie
+from pipeline.engine.control import RunControl
+from pipeline.engine.journal import Journal
+from pipeline.engine.timing import Timing
+from pipeline.events import Event
+from pipeline.manifest import FileRef
+from pipeline.pacing import backoff
+from pipeline.uploads_client import UploadClient
+
+UPLOAD_PATH = "run-pipeline"
+PARALLEL_UPLOADS = 4  # uploads (and liveness checks) at once
+UPLOAD_TRIES = 6  # transient failures of one upload before its jobs fail for this run
+
+_Key = tuple[str, str]  # (sha256, extension)
+
+
+class UploadFailed(Exception):
+    """A file could not be made available: its jobs are not submitted in this run."""
+
+
+def upload_name(ref: FileRef) -> str:
+    """The content-addressed name of a file on the host: `<sha256>.<extension>`."""
+    return f"{ref.sha256}.{ref.extension}"
+
+
+class Uploader:
+    def __init__(
+        self,
+        journal: Journal,
+        client: UploadClient,
+        control: RunControl,
+        timing: Timing,
+        rng: random.Random,
+        *,
+        parallel: int = PARALLEL_UPLOADS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.journal = journal
+        self.client = client
+        self.control = control
+        self.timing = timing
+        self.rng = rng
+        self.clock = clock  # wall clock: upload times are stored and outlive the process
+        self._slots = asyncio.Semaphore(parallel)
+        self._known: dict[_Key, tuple[str, float]] = {}  # checked this run: (url, uploaded at)
+        self._pending: dict[_Key, asyncio.Task[str]] = {}
+        self.uploads = 0  # files sent this run
+        self.reused = 0  # stored uploads found alive and reused
+
+    def _fresh(self, uploaded_at: float) -> bool:
+        return self.clock() - uploaded_at < self.timing.upload_max_age
+
+    async def url_for(self, ref: FileRef) -> str:
+        """The URL of `ref`'s content on the file host, uploading it if need be.
+        Raises UploadFailed."""
+        key = (ref.sha256, ref.extension)
+        known = self._known.get(key)
+        if known is not None and self._fresh(known[1]):
+            return known[0]
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._resolve(ref))
+            self._pending[key] = task
+
+            def forget(done: asyncio.Task[str]) -> None:
+                if self._pending.get(key) is done:
+                    del self._pending[key]
+
+            task.add_done_callback(forget)
+        # Shielded: one job giving up waiting (a stop) must not cancel the upload the other
+        # jobs of the same file wait for. `close` ends what is left at the end of the run.
+        return await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Cancel uploads still underway (the run is over; nothing was recorded for them,
+        so the next run simply uploads again)."""
+        tasks = list(self._pending.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _resolve(self, ref: FileRef) -> str:
+        key = (ref.sha256, ref.extension)
+        stored = self.journal.stored_upload(ref)
+        if stored is not None and self._fresh(stored.uploaded_at):
+            async with self._slots:
+                alive = await self.client.alive(stored.url)
+            if alive:
+                self.reused += 1
+                self._known[key] = (stored.url, stored.uploaded_at)
+                return stored.url
+            self.journal.emit(
+                Event(
+                    "info",
+                    detail=f"{ref.name}: the file host no longer serves its upload; "
+                    "uploading it again",
+                )
+            )
+        url, at = await self._upload(ref)
+        self._known[key] = (url, at)
+        return url
+
+    async def _upload(self, ref: FileRef) -> tuple[str, float]:
+        failures = 0
+        while True:
+            async with self._slots:
+                data = await self._read(ref)
+                at = self.clock()  # before sending: the host's retention starts no earlier
+                try:
+                    info = await self.client.upload_bytes(data, UPLOAD_PATH, upload_name(ref))
+                except kie.RetryableError as exc:
+                    error: kie.RetryableError = exc
+                except kie.AuthError as exc:
+                    self.control.stop(f"the API key was refused ({exc.message})", hard=True)
+                    raise UploadFailed(f"upload of {ref.name} refused: {exc.message}") from None
+                except kie.PermanentError as exc:
+                    raise UploadFailed(
+                        f"the upload host refused {ref.name}: {exc.message}"
+                    ) from None
+                else:
+                    self.uploads += 1
+                    self.journal.uploaded(ref, info.url, at)
+                    return info.url, at
+            failures += 1
+            if failures >= UPLOAD_TRIES or self.control.over:
+                raise UploadFailed(
+                    f"upload of {ref.name} failed {failures} times ({error.message}); "
+                    "the next run tries again"
+                )
+            self.journal.emit(
+                Event("warning", detail=f"upload of {ref.name}: {error.message}; retrying")
+            )
+            await asyncio.sleep(
+                backoff(
+                    failures,
+                    base=self.timing.backoff_base,
+                    cap=self.timing.backoff_cap,
+                    rng=self.rng,
+                )
+            )
+
+    @staticmethod
+    async def _read(ref: FileRef) -> bytes:
+        """The file's bytes, if they are still the content the job was fingerprinted with."""
+        try:
+            data = await asyncio.to_thread(ref.path.read_bytes)
+        except OSError as exc:
+            raise UploadFailed(
+                f"{ref.name} cannot be read any more: {exc.strerror or exc}; not submitted"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise UploadFailed(
+                f"{ref.name} changed on disk after the manifest was read; not submitted with "
+                "a picture its fingerprint does not describe (the next run submits the new "
+                "version)"
+            )
+        return data
