@@ -264,17 +264,18 @@ jobs:
 """
 
 
-def test_a_file_input_without_uploads_fails_clearly_and_sends_nothing(
+def test_a_file_input_that_cannot_be_uploaded_sends_nothing_and_holds_downstream(
     make_batch: MakeBatch,
 ) -> None:
-    batch = make_batch()
+    batch = make_batch(upload_max_bytes=16)  # the file host refuses the 72-byte picture
     (batch.manifest.parent / "mug.png").write_bytes(PNG)
     batch.write(WITH_FILE)
     assert batch.run() == 1
     rows = batch.ledger()
-    assert rows["still"]["status"] == "failed" and rows["still"]["error_code"] == "input"
-    assert "uploads not available" in rows["still"]["error_message"]
-    assert rows["film"]["status"] == "blocked"
+    assert rows["still"]["status"] == "failed" and rows["still"]["task_id"] is None
+    assert "mug.png" in rows["still"]["error_message"]
+    # An upload that failed is tried again by the next run: the film waits for the still.
+    assert rows["film"]["status"] == "pending" and rows["film"]["task_id"] is None
     assert creates(batch) == 0
 
 
