@@ -87,7 +87,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=positive(int),
         metavar="N",
-        help="most tasks in flight at once (default 100)",
+        help="most tasks in flight at once (default 1800: create rate x max wait)",
     )
     knobs.add_argument(
         "--create-rate",

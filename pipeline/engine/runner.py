@@ -86,6 +86,7 @@ class Runner:
             on_success=self._succeeded,
             on_failure=self._failed,
             callbacks=options.callback_url is not None,
+            concurrency=options.settings.concurrency,
         )
         self.submitter = Submitter(
             self.journal,
