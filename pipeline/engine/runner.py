@@ -20,6 +20,7 @@ from pipeline.engine.control import RunControl
 from pipeline.engine.downloader import Downloader
 from pipeline.engine.journal import Journal
 from pipeline.engine.planner import Decision, PlanOptions, decide, price_of
+from pipeline.engine.stopping import gather_until_stopped
 from pipeline.engine.submitter import Submission, Submitter
 from pipeline.engine.timing import Timing
 from pipeline.engine.tracker import Tracker
@@ -229,7 +230,7 @@ class Runner:
         return self.submitter.idle and self.tracker.idle and self.downloader.idle
 
     async def run(self) -> RunSummary:
-        await self.check_balance()
+        await gather_until_stopped([asyncio.ensure_future(self.check_balance())], self.control)
         loops = [
             self.submitter.run(self._done),
             self.tracker.run(self._done),
@@ -237,7 +238,7 @@ class Runner:
         ]
         tasks = [asyncio.ensure_future(loop) for loop in loops]
         try:
-            await asyncio.gather(*tasks)
+            await gather_until_stopped(tasks, self.control)  # an interrupt: within seconds
         except BaseException:
             # One loop failed, or the run was cancelled: end the others before going on.
             # They are told to stop as well as cancelled, because asyncio.wait_for (in

@@ -246,9 +246,16 @@ class Tracker:
         now = time.monotonic()
         try:
             try:
-                info = await self.client.record_info(active.task_id)
+                # max_wait holds whatever the server does: a poll still unanswered at the
+                # task's deadline is given up, and the task times out.
+                async with asyncio.timeout(max(active.deadline - now, 0.0)):
+                    info = await self.client.record_info(active.task_id)
             finally:
                 self.queries.release()
+        except TimeoutError:
+            if active.attempt.id in self.active:
+                self._timed_out(active)
+            return
         except kie.RateLimited:
             self.queries.rejected()
             self._schedule(active.attempt.id, now + self.timing.poll_interval)
