@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 from pipeline.engine.control import RunControl
 
@@ -24,8 +25,8 @@ async def gather_until_stopped(
 ) -> None:
     """Await every loop of the run; after an interrupt, at most `grace` seconds more.
     An error of a loop is raised as `asyncio.gather` would."""
-    everything = asyncio.gather(*tasks)
-    interrupted = asyncio.ensure_future(control.interrupt_seen.wait())
+    everything: asyncio.Future[Any] = asyncio.gather(*tasks)
+    interrupted: asyncio.Future[Any] = asyncio.ensure_future(control.interrupt_seen.wait())
     try:
         await asyncio.wait({everything, interrupted}, return_when=asyncio.FIRST_COMPLETED)
         if not everything.done():
