@@ -28,7 +28,16 @@ from pipeline.manifest import ManifestError
 from pipeline.models import schemas_dir
 from pipeline.request import FolderRequest, Overrides, RunRequest, ValidateRequest
 
-COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate", "models")
+COMMANDS = (
+    "run",
+    "validate",
+    "status",
+    "ledger",
+    "rebuild-state",
+    "schema",
+    "simulate",
+    "models",
+)
 DEFAULT_BASE_URL = "https://api.kie.ai"
 
 DESCRIPTION = """\
@@ -246,6 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
+    text = (
+        "rebuild a lost state file from ledger.jsonl and run.log, so that the tasks they "
+        "list are tracked, not created again"
+    )
+    rebuild = sub.add_parser("rebuild-state", help=text, description=text)
+    rebuild.add_argument("manifest", metavar="MANIFEST")
+    rebuild.add_argument("--out", metavar="DIR", type=Path, help="output folder")
+    rebuild.add_argument("--simulate", action="store_true", help="the folder of --simulate runs")
+    rebuild.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the endpoint the tasks belong to, when run.log does not say (default: "
+        "$KIE_BASE_URL, else https://api.kie.ai)",
+    )
+
     sub.add_parser(
         "schema",
         help="print the manifest JSON Schema",
@@ -326,6 +350,16 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         from pipeline.catalog import command as models_command
 
         return models_command.run(args, stdout=stdout, stderr=stderr, environ=os.environ)
+    if args.command == "rebuild-state":
+        from pipeline.commands import rebuild
+        from pipeline.engine.batch import SIMULATED_ENDPOINT
+        from pipeline.request import output_folder
+
+        manifest = Path(args.manifest)
+        folder = output_folder(manifest, args.out, args.simulate)
+        url = args.base_url or os.environ.get("KIE_BASE_URL") or DEFAULT_BASE_URL
+        endpoint = SIMULATED_ENDPOINT if args.simulate else url.rstrip("/")
+        return rebuild.run(manifest, folder, endpoint, stdout=stdout)
     if args.command in ("status", "ledger"):
         from pipeline.commands import ledger, status
 
@@ -395,7 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return exc.exit_code
     except PipelineError as exc:
-        print(f"run-pipeline: error: {exc}", file=stderr)
+        from pipeline.progress import printable  # the message may quote a server
+
+        print(f"run-pipeline: error: {printable(str(exc))}", file=stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("run-pipeline: interrupted", file=stderr)

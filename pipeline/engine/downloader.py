@@ -8,7 +8,9 @@ query budget) and records the outcome through the journal.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,14 @@ from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt
 
 WORKERS = 4
+
+
+def intact(path: Path, size: int | None) -> bool:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and (size is None or info.st_size == size)
 
 
 class Downloader:
@@ -59,8 +69,10 @@ class Downloader:
         self.control.notify()
 
     def has_file(self, attempt: Attempt) -> bool:
-        """Whether the file the state records for `attempt` is on disk."""
-        return bool(attempt.file) and (self.folder / str(attempt.file)).is_file()
+        """Whether the file the state records for `attempt` is on disk, whole: a regular
+        file (not a link) of the size recorded. One truncated or emptied since is damaged,
+        and is downloaded again."""
+        return bool(attempt.file) and intact(self.folder / str(attempt.file), attempt.bytes)
 
     async def run(self, done: Callable[[], bool]) -> None:
         """Download what is queued until `done()` (nothing more can arrive)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
+from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.downloader import Downloader
 from pipeline.engine.journal import Journal
 from pipeline.engine.planner import Decision, PlanOptions, decide, price_of
@@ -63,6 +64,7 @@ class Runner:
         folder: Path,
         options: RunOptions,
         emit: Listener,
+        disk: DiskGuard | None = None,
     ) -> None:
         self.manifest = manifest
         self.options = options
@@ -101,6 +103,7 @@ class Runner:
             admit=self._admit,
             release=self._release,
             on_submitted=self._submitted,
+            disk=disk,
         )
         self.credits_committed = 0  # this run: reserved when a create starts
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)

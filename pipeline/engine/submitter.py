@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
+from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
@@ -66,6 +67,7 @@ class Submitter:
         admit: Callable[[Submission], bool],
         release: Callable[[Submission], None],
         on_submitted: Callable[[Job, Attempt], None],
+        disk: DiskGuard | None = None,
     ) -> None:
         self.journal = journal
         self.client = client
@@ -78,6 +80,7 @@ class Submitter:
         self.admit = admit  # reserve the job's price from the budget; False: over budget
         self.release = release  # give back the reservation of a job not created
         self.on_submitted = on_submitted
+        self.disk = disk  # room to record each answered task id (issue 18)
         self.ready: deque[Submission] = deque()
         self.waiting: list[_Backoff] = []
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -113,6 +116,9 @@ class Submitter:
                 next_wake = self._wake_ready(time.monotonic())
                 if self.control.stop_submitting or not self.ready or not self.room():
                     await self.control.wait(min(next_wake or 1.0, 1.0))
+                    continue
+                if self.disk is not None and not self.disk.has_room():
+                    self.control.stop(self.disk.full_message(), hard=False)
                     continue
                 submission = self.ready.popleft()
                 if not self.admit(submission):
@@ -193,7 +199,10 @@ class Submitter:
         finally:
             self.creates.release()
         self.creates.succeeded()
-        attempt = self.journal.submitted(s.job, s.attempt, task_id)
+        if self.disk is not None:
+            attempt = self.disk.record(self.journal, s.job, s.attempt, task_id)
+        else:
+            attempt = self.journal.submitted(s.job, s.attempt, task_id)
         self.on_submitted(s.job, attempt)
 
     def _retry_later(self, s: Submission, exc: kie.RetryableError) -> None:
