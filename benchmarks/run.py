@@ -416,35 +416,29 @@ def _speed(name: str, config: SimConfig, tmp: Path, args: argparse.Namespace) ->
 
 
 def done_state(manifest: Path, folder: Path, endpoint: str) -> None:
-    """A state in which every job of `manifest` succeeded and its video is on disk."""
+    """A state in which every job of `manifest` succeeded and its result is on disk."""
     jobs = load_manifest(manifest).jobs
-    videos = folder / "videos"
-    videos.mkdir(parents=True, exist_ok=True)
+    media = folder / "media"
+    media.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    rows = []
+    attempts, results = [], []
     for n, job in enumerate(jobs):
-        rel = f"videos/{job.id}.mp4"
+        rel = f"media/{job.id}.mp4"
         (folder / rel).write_bytes(b"\0")
-        rows.append(
-            (
-                job.id,
-                job.fingerprint,
-                job.model,
-                f"task-{n:08d}",
-                now - 600,
-                now - 590,
-                now - 400,
-                f"https://files.example/{n}.mp4",
-                rel,
-                "0" * 64,
-            )
-        )
+        times = (now - 600, now - 590, now - 400)
+        attempts.append((n + 1, job.id, job.fingerprint, job.model, f"task-{n:08d}", *times))
+        results.append((n + 1, f"https://files.example/{n}.mp4", rel, "0" * 64))
     with StateStore.open(folder / "state.sqlite", endpoint) as store, store.transaction():
         store.conn.executemany(
-            "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, task_id, creates, "
-            "intent_at, submitted_at, completed_at, remote_state, polls, video_url, file, sha256, "
-            "bytes) VALUES (?, ?, 1, ?, 'succeeded', ?, 1, ?, ?, ?, 'success', 3, ?, ?, ?, 1)",
-            rows,
+            "INSERT INTO attempts (id, job_id, fingerprint, attempt, model, phase, task_id, "
+            "creates, intent_at, submitted_at, completed_at, remote_state, polls) "
+            "VALUES (?, ?, ?, 1, ?, 'succeeded', ?, 1, ?, ?, ?, 'success', 3)",
+            attempts,
+        )
+        store.conn.executemany(
+            "INSERT INTO results (attempt_id, idx, url, file, sha256, bytes, media_type) "
+            "VALUES (?, 1, ?, ?, ?, 1, 'video/mp4')",
+            results,
         )
 
 

@@ -14,322 +14,17 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline import __version__
-from pipeline.argtypes import host_port, positive, rate
+from pipeline.arguments import build_parser, normalise, run_request
 from pipeline.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     PipelineError,
-    UsageError,
-    exit_code_table,
 )
 from pipeline.manifest import ManifestError
 from pipeline.models import schemas_dir
-from pipeline.request import FolderRequest, Overrides, RunRequest, ValidateRequest
-
-COMMANDS = (
-    "run",
-    "validate",
-    "status",
-    "ledger",
-    "rebuild-state",
-    "schema",
-    "simulate",
-    "models",
-)
-DEFAULT_BASE_URL = "https://api.kie.ai"
-
-DESCRIPTION = """\
-Run a batch of Kie AI video generations described by a YAML manifest: validate it, submit
-each job exactly once (resumable after a crash or an edit), track every task, download the
-videos and write a results ledger.
-
-  run-pipeline MANIFEST [options]        run the batch (same as `run-pipeline run MANIFEST`)
-  run-pipeline MANIFEST --dry-run        show the plan and its cost; nothing is sent or written
-  run-pipeline MANIFEST --simulate       run against the built-in Kie simulator
-  run-pipeline validate MANIFEST...      check manifests, report every error as FILE:LINE:COL
-  run-pipeline status MANIFEST           jobs by status, from the state file (no network)
-  run-pipeline ledger MANIFEST           rewrite the ledger and index.html from the state file
-  run-pipeline schema                    print the manifest JSON Schema
-  run-pipeline simulate                  run the Kie simulator in the foreground
-
-Environment: KIE_API_KEY (required for real runs), KIE_BASE_URL (default https://api.kie.ai).
-"""
-
-EPILOG = "exit codes:\n" + exit_code_table() + "\n"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(
-            f"{message} (see `run-pipeline {self.prog.split()[-1]} --help`)"
-            if " " in self.prog
-            else message
-        )
-
-
-def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("manifest", metavar="MANIFEST", help="the manifest YAML file")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--base-url",
-        metavar="URL",
-        help=f"Kie API endpoint (default: $KIE_BASE_URL or {DEFAULT_BASE_URL})",
-    )
-    where.add_argument(
-        "--simulate",
-        action="store_true",
-        help="start the built-in Kie simulator in-process and run against it "
-        "(outputs go to outputs/<name>-simulated/)",
-    )
-    p.add_argument(
-        "--out", metavar="DIR", type=Path, help="output folder (default: outputs/<manifest stem>/)"
-    )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="validate and print the plan with its estimated cost; no network, no files written",
-    )
-    knobs = p.add_argument_group("settings (override the manifest's `settings`)")
-    knobs.add_argument(
-        "--concurrency",
-        type=positive(int),
-        metavar="N",
-        help="most tasks in flight at once (default 1800: create rate x max wait)",
-    )
-    knobs.add_argument(
-        "--create-rate",
-        type=rate,
-        metavar="N/SECONDS",
-        help="createTask budget of the account (default 20/10)",
-    )
-    knobs.add_argument(
-        "--query-rate",
-        type=rate,
-        metavar="N/SECONDS",
-        help="query budget of the key: polls and URL refreshes (default 10/1)",
-    )
-    knobs.add_argument(
-        "--poll-interval",
-        type=positive(float),
-        metavar="SECONDS",
-        help="shortest interval between polls of one task (default 2)",
-    )
-    knobs.add_argument(
-        "--poll-max-interval",
-        type=positive(float),
-        metavar="SECONDS",
-        help="longest interval between polls of one task (default 30)",
-    )
-    knobs.add_argument(
-        "--max-wait",
-        type=positive(float),
-        metavar="SECONDS",
-        help="a task unfinished after this long is timed_out (default 900)",
-    )
-    knobs.add_argument(
-        "--max-attempts",
-        type=positive(int),
-        metavar="N",
-        help="submissions per job at most, retries included (default 3)",
-    )
-    knobs.add_argument(
-        "--max-credits",
-        type=positive(int),
-        metavar="N",
-        help="credit budget of the batch (earlier runs into the same folder "
-        "count): no new submission beyond it",
-    )
-    knobs.add_argument(
-        "--partial",
-        action="store_true",
-        help="start even when the account balance does not cover the plan, "
-        "and submit as many jobs as it pays for",
-    )
-    knobs.add_argument(
-        "--download",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="download videos to videos/<job id>.mp4 (default: on); with "
-        "--no-download the ledger keeps their URLs",
-    )
-    knobs.add_argument(
-        "--on-ambiguous",
-        choices=("resubmit", "skip"),
-        help="a job whose create may or may not have happened (found on "
-        "resume): resubmit and flag possible_duplicate (default), or skip",
-    )
-    knobs.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="also resubmit jobs that failed for good or timed out (new attempts; history is kept)",
-    )
-    hooks = p.add_argument_group("callbacks")
-    hooks.add_argument(
-        "--callback-url",
-        metavar="PUBLIC_URL",
-        help="send this callBackUrl with every task (overrides the manifest's "
-        "callback_url); Kie POSTs there when a task ends",
-    )
-    hooks.add_argument(
-        "--callback-listen",
-        metavar="HOST:PORT",
-        type=host_port,
-        help="receive those callbacks during the run on HOST:PORT (put it "
-        "behind PUBLIC_URL); signatures are checked when "
-        "$KIE_WEBHOOK_HMAC_KEY is set; polling continues as a fallback",
-    )
-    sim = p.add_argument_group("simulation")
-    sim.add_argument(
-        "--time-scale",
-        type=positive(float),
-        default=None,
-        metavar="F",
-        help="compress every duration of the run (pacing windows, poll "
-        "intervals, max wait) by F, to match a simulator started with the "
-        "same --time-scale; with --simulate the default is 0.01 (a "
-        "2-minute generation takes 1.2 s)",
-    )
-    sim.add_argument("--seed", type=int, default=0, help="with --simulate: simulator seed")
-    out = p.add_argument_group("output")
-    out.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bars, only the final summary"
-    )
-    out.add_argument(
-        "--verbose",
-        "-v",
-        action="store_true",
-        help="mirror run.log (one line per job transition) on stderr",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="run-pipeline",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"run-pipeline {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    fmt = argparse.RawDescriptionHelpFormatter
-
-    run = sub.add_parser(
-        "run",
-        help="run a batch (the default command)",
-        epilog=EPILOG,
-        formatter_class=fmt,
-        description=DESCRIPTION,
-    )
-    _add_run_arguments(run)
-
-    validate = sub.add_parser(
-        "validate",
-        help="check manifests; every error as FILE:LINE:COL",
-        description="Validate manifests against the schema and the model "
-        "input schemas. Exit 0 when all are valid, else 2.",
-    )
-    validate.add_argument("manifests", nargs="+", metavar="MANIFEST")
-
-    for name, text in (
-        ("status", "jobs by status from the state file; no network"),
-        (
-            "ledger",
-            "rewrite ledger.jsonl, ledger.csv and the gallery index.html from the state file",
-        ),
-    ):
-        cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("manifest", metavar="MANIFEST")
-        cmd.add_argument(
-            "--out",
-            metavar="DIR",
-            type=Path,
-            help="output folder (default: outputs/<manifest stem>/)",
-        )
-        cmd.add_argument(
-            "--simulate",
-            action="store_true",
-            help="use the folder of --simulate runs (outputs/<stem>-simulated/)",
-        )
-        if name == "status":
-            cmd.add_argument("--json", action="store_true", help="one JSON object on stdout")
-
-    text = (
-        "rebuild a lost state file from ledger.jsonl and run.log, so that the tasks they "
-        "list are tracked, not created again"
-    )
-    rebuild = sub.add_parser("rebuild-state", help=text, description=text)
-    rebuild.add_argument("manifest", metavar="MANIFEST")
-    rebuild.add_argument("--out", metavar="DIR", type=Path, help="output folder")
-    rebuild.add_argument("--simulate", action="store_true", help="the folder of --simulate runs")
-    rebuild.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="the endpoint the tasks belong to, when run.log does not say (default: "
-        "$KIE_BASE_URL, else https://api.kie.ai)",
-    )
-
-    sub.add_parser(
-        "schema",
-        help="print the manifest JSON Schema",
-        description="Print the manifest JSON Schema (for editors and CI).",
-    )
-
-    simulate = sub.add_parser(
-        "simulate",
-        help="run the Kie simulator in the foreground",
-        description="Run the built-in Kie simulator on loopback until "
-        "Ctrl-C. The first line on stdout is its base URL.",
-    )
-    from pipeline.simulator import cli as simulator_cli
-
-    simulator_cli.add_arguments(simulate)
-    from pipeline.catalog import command as models_command
-
-    models_command.add_arguments(
-        sub.add_parser("models", help="Kie's model catalog: list, pull, show")
-    )
-    return parser
-
-
-def _normalise(argv: Sequence[str]) -> list[str]:
-    """`run-pipeline MANIFEST ...` means `run-pipeline run MANIFEST ...`."""
-    args = list(argv)
-    first = next((a for a in args if not a.startswith("-")), None)
-    if first is None or first in COMMANDS or args[0] in {"-h", "--help", "--version"}:
-        return args
-    return ["run", *args]
-
-
-def run_request(args: argparse.Namespace) -> RunRequest:
-    return RunRequest(
-        manifest=Path(args.manifest),
-        out=args.out,
-        simulate=args.simulate,
-        base_url=args.base_url,
-        dry_run=args.dry_run,
-        overrides=Overrides(
-            concurrency=args.concurrency,
-            create_rate=args.create_rate,
-            query_rate=args.query_rate,
-            poll_interval=args.poll_interval,
-            poll_max_interval=args.poll_max_interval,
-            max_wait=args.max_wait,
-            max_attempts=args.max_attempts,
-            download=args.download,
-            max_credits=args.max_credits,
-            on_ambiguous=args.on_ambiguous,
-        ),
-        retry_failed=args.retry_failed,
-        partial=args.partial,
-        callback_url=args.callback_url,
-        callback_listen=args.callback_listen,
-        time_scale=args.time_scale,
-        seed=args.seed,
-        quiet=args.quiet,
-        verbose=args.verbose,
-    )
+from pipeline.request import FolderRequest, ValidateRequest
 
 
 def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -351,6 +46,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
         return models_command.run(args, stdout=stdout, stderr=stderr, environ=os.environ)
     if args.command == "rebuild-state":
+        from pipeline.arguments import DEFAULT_BASE_URL
         from pipeline.commands import rebuild
         from pipeline.engine.batch import SIMULATED_ENDPOINT
         from pipeline.request import output_folder
@@ -415,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout, stderr = sys.stdout, sys.stderr
     args: argparse.Namespace | None = None
     try:
-        args = build_parser().parse_args(_normalise(argv))
+        args = build_parser().parse_args(normalise(argv))
         if args.command is None:
             build_parser().print_help(stdout)
             return EXIT_USAGE
@@ -444,4 +140,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report_bug(exc, args, stderr)
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["main"]

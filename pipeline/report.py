@@ -53,12 +53,12 @@ def plan_table(
 
 def status_table(decisions: Sequence[Decision]) -> str:
     width = max((len(d.job.id) for d in decisions), default=2)
-    lines = [f"{'ID':<{width}}  {'STATUS':<10} {'ATTEMPTS':>8}  {'TASK':<34} NEXT"]
+    lines = [f"{'ID':<{width}}  {'STATUS':<10} {'ATTEMPTS':>8} {'RESULTS':>7}  {'TASK':<34} NEXT"]
     for d in decisions:
         task = (d.latest.task_id if d.latest else None) or "-"
         lines.append(
-            f"{d.job.id:<{width}}  {d.status:<10} {d.attempts:>8}  {task:<34} "
-            f"{d.action}: {d.reason}"
+            f"{d.job.id:<{width}}  {d.status:<10} {d.attempts:>8} {len(d.results):>7}  "
+            f"{task:<34} {d.action}: {d.reason}"
         )
     tally = status_counts(decisions)
     lines.append("Totals: " + ", ".join(f"{n} {s}" for s, n in tally.items()))

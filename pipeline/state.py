@@ -1,4 +1,5 @@
-"""The state file: every submission's intent, task id, outcome and download. All SQL lives here.
+"""The state file: every submission's intent, task id, outcome, results and downloads. All
+SQL lives here (the schema and its migrations in `stateschema`).
 
 Durability rules (they are what makes resuming safe):
 - the intent row is committed before the createTask call, the task id right after it;
@@ -12,60 +13,46 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pipeline import stateschema
 from pipeline.errors import StateError
-
-SCHEMA_VERSION = 1
+from pipeline.stateschema import SCHEMA_VERSION
 
 Phase = Literal["intent", "submitted", "succeeded", "failed", "timed_out"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    id                 INTEGER PRIMARY KEY,
-    job_id             TEXT    NOT NULL,
-    fingerprint        TEXT    NOT NULL,
-    attempt            INTEGER NOT NULL,
-    model              TEXT    NOT NULL,
-    phase              TEXT    NOT NULL,
-    task_id            TEXT UNIQUE,
-    possible_duplicate INTEGER NOT NULL DEFAULT 0,
-    creates            INTEGER NOT NULL DEFAULT 0,
-    intent_at          REAL    NOT NULL,
-    submitted_at       REAL,
-    completed_at       REAL,
-    remote_state       TEXT,
-    polls              INTEGER NOT NULL DEFAULT 0,
-    video_url          TEXT,
-    error_code         TEXT,
-    error_message      TEXT,
-    permanent          INTEGER NOT NULL DEFAULT 0,
-    file               TEXT,
-    sha256             TEXT,
-    bytes              INTEGER,
-    UNIQUE (job_id, fingerprint, attempt)
-);
-CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job_id, id);
-"""
-
 _COLUMNS = (
     "id, job_id, fingerprint, attempt, model, phase, task_id, possible_duplicate, creates, "
-    "intent_at, submitted_at, completed_at, remote_state, polls, video_url, error_code, "
-    "error_message, permanent, file, sha256, bytes"
+    "intent_at, submitted_at, completed_at, remote_state, polls, error_code, error_message, "
+    "permanent, credits"
 )
+_RESULT_COLUMNS = "attempt_id, idx, url, file, sha256, bytes, media_type"
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One result of a task (row of `results`): index 1.. in Kie's order, the URL it was
+    last fetched from, and once downloaded the file (relative to the output folder)."""
+
+    index: int
+    url: str | None
+    file: str | None = None
+    sha256: str | None = None
+    bytes: int | None = None
+    media_type: str | None = None
+
+    @classmethod
+    def from_row(cls, row: tuple[object, ...]) -> StoredResult:
+        return cls(*row[1:])  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """One submission of one job version (row of `attempts`)."""
+    """One submission of one job version (row of `attempts`), with its task's results."""
 
     id: int
     job_id: str
@@ -81,20 +68,28 @@ class Attempt:
     completed_at: float | None
     remote_state: str | None
     polls: int
-    video_url: str | None
     error_code: str | None
     error_message: str | None
     permanent: bool
-    file: str | None
-    sha256: str | None
-    bytes: int | None
+    credits: float | None = None  # what Kie reported the task consumed (creditsConsumed)
+    results: tuple[StoredResult, ...] = ()
 
     @classmethod
-    def from_row(cls, row: tuple[object, ...]) -> Attempt:
+    def from_row(cls, row: tuple[object, ...], results: tuple[StoredResult, ...] = ()) -> Attempt:
         values = list(row)
         values[7] = bool(values[7])
-        values[17] = bool(values[17])
-        return cls(*values)  # type: ignore[arg-type]
+        values[16] = bool(values[16])
+        return cls(*values, results=results)  # type: ignore[arg-type, misc]
+
+    @property
+    def first(self) -> StoredResult | None:
+        """Result 1, the one the ledger's flat columns describe."""
+        return self.results[0] if self.results else None
+
+    @property
+    def downloaded(self) -> bool:
+        """Every result of the task has a file recorded (and at least one result exists)."""
+        return bool(self.results) and all(r.file for r in self.results)
 
 
 def _open_readonly(
@@ -128,16 +123,22 @@ def _open_readonly(
 
 
 class StateStore:
-    """A state file opened for one endpoint. Use `StateStore.open(...)` as a context manager."""
+    """A state file opened for one endpoint. Use `StateStore.open(...)` as a context manager.
+
+    `migrated_copy`: the file is of an older schema and was opened read-only, so this store
+    reads a copy of it, migrated in memory (the file itself is migrated by the next command
+    that writes to the folder)."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
         self.copy: tempfile.TemporaryDirectory[str] | None = None  # see _open_readonly
+        self.migrated_copy = False
 
     @classmethod
     def open(cls, path: Path, endpoint: str | None = None, *, readonly: bool = False) -> StateStore:
-        """Open (creating unless readonly) and check schema version and endpoint."""
+        """Open (creating unless readonly), check schema version and endpoint, and migrate a
+        file of an older schema (in place, or a copy in memory when readonly)."""
         if readonly and not path.exists():
             raise StateError(f"no state file at {path}")
         try:
@@ -153,7 +154,7 @@ class StateStore:
             try:
                 store._check(endpoint, create=not readonly)
             except BaseException:
-                conn.close()
+                store.conn.close()
                 raise
             if not readonly:
                 # Only once the file is known to be ours and of a version we read: switching
@@ -171,13 +172,8 @@ class StateStore:
             if not create:
                 raise StateError(f"{self.path} is not a run-pipeline state file")
             with self.transaction():
-                # executescript() would COMMIT our transaction; run statements one by one.
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
-                self.conn.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
+                stateschema.create(self.conn)
+                stateschema.migrate(self.conn, 1)
                 self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (str(time.time()),))
                 if endpoint:
                     self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
@@ -201,9 +197,34 @@ class StateStore:
                 f"state file {self.path} belongs to endpoint {stored}, not "
                 f"{endpoint}; its tasks cannot be tracked there (use another --out)"
             )
+        if version < SCHEMA_VERSION:
+            if create:
+                self._migrate()
+            else:
+                self._migrate_copy()
         if endpoint and not stored and create:
             with self.transaction():
                 self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
+
+    def _migrate(self) -> None:
+        """In place, in one transaction: a crash leaves the file as it was, never half new.
+        The version is read again inside the transaction, in case another process got there
+        first (`status` takes no lock)."""
+        with self.transaction():
+            stateschema.migrate(self.conn, int(self.meta("schema_version") or 0))
+
+    def _migrate_copy(self) -> None:
+        """Read-only: copy the file into memory and migrate the copy; the file is untouched."""
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            self.conn.backup(copy)
+        except BaseException:
+            copy.close()
+            raise
+        self.conn.close()
+        self.conn = copy
+        self._migrate()
+        self.migrated_copy = True
 
     def close(self) -> None:
         self.conn.close()
@@ -233,18 +254,31 @@ class StateStore:
     # -- reading ---------------------------------------------------------------------------
 
     def attempts_by_job(self) -> dict[str, list[Attempt]]:
-        """Every attempt, grouped by job id, oldest first (one query, whatever the size)."""
-        result: dict[str, list[Attempt]] = {}
+        """Every attempt with its results, grouped by job id, oldest first (two queries,
+        whatever the size)."""
+        results: dict[int, list[StoredResult]] = {}
+        for row in self.conn.execute(
+            f"SELECT {_RESULT_COLUMNS} FROM results ORDER BY attempt_id, idx"
+        ):
+            results.setdefault(int(row[0]), []).append(StoredResult.from_row(row))
+        by_job: dict[str, list[Attempt]] = {}
         for row in self.conn.execute(f"SELECT {_COLUMNS} FROM attempts ORDER BY id"):
-            attempt = Attempt.from_row(row)
-            result.setdefault(attempt.job_id, []).append(attempt)
-        return result
+            attempt = Attempt.from_row(row, tuple(results.get(int(row[0]), ())))
+            by_job.setdefault(attempt.job_id, []).append(attempt)
+        return by_job
 
     def get(self, attempt_id: int) -> Attempt:
         row = self.conn.execute(
             f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
         ).fetchone()
-        return Attempt.from_row(row)
+        results = tuple(
+            StoredResult.from_row(r)
+            for r in self.conn.execute(
+                f"SELECT {_RESULT_COLUMNS} FROM results WHERE attempt_id = ? ORDER BY idx",
+                (attempt_id,),
+            )
+        )
+        return Attempt.from_row(row, results)
 
     # -- writing (each commit is durable; each writer returns the row as it now is) ----------
 
@@ -253,10 +287,7 @@ class StateStore:
         transaction, so the caller's view can never drift from what was committed."""
         with self.transaction():
             self.conn.execute(sql, params)
-            row = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
-            ).fetchone()
-        return Attempt.from_row(row)
+            return self.get(attempt_id)
 
     def record_intent(self, job_id: str, fingerprint: str, attempt: int, model: str) -> Attempt:
         """Commit the intent to submit, before the create call."""
@@ -266,10 +297,8 @@ class StateStore:
                 "intent_at) VALUES (?, ?, ?, ?, 'intent', 1, ?)",
                 (job_id, fingerprint, attempt, model, time.time()),
             )
-            row = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
-        return Attempt.from_row(row)
+            assert cur.lastrowid is not None
+            return self.get(cur.lastrowid)
 
     def record_create_try(self, attempt_id: int, *, ambiguous: bool) -> Attempt:
         """Count a further create call about to be sent for this attempt (the intent counts
@@ -300,7 +329,6 @@ class StateStore:
         attempt_id: int,
         phase: Phase,
         *,
-        video_url: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
         permanent: bool = False,
@@ -308,14 +336,13 @@ class StateStore:
     ) -> Attempt:
         return self._update(
             attempt_id,
-            "UPDATE attempts SET phase = ?, video_url = coalesce(?, video_url), "
+            "UPDATE attempts SET phase = ?, "
             "error_code = ?, error_message = ?, permanent = ?, "
             "remote_state = coalesce(?, remote_state), "
             "completed_at = CASE WHEN ? IN ('succeeded', 'failed') THEN ? "
             "ELSE completed_at END WHERE id = ?",
             (
                 phase,
-                video_url,
                 error_code,
                 error_message,
                 int(permanent),
@@ -325,6 +352,28 @@ class StateStore:
                 attempt_id,
             ),
         )
+
+    def record_success(
+        self, attempt_id: int, urls: Sequence[str], credits: float | None
+    ) -> tuple[Attempt, bool]:
+        """The task succeeded with `urls` (Kie's order) and reported `credits`. The first
+        list recorded for a task stands: a later, different one is not taken (the second
+        value says it differed, for the log)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE attempts SET phase = 'succeeded', error_code = NULL, "
+                "error_message = NULL, permanent = 0, remote_state = 'success', "
+                "credits = coalesce(?, credits), completed_at = coalesce(completed_at, ?) "
+                "WHERE id = ?",
+                (credits, time.time(), attempt_id),
+            )
+            before = self.get(attempt_id).results
+            if not before:
+                self.conn.executemany(
+                    "INSERT INTO results (attempt_id, idx, url) VALUES (?, ?, ?)",
+                    [(attempt_id, i, url) for i, url in enumerate(urls, 1)],
+                )
+            return self.get(attempt_id), bool(before) and [r.url for r in before] != list(urls)
 
     def record_progress(self, updates: Iterable[tuple[int, str, int]]) -> None:
         """Batch of (attempt id, remote state, polls since last write): one transaction.
@@ -336,36 +385,51 @@ class StateStore:
                     "UPDATE attempts SET remote_state = ?, polls = polls + ? WHERE id = ?", rows
                 )
 
-    def record_download(
-        self, attempt_id: int, file: str | None, sha256: str | None, size: int | None
-    ) -> Attempt:
-        return self._update(
-            attempt_id,
-            "UPDATE attempts SET file = ?, sha256 = ?, bytes = ? WHERE id = ?",
-            (file, sha256, size, attempt_id),
-        )
-
-    def release_file(self, file: str, keep: int) -> list[Attempt]:
-        """`file` is about to be overwritten by attempt `keep`'s download: no other attempt
-        (an older version of the job) may go on claiming it, or reverting the edit would
-        find "its" file present, with another video in it. Returns the rows that let go."""
+    def record_result_file(self, attempt_id: int, index: int, stored: StoredResult) -> Attempt:
+        """Result `index` is on disk as `stored` says (file, hash, size, type, the URL that
+        worked). Once every result of the task is, an earlier download error is cleared."""
         with self.transaction():
-            ids = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT id FROM attempts WHERE file = ? AND id != ?", (file, keep)
-                )
-            ]
             self.conn.execute(
-                "UPDATE attempts SET file = NULL, sha256 = NULL, bytes = NULL "
-                "WHERE file = ? AND id != ?",
-                (file, keep),
+                "UPDATE results SET url = coalesce(?, url), file = ?, sha256 = ?, bytes = ?, "
+                "media_type = ? WHERE attempt_id = ? AND idx = ?",
+                (
+                    stored.url,
+                    stored.file,
+                    stored.sha256,
+                    stored.bytes,
+                    stored.media_type,
+                    attempt_id,
+                    index,
+                ),
             )
-            rows = [
-                self.conn.execute(f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (i,)).fetchone()
-                for i in ids
-            ]
-        return [Attempt.from_row(r) for r in rows]
+            if self.get(attempt_id).downloaded:
+                self.conn.execute(
+                    "UPDATE attempts SET error_code = NULL, error_message = NULL "
+                    "WHERE id = ? AND error_code = 'download'",
+                    (attempt_id,),
+                )
+            return self.get(attempt_id)
+
+    def release_stem(self, stem: str, keep: int) -> list[Attempt]:
+        """The files `<stem>.<ext>` (any extension) are about to be written by attempt
+        `keep`'s download: no other attempt (an older version of the job) may go on claiming
+        one, or reverting the edit would find "its" file present, with another result in it.
+        Returns the rows that let go."""
+        prefix = stem + "."
+        with self.transaction():
+            rows = self.conn.execute(
+                "SELECT attempt_id, idx, file FROM results WHERE attempt_id != ? "
+                "AND substr(file, 1, ?) = ?",
+                (keep, len(prefix), prefix),
+            ).fetchall()
+            # `a.png` is a file of stem `a`; `a.b.png` is not (job `a.b`).
+            hits = [(a, i) for a, i, f in rows if "." not in str(f)[len(prefix) :]]
+            self.conn.executemany(
+                "UPDATE results SET file = NULL, sha256 = NULL, bytes = NULL, "
+                "media_type = NULL WHERE attempt_id = ? AND idx = ?",
+                hits,
+            )
+            return [self.get(a) for a in sorted({a for a, _ in hits})]
 
     def record_download_error(self, attempt_id: int, message: str) -> Attempt:
         return self._update(
@@ -376,19 +440,30 @@ class StateStore:
 
     def restore(self, rows: Iterable[dict[str, object]]) -> int:
         """Insert attempts rebuilt from the ledger and log (`run-pipeline rebuild-state`),
-        each a dict of column values; one transaction; the number inserted."""
+        each a dict of `attempts` column values, plus under "result" (optional) a dict of
+        result 1's `results` columns; one transaction; the number inserted."""
         count = 0
         with self.transaction():
             for row in rows:
-                names = ", ".join(row)
-                marks = ", ".join("?" for _ in row)
-                self.conn.execute(
+                row = dict(row)
+                result = row.pop("result", None)
+                names, marks = ", ".join(row), ", ".join("?" for _ in row)
+                cur = self.conn.execute(
                     f"INSERT INTO attempts ({names}) VALUES ({marks})", tuple(row.values())
                 )
+                if isinstance(result, dict) and any(result.values()):
+                    cols = {"attempt_id": cur.lastrowid, "idx": 1, **result}
+                    names, marks = ", ".join(cols), ", ".join("?" for _ in cols)
+                    self.conn.execute(
+                        f"INSERT INTO results ({names}) VALUES ({marks})", tuple(cols.values())
+                    )
                 count += 1
         return count
 
-    def set_video_url(self, attempt_id: int, url: str) -> Attempt:
+    def set_result_url(self, attempt_id: int, index: int, url: str) -> Attempt:
+        """A fresh link for result `index` (the old one expired)."""
         return self._update(
-            attempt_id, "UPDATE attempts SET video_url = ? WHERE id = ?", (url, attempt_id)
+            attempt_id,
+            "UPDATE results SET url = ? WHERE attempt_id = ? AND idx = ?",
+            (url, attempt_id, index),
         )

@@ -23,14 +23,21 @@ def require_state(folder: Path) -> None:
 
 
 def read_decisions(
-    manifest: Manifest, folder: Path, options: PlanOptions, *, missing_ok: bool
+    manifest: Manifest,
+    folder: Path,
+    options: PlanOptions,
+    *,
+    missing_ok: bool,
+    readonly: bool = True,
 ) -> tuple[list[Decision], bool]:
-    """The decisions from the folder's state file, read-only. Without a state file every job
-    is new when `missing_ok` (a dry run before the first run), else see `require_state`."""
+    """The decisions from the folder's state file, read-only (a file of an older schema is
+    then read through a copy migrated in memory; `readonly=False` migrates the file itself,
+    for a caller holding the folder's lock). Without a state file every job is new when
+    `missing_ok` (a dry run before the first run), else see `require_state`."""
     state_path = folder / STATE_FILE
     if not state_path.exists():
         if missing_ok:
             return plan(manifest, {}, options), False
         require_state(folder)
-    with StateStore.open(state_path, readonly=True) as store:
+    with StateStore.open(state_path, readonly=readonly) as store:
         return plan(manifest, store.attempts_by_job(), options), True

@@ -22,7 +22,7 @@ def run(request: FolderRequest, *, stdout: TextIO) -> int:
     # The folder's lock: a running batch rewrites these files itself, and two writers
     # would race (ours could put back an older ledger).
     with FolderLock(folder):
-        decisions, _ = read_decisions(manifest, folder, options, missing_ok=False)
+        decisions, _ = read_decisions(manifest, folder, options, missing_ok=False, readonly=False)
         page = write_outputs(folder, manifest, decisions)
     print(
         f"wrote {folder / 'ledger.jsonl'}, {folder / 'ledger.csv'} and {page} "

@@ -70,12 +70,14 @@ def ledger_rows(path: Path) -> list[dict[str, Any]]:
                 "intent_at": submitted,
                 "submitted_at": submitted,
                 "completed_at": _time(r.get("completed_at")),
-                "video_url": _text(r.get("video_url")),
                 "error_code": _text(r.get("error_code")),
                 "error_message": _text(r.get("error_message")),
-                "file": _text(r.get("file")),
-                "sha256": _text(r.get("sha256")),
-                "bytes": r.get("bytes") if isinstance(r.get("bytes"), int) else None,
+                "result": {
+                    "url": _text(r.get("video_url")),
+                    "file": _text(r.get("file")),
+                    "sha256": _text(r.get("sha256")),
+                    "bytes": r.get("bytes") if isinstance(r.get("bytes"), int) else None,
+                },
             }
         )
     return rows

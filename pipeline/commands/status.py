@@ -25,6 +25,7 @@ def run(request: FolderRequest, *, stdout: TextIO) -> int:
                 "status": d.status,
                 "task_id": d.latest.task_id if d.latest else None,
                 "attempts": d.attempts,
+                "outputs": len(d.results),
                 "next": d.action,
                 "reason": d.reason,
             }

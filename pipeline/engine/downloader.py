@@ -1,8 +1,9 @@
 """Downloading results: a few workers that take finished tasks off a queue.
 
-Each result is streamed to a `.part` file, verified and renamed into place by
-`pipeline.download`; this part decides where it goes, refreshes expired links (from the
-query budget) and records the outcome through the journal.
+Each result of a task (any media, several per task) is streamed to a `.part` file, verified
+and renamed into place by `pipeline.download.download_result`; this part decides where it
+goes (`medianames`), refreshes expired links (from the query budget) and records each file
+through the journal as it lands, so a stopped run keeps what it finished.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import client as kie
-from pipeline.download import DownloadError, download
+from pipeline.download import DownloadError, PartFiles, download_result
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
 from pipeline.manifest import Job
+from pipeline.medianames import MEDIA_DIR, result_stem
 from pipeline.pacing import SlidingWindowLimiter, backoff
-from pipeline.state import Attempt
+from pipeline.state import Attempt, StoredResult
 
 WORKERS = 4
 
@@ -44,6 +46,7 @@ class Downloader:
         timing: Timing,
         folder: Path,
         rng: random.Random,
+        job_ids: frozenset[str] = frozenset(),
     ) -> None:
         self.journal = journal
         self.client = client
@@ -52,6 +55,8 @@ class Downloader:
         self.timing = timing
         self.folder = folder
         self.rng = rng
+        self.job_ids = set(job_ids)  # the manifest's: they name files (see medianames)
+        self.parts = PartFiles(folder / MEDIA_DIR)  # one listing of media/ per run
         self.queue: asyncio.Queue[tuple[Job, Attempt]] = asyncio.Queue()
         self.busy = 0
         control.on_hard_stop(self.drop_all)
@@ -69,10 +74,12 @@ class Downloader:
         self.control.notify()
 
     def has_file(self, attempt: Attempt) -> bool:
-        """Whether the file the state records for `attempt` is on disk, whole: a regular
-        file (not a link) of the size recorded. One truncated or emptied since is damaged,
-        and is downloaded again."""
-        return bool(attempt.file) and intact(self.folder / str(attempt.file), attempt.bytes)
+        """Whether every result of `attempt` is recorded as downloaded and on disk, whole:
+        a regular file (not a link) of the size recorded. One truncated or emptied since is
+        damaged, and is downloaded again."""
+        return attempt.downloaded and all(
+            intact(self.folder / str(r.file), r.bytes) for r in attempt.results
+        )
 
     async def run(self, done: Callable[[], bool]) -> None:
         """Download what is queued until `done()` (nothing more can arrive)."""
@@ -99,8 +106,10 @@ class Downloader:
             )
         )
 
-    async def _fresh_url(self, attempt: Attempt, old: str) -> str:
-        """A new link for an expired result URL, paid from the query budget."""
+    async def _fresh_url(self, job: Job, attempt: Attempt, index: int, old: str) -> str:
+        """A new link for the expired URL of result `index`, paid from the query budget:
+        Kie's download-url, else the task's own list again (the first list recorded
+        stands: a different one is logged, and only its URL at `index` is taken)."""
         try:
             async with self.queries.slot():
                 url = await self.client.download_url(old)
@@ -109,31 +118,61 @@ class Downloader:
                 return old
             async with self.queries.slot():
                 info = await self.client.record_info(attempt.task_id)
-            url = info.result_urls[0] if info.result_urls else old
-        self.journal.url_refreshed(attempt, url)
+            urls = info.result_urls
+            if len(urls) != len(attempt.results):
+                self.journal.warning(
+                    job,
+                    f"Kie's list of results changed ({len(urls)} now, "
+                    f"{len(attempt.results)} before); keeping the first complete list",
+                    attempt.task_id,
+                )
+            url = urls[index - 1] if index <= len(urls) else old
+        self.journal.url_refreshed(attempt, index, url)
         return url
 
+    def _job_ids(self) -> set[str]:
+        return self.job_ids | set(self.journal.history)
+
     async def _download(self, job: Job, attempt: Attempt) -> None:
-        rel = f"videos/{job.id}.mp4"
-        self.journal.claim_file(rel, attempt)
-        url = attempt.video_url or ""
+        """Every result of the task not yet on disk, in Kie's order; the job is downloaded
+        when the last one is. A failure leaves the others for a rerun (no new create)."""
+        for result in attempt.results:
+            if result.file and intact(self.folder / result.file, result.bytes):
+                continue
+            attempt = await self._download_one(job, attempt, result)
+            if not any(r.index == result.index and r.file for r in attempt.results):
+                return
+
+    async def _download_one(self, job: Job, attempt: Attempt, result: StoredResult) -> Attempt:
+        index = result.index
+        stem = result_stem(job.id, index, self._job_ids())
+        self.journal.claim_stem(stem, attempt)
+        dest = self.folder / stem
+        parts = self.parts if dest.parent == self.parts.folder else None
+        url = result.url or ""
         try:
             if not url:
-                url = await self._fresh_url(attempt, url)
-            result, url = await download(
+                url = await self._fresh_url(job, attempt, index, url)
+            got = await download_result(
                 self.client,
                 url,
-                self.folder / rel,
-                refresh=lambda old: self._fresh_url(attempt, old),
+                dest,
+                refresh=lambda old: self._fresh_url(job, attempt, index, old),
                 pause=self._pause,
                 source=attempt.task_id,
+                expected_media=job.media,
+                parts=parts,
             )
         except (DownloadError, kie.KieError) as exc:
-            self.journal.download_failed(job, attempt, str(exc))
-            return
+            where = f"result {index} of {len(attempt.results)}: " if index > 1 else ""
+            return self.journal.download_failed(job, attempt, f"{where}{exc}")
         except OSError as exc:  # the disk, not the download: full, read-only, failing
-            message = f"cannot write {rel}: {exc.strerror or exc}"
-            self.journal.download_failed(job, attempt, message)
+            message = f"cannot write {stem}.*: {exc.strerror or exc}"
+            attempt = self.journal.download_failed(job, attempt, message)
             self.control.stop(f"{message}; fix the output folder and rerun to resume", hard=True)
-            return
-        self.journal.downloaded(job, attempt, rel, result.sha256, result.size)
+            return attempt
+        if got.warning:
+            self.journal.warning(job, f"result {index}: {got.warning}", attempt.task_id)
+        rel = got.path.relative_to(self.folder).as_posix()
+        stored = StoredResult(index, got.url, rel, got.sha256, got.size, got.media_type)
+        return self.journal.result_downloaded(job, attempt, index, stored)

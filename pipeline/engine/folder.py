@@ -132,9 +132,11 @@ def inside(folder: Path, file: str) -> bool:
 def refuse_outside_files(folder: Path, history: dict[str, list[Attempt]]) -> None:
     for attempts in history.values():
         for a in attempts:
-            if a.file and not inside(folder, a.file):
-                raise StateError(
-                    f"the state file {folder / STATE_FILE} says job {a.job_id}'s file is "
-                    f"{a.file!r}, outside the output folder: the state was edited or belongs "
-                    "elsewhere; refusing to use it (restore it, or use another --out)"
-                )
+            for r in a.results:
+                if r.file and not inside(folder, r.file):
+                    raise StateError(
+                        f"the state file {folder / STATE_FILE} says job {a.job_id}'s file is "
+                        f"{r.file!r}, outside the output folder: the state was edited or "
+                        "belongs elsewhere; refusing to use it (restore it, or use another "
+                        "--out)"
+                    )

@@ -7,6 +7,7 @@ event for run.log and the progress bars. Nothing else in the engine writes to th
 
     pending ─intend─> submitting ─submitted─> submitted ─(Kie's states)─> succeeded ─> downloaded
                           │  └─resend (another create try, same intent row)        └─> failed
+                          │                       (downloaded: every result on disk, one by one)
                           ├─withdraw──────> pending   (nothing was created)
                           ├─leave_ambiguous> pending  (a create may have reached Kie)
                           └─create_failed─> failed
@@ -15,11 +16,11 @@ event for run.log and the progress bars. Nothing else in the engine writes to th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pipeline.events import Event, Listener
 from pipeline.manifest import Job
-from pipeline.state import Attempt, StateStore
+from pipeline.state import Attempt, StateStore, StoredResult
 
 
 class Journal:
@@ -105,14 +106,31 @@ class Journal:
     def progress(self, updates: Iterable[tuple[int, str, int]]) -> None:
         self.store.record_progress(updates)
 
-    def succeeded(self, job: Job, attempt: Attempt, old: str, url: str | None) -> Attempt:
-        attempt = self._apply(
-            self.store.record_outcome(
-                attempt.id, "succeeded", video_url=url, remote_state="success"
+    def succeeded(
+        self,
+        job: Job,
+        attempt: Attempt,
+        old: str,
+        urls: Sequence[str],
+        credits: float | None = None,
+    ) -> Attempt:
+        """The task succeeded with these result URLs (Kie's order) and reported credits."""
+        attempt, changed = self.store.record_success(attempt.id, urls, credits)
+        attempt = self._apply(attempt)
+        count = len(attempt.results)
+        self._event(job, old, "succeeded", attempt.task_id, f"{count} result(s)")
+        if changed:
+            self.warning(
+                job,
+                f"Kie's list of results changed ({len(urls)} now, {count} before); "
+                "keeping the first complete list",
+                attempt.task_id,
             )
-        )
-        self._event(job, old, "succeeded", attempt.task_id)
         return attempt
+
+    def warning(self, job: Job, detail: str, task_id: str | None = None) -> None:
+        """Something run.log should say about a job that changes nothing in the state."""
+        self.emit(Event("warning", job.id, task_id=task_id, detail=detail))
 
     def failed(
         self,
@@ -153,25 +171,29 @@ class Journal:
 
     # -- downloading ---------------------------------------------------------------------
 
-    def url_refreshed(self, attempt: Attempt, url: str) -> Attempt:
-        """A fresh link for an expired result URL (no status change, no event)."""
-        return self._apply(self.store.set_video_url(attempt.id, url))
+    def url_refreshed(self, attempt: Attempt, index: int, url: str) -> Attempt:
+        """A fresh link for the expired URL of result `index` (no status change, no event)."""
+        return self._apply(self.store.set_result_url(attempt.id, index, url))
 
-    def claim_file(self, file: str, attempt: Attempt) -> None:
-        """`file` is about to be written for `attempt`: older attempts let go of it."""
-        for released in self.store.release_file(file, attempt.id):
+    def claim_stem(self, stem: str, attempt: Attempt) -> None:
+        """`<stem>.<ext>` is about to be written for `attempt`: older attempts let go of it."""
+        for released in self.store.release_stem(stem, attempt.id):
             self._apply(released)
 
-    def downloaded(self, job: Job, attempt: Attempt, file: str, sha256: str, size: int) -> Attempt:
-        attempt = self._apply(self.store.record_download(attempt.id, file, sha256, size))
-        self._event(job, "succeeded", "downloaded", attempt.task_id, f"{size} bytes")
+    def result_downloaded(
+        self, job: Job, attempt: Attempt, index: int, stored: StoredResult
+    ) -> Attempt:
+        """Result `index` is on disk and verified; with the last one the job is downloaded."""
+        attempt = self._apply(self.store.record_result_file(attempt.id, index, stored))
+        if attempt.downloaded:
+            size = sum(r.bytes or 0 for r in attempt.results)
+            detail = f"{len(attempt.results)} result(s), {size} bytes"
+            self._event(job, "succeeded", "downloaded", attempt.task_id, detail)
+        else:
+            self.revision += 1  # the ledger shows each file as it lands
         return attempt
 
     def download_failed(self, job: Job, attempt: Attempt, message: str) -> Attempt:
         attempt = self._apply(self.store.record_download_error(attempt.id, message))
         self._event(job, "succeeded", "failed", attempt.task_id, f"download: {message}")
         return attempt
-
-    def no_result(self, job: Job, attempt: Attempt, message: str) -> Attempt:
-        """Kie said success but gave nothing to download."""
-        return self._apply(self.store.record_download_error(attempt.id, message))

@@ -13,14 +13,14 @@ from dataclasses import dataclass, replace
 
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
 from pipeline.models import load_prices
-from pipeline.state import Attempt
+from pipeline.state import Attempt, StoredResult
 from pipeline.status import STAGE_STATUS, Action, LedgerStatus, Stage
 
 FilePresent = Callable[[Attempt], bool]
 
 
 def _recorded(attempt: Attempt) -> bool:
-    return bool(attempt.file)
+    return attempt.downloaded
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ class Decision:
     @property
     def latest(self) -> Attempt | None:
         return self.current[-1] if self.current else None
+
+    @property
+    def results(self) -> tuple[StoredResult, ...]:
+        """The results of the job's latest task (none unless it succeeded)."""
+        return self.latest.results if self.latest else ()
 
     @property
     def attempts(self) -> int:
@@ -104,14 +109,17 @@ def _action(
         return "none", "failed for good (--retry-failed resubmits)"
     assert latest is not None  # done
     if options.download and not has_file(latest):
+        if len(latest.results) > 1:
+            return "download", f"succeeded; not all {len(latest.results)} results on disk"
         return "download", "succeeded; result not on disk"
     return "none", "done"
 
 
 def _status(stage: Stage, latest: Attempt | None, download: bool) -> LedgerStatus:
-    """The ledger status. With downloads on, `succeeded` means a verified file on disk."""
+    """The ledger status. With downloads on, `succeeded` means every result of the task is
+    on disk and verified."""
     status = STAGE_STATUS[stage]
-    if status == "succeeded" and download and latest is not None and not latest.file:
+    if status == "succeeded" and download and latest is not None and not latest.downloaded:
         return "failed" if latest.error_code else "running"
     return status
 

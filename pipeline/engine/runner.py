@@ -78,7 +78,14 @@ class Runner:
         self.creates = SlidingWindowLimiter(timing.create_rate, rng=rng)
         self.queries = SlidingWindowLimiter(timing.query_rate, rng=rng)
         self.downloader = Downloader(
-            self.journal, client, self.control, self.queries, timing, folder, rng
+            self.journal,
+            client,
+            self.control,
+            self.queries,
+            timing,
+            folder,
+            rng,
+            frozenset(j.id for j in manifest.jobs),
         )
         self.tracker = Tracker(
             self.journal,
@@ -201,12 +208,8 @@ class Runner:
         self.tracker.track(job, attempt, time.monotonic())
 
     def _succeeded(self, job: Job, attempt: Attempt, info: kie.TaskInfo) -> None:
-        if not self.settings.download:
-            return
-        if attempt.video_url:
+        if self.settings.download:
             self.downloader.enqueue(job, attempt)
-        else:
-            self.journal.no_result(job, attempt, "success without a result URL")
 
     def _failed(self, job: Job, attempt: Attempt) -> None:
         """A task failed: the job goes round again while it has attempts left."""

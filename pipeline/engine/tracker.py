@@ -26,6 +26,7 @@ from pipeline.state import Attempt
 
 CALLBACK_STRETCH = 4.0  # with callbacks on, fallback polls come this many times later
 NOT_FOUND_LIMIT = 5  # consecutive "not found" answers before a tracked task counts as failed
+NO_RESULT = "no_result"  # error code of a task that succeeded with nothing to download
 MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
 
 
@@ -293,12 +294,11 @@ class Tracker:
         self.policy.observe(
             active.job.model, time.monotonic() - active.submitted, active.seen_running
         )
-        if info.state == "success":
+        if info.state == "success" and not info.result_urls:
+            self._failed(active, NO_RESULT, "Kie reported success but listed no result URL")
+        elif info.state == "success":
             attempt = self.journal.succeeded(
-                active.job,
-                active.attempt,
-                active.state,
-                info.result_urls[0] if info.result_urls else None,
+                active.job, active.attempt, active.state, info.result_urls, info.credits
             )
             self.on_success(active.job, attempt, info)
         else:

@@ -7,7 +7,8 @@ Safety: prompts, error messages and URLs come from manifest authors and from the
 every value goes through `html.escape`, and a Content-Security-Policy forbids scripts outright
 (belt and braces: a missed escape still could not run code). The stylesheet is allowed by its
 hash rather than by 'unsafe-inline', so injected markup could not restyle the page either.
-Nothing is fetched from the network: no CDN, no web fonts, videos from `videos/` only.
+Nothing is fetched from the network: no CDN, no web fonts; results (images, videos, audio)
+from the output folder only (`media/`, and `videos/` of folders from the first release).
 """
 
 from __future__ import annotations
@@ -61,7 +62,16 @@ h1 { margin: 0 0 2px; font-size: 22px; }
 .frame { position: relative; aspect-ratio: 16 / 9; overflow: hidden; background: #0b0d10;
   display: flex; align-items: center; justify-content: center; color: #c9ced6;
   text-align: center; }
-.frame video { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; }
+.frame video, .frame img { position: absolute; inset: 0; width: 100%; height: 100%;
+  object-fit: contain; }
+.frame audio { width: 92%; }
+.strip { display: flex; gap: 4px; padding: 4px; overflow-x: auto; background: #0b0d10;
+  margin: 0; list-style: none; }
+.strip li { flex: 0 0 auto; }
+.strip a { display: block; width: 64px; height: 64px; border: 1px solid #2e343d;
+  border-radius: 4px; overflow: hidden; color: #c9ced6; font-size: 11px; text-align: center;
+  line-height: 64px; text-decoration: none; }
+.strip img { width: 100%; height: 100%; object-fit: cover; display: block; }
 .frame p { margin: 0; padding: 12px; }
 .frame a { color: #9cc3ff; }
 .body { padding: 12px 14px 14px; display: flex; flex-direction: column; gap: 8px; }
@@ -97,8 +107,10 @@ class Summary:
     credits: int  # estimated from prices.json for those submissions
     unpriced: int  # submissions of a model without a price entry
     usd: float
-    videos: int  # videos on disk
+    files: int  # results on disk
     bytes: int
+    reported: float  # credits Kie reported for the latest tasks (creditsConsumed)
+    unreported: int  # tasks that ended without a figure
 
 
 def summarize(
@@ -107,7 +119,8 @@ def summarize(
     """Counts and spend. Credits are price x submissions, the same estimate the runner's
     `max_credits` budget uses (Kie may refund failed tasks; the balance is the truth)."""
     counts: dict[str, int] = dict.fromkeys(LEDGER_ORDER, 0)
-    credits = unpriced = attempts = videos = size = 0
+    credits = unpriced = attempts = files = size = unreported = 0
+    reported = 0.0
     for job, r in zip(jobs, rows, strict=True):
         counts[r["status"]] = counts.get(r["status"], 0) + 1
         attempts += r["attempts"]
@@ -116,22 +129,36 @@ def summarize(
             unpriced += r["attempts"]
         else:
             credits += price * r["attempts"]
-        if r["file"]:
-            videos += 1
-            size += r["bytes"] or 0
+        for output in r["outputs"]:
+            if output["file"]:
+                files += 1
+                size += output["bytes"] or 0
+        if r["credits"] is not None:
+            reported += r["credits"]
+        elif r["completed_at"]:
+            unreported += 1
     return Summary(
-        len(rows), counts, attempts, credits, unpriced, credits * prices.credit_usd, videos, size
+        len(rows),
+        counts,
+        attempts,
+        credits,
+        unpriced,
+        credits * prices.credit_usd,
+        files,
+        size,
+        reported,
+        unreported,
     )
 
 
 def csp(style: str) -> str:
-    """The page's policy: no scripts at all, this stylesheet only, videos from the page's
-    own folder (`file:` too, since browsers disagree on whether 'self' covers file:// pages),
-    no forms, no <base> rewriting, nothing else."""
+    """The page's policy: no scripts at all, this stylesheet only, images, videos and audio
+    from the page's own folder (`file:` too, since browsers disagree on whether 'self' covers
+    file:// pages), no forms, no <base> rewriting, nothing else."""
     digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode("ascii")
     return (
         "default-src 'none'; script-src 'none'; object-src 'none'; "
-        f"style-src 'sha256-{digest}'; media-src 'self' file:; "
+        f"style-src 'sha256-{digest}'; img-src 'self' file:; media-src 'self' file:; "
         "base-uri 'none'; form-action 'none'"
     )
 
@@ -142,35 +169,79 @@ def _value(value: Any) -> str:
 
 
 def _remote_link(url: str | None) -> str:
-    """A link to a remote video (downloads off), only for http(s) URLs."""
+    """A link to a remote result (downloads off), only for http(s) URLs."""
     if not url or urlsplit(url).scheme not in {"http", "https"}:
         return ""
     return (
-        f' <a href="{escape(url)}" rel="noopener noreferrer">Open the video on the '
+        f' <a href="{escape(url)}" rel="noopener noreferrer">Open the result on the '
         "provider's server</a> (the link expires)."
     )
 
 
-def _frame(job: Job, r: Mapping[str, Any]) -> str:
-    alt = escape(f"Video of {job.id}")
-    if r["file"]:
-        src = escape(quote(str(r["file"]), safe="/") + FIRST_FRAME)
+def _kind(output: Mapping[str, Any]) -> str:
+    return str(output.get("media_type") or "").partition("/")[0]
+
+
+def _src(output: Mapping[str, Any]) -> str:
+    return quote(str(output["file"]), safe="/")
+
+
+def _player(job: Job, output: Mapping[str, Any], number: int) -> str:
+    """Result `number` shown by its kind: a picture, a video (an early frame as its
+    preview), a sound player; anything else as a link to the file."""
+    src, kind = _src(output), _kind(output)
+    alt = escape(f"Result {number} of {job.id}" if number > 1 else f"Result of {job.id}")
+    link = f'<a href="{escape(src)}">Download {escape(str(output["file"]))}</a>'
+    if kind == "image":
+        return f'<img loading="lazy" src="{escape(src)}" alt="{alt}">'
+    if kind == "video":
         return (
-            f'<div class="frame"><video controls preload="metadata" playsinline '
-            f'src="{src}" title="{alt}" aria-label="{alt}">'
-            f'<a href="{src}">Download {escape(job.id)}.mp4</a></video></div>'
+            f'<video controls preload="metadata" playsinline src="{escape(src + FIRST_FRAME)}" '
+            f'title="{alt}" aria-label="{alt}">{link}</video>'
         )
+    if kind == "audio":
+        return (
+            f'<audio controls preload="metadata" src="{escape(src)}" aria-label="{alt}">'
+            f"{link}</audio>"
+        )
+    return f"<p>{link}</p>"
+
+
+def _strip(job: Job, outputs: Sequence[Mapping[str, Any]]) -> str:
+    """Every result of a task of several, as a row of thumbnails linking to the files."""
+    items = []
+    for number, output in enumerate(outputs, 1):
+        if not output["file"]:
+            items.append(f"<li><a>{number}: missing</a></li>")
+            continue
+        src = escape(_src(output))
+        if _kind(output) == "image":
+            alt = escape(f"Result {number} of {job.id}")
+            inner = f'<img loading="lazy" src="{src}" alt="{alt}">'
+        else:
+            inner = escape(f"{number}: {_kind(output) or 'file'}")
+        items.append(f'<li><a href="{src}" title="{escape(str(output["file"]))}">{inner}</a></li>')
+    return f'<ul class="strip" aria-label="{len(outputs)} results">{"".join(items)}</ul>'
+
+
+def _frame(job: Job, r: Mapping[str, Any]) -> str:
+    outputs = [o for o in r["outputs"] if isinstance(o, Mapping)]
+    shown = next((o for o in outputs if o["file"]), None)
+    if shown is not None:
+        frame = f'<div class="frame">{_player(job, shown, outputs.index(shown) + 1)}</div>'
+        return frame + (_strip(job, outputs) if len(outputs) > 1 else "")
     status = r["status"]
-    if status == "succeeded":  # downloads off: the video is only on Kie's server
-        text = "Not downloaded." + _remote_link(r["video_url"])
+    count = f" ({len(outputs)} results)" if len(outputs) > 1 else ""
+    if status == "succeeded":  # downloads off: the results are only on Kie's server
+        text = f"Not downloaded{count}." + _remote_link(r["result_url"])
     elif status == "running":
-        text = "Generated; not downloaded yet." if r["video_url"] else "Generating…"
+        text = f"Generated{count}; not downloaded yet." if outputs else "Generating…"
     elif status == "pending":
         text = "Not submitted yet."
     elif status == "timed_out":
-        text = "Timed out waiting for the video; a rerun keeps tracking it."
+        text = "Timed out waiting for the result; a rerun keeps tracking it."
     else:
-        text = "Failed: no video (the reason is below)."
+        text = "Failed: no result (the reason is below)."
     return f'<div class="frame"><p>{text}</p></div>'
 
 
@@ -181,7 +252,11 @@ def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
         (k, _value(v)) for k, v in job.input.items() if k != "prompt"
     ]
     price = prices.credits_for(job.model, job.input)
-    settings.append(("price", f"{price} credits" if price is not None else "unknown"))
+    settings.append(("price", f"{price} credits (est.)" if price is not None else "unknown"))
+    if r["credits"] is not None:
+        settings.append(("reported", f"{r['credits']} credits (Kie)"))
+    if len(r["outputs"]) > 1:
+        settings.append(("results", str(len(r["outputs"]))))
     settings.append(("attempts", str(r["attempts"])))
     if r["task_id"]:
         settings.append(("task", str(r["task_id"])))
@@ -217,7 +292,11 @@ def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
     unpriced = f" + {summary.unpriced} unpriced" if summary.unpriced else ""
     tiles.append((f"{summary.credits:,}{unpriced}", "credits spent (est.)"))
     tiles.append((f"${summary.usd:,.2f}", "dollars (est.)"))
-    tiles.append((f"{summary.videos} · {summary.bytes / 1e6:,.1f} MB", "videos on disk"))
+    if summary.reported or not summary.unreported:
+        reported = f"{summary.reported:,.6g}"
+        unreported = f" + {summary.unreported} unreported" if summary.unreported else ""
+        tiles.append((f"{reported}{unreported}", "credits reported by Kie"))
+    tiles.append((f"{summary.files} · {summary.bytes / 1e6:,.1f} MB", "files on disk"))
     items = "".join(f"<li><b>{escape(v)}</b><span>{escape(k)}</span></li>" for v, k in tiles)
     return (
         f"<header><h1>{escape(manifest.name)}</h1>"

@@ -22,10 +22,13 @@ FIELDS = (
     "status",
     "task_id",
     "model",
-    "video_url",
+    "result_url",
     "file",
     "sha256",
     "bytes",
+    "media_type",
+    "outputs",
+    "credits",
     "attempts",
     "error_code",
     "error_message",
@@ -48,8 +51,16 @@ def status_counts(decisions: Sequence[Decision]) -> dict[str, int]:
     return {status: counts[status] for status in LEDGER_ORDER if counts[status]}
 
 
+def _credits(value: float | None) -> int | float | None:
+    """Kie's figure as it reads best: 20, not 20.0."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
 def row(decision: Decision) -> dict[str, Any]:
-    """The ledger row of one job."""
+    """The ledger row of one job. The flat result columns describe result 1; `outputs` is
+    the list of every result (the CSV shows its length)."""
     latest = decision.latest
     error_code = latest.error_code if latest else None
     error_message = latest.error_message if latest else None
@@ -57,15 +68,29 @@ def row(decision: Decision) -> dict[str, Any]:
         error_message = error_message or (
             "the create call may or may not have reached Kie; not resubmitted yet"
         )
+    first = latest.first if latest else None
+    outputs = [
+        {
+            "url": r.url,
+            "file": r.file,
+            "sha256": r.sha256,
+            "bytes": r.bytes,
+            "media_type": r.media_type,
+        }
+        for r in decision.results
+    ]
     return {
         "id": decision.job.id,
         "status": decision.status,
         "task_id": latest.task_id if latest else None,
         "model": decision.job.model,
-        "video_url": latest.video_url if latest else None,
-        "file": latest.file if latest else None,
-        "sha256": latest.sha256 if latest else None,
-        "bytes": latest.bytes if latest else None,
+        "result_url": first.url if first else None,
+        "file": first.file if first else None,
+        "sha256": first.sha256 if first else None,
+        "bytes": first.bytes if first else None,
+        "media_type": first.media_type if first else None,
+        "outputs": outputs,
+        "credits": _credits(latest.credits) if latest else None,
         "attempts": decision.attempts,
         "error_code": error_code,
         "error_message": error_message,
@@ -76,9 +101,19 @@ def row(decision: Decision) -> dict[str, Any]:
     }
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): a
+# prompt-controlled error message must not. Such text gets a leading apostrophe, which
+# spreadsheets show as text and scripts can strip; numbers are left as they are.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):  # `outputs`: the CSV has the count, the JSONL the list
+        return len(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return "" if value is None else value
 
 

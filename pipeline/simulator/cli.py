@@ -16,6 +16,7 @@ import threading
 from types import FrameType
 
 from pipeline.argtypes import positive, rate
+from pipeline.errors import EnvironmentFault, UsageError
 from pipeline.simulator.config import ConfigError, FaultRates, SimConfig
 
 _DEFAULTS = SimConfig()
@@ -329,11 +330,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM, then return 0. Errors are raised, not printed: the
+    product's one error funnel (`pipeline.cli.main`) maps them to their exit codes."""
     try:
         config = config_from_args(args)
     except ConfigError as exc:
-        print(f"run-pipeline simulate: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"simulate: {exc}") from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -352,11 +354,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             simulator.start()
         except OSError as exc:
-            print(
-                f"run-pipeline simulate: cannot listen on {args.host}:{args.port}: {exc}",
-                file=sys.stderr,
-            )
-            return 1
+            raise EnvironmentFault(
+                f"simulate: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            ) from None
         print(simulator.base_url, flush=True)
         print(
             f"Kie simulator on {simulator.base_url}: {len(config.api_keys)} API key(s), "
@@ -375,6 +375,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.simulator")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """`python -m pipeline.simulator ...` is `run-pipeline simulate ...`, through the same
+    error funnel."""
+    from pipeline.cli import main as pipeline_main
+
+    return pipeline_main(["simulate", *(sys.argv[1:] if argv is None else argv)])

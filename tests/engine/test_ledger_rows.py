@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
+import pytest
+
 from pipeline.engine.planner import PlanOptions, decide
 from pipeline.outputs.ledger import FIELDS, render, row, status_counts
-from tests.support.factories import attempt, make_job
+from tests.support.factories import attempt, make_job, result
 
 
 def test_a_row_has_every_column_in_order() -> None:
     job = make_job("hero")
     r = row(decide(job, [attempt(job, "succeeded")], PlanOptions()))
     assert tuple(r) == FIELDS
-    assert (r["status"], r["attempts"], r["file"]) == ("succeeded", 1, "videos/hero.mp4")
+    assert (r["status"], r["attempts"], r["file"]) == ("succeeded", 1, "media/hero.mp4")
+    assert (r["media_type"], r["credits"], len(r["outputs"])) == ("video/mp4", 20, 1)
     assert r["completed_at"].endswith("Z") and r["fingerprint"] == job.fingerprint
 
 
@@ -50,3 +57,45 @@ def test_csv_and_jsonl_hold_the_same_rows() -> None:
     header, line = csv_text.splitlines()
     assert header.split(",") == list(FIELDS)
     assert line.startswith("hero,succeeded,")
+
+
+def test_every_result_is_listed_and_the_first_fills_the_flat_columns() -> None:
+    job = make_job("poster", model="bytedance/seedream-v4-text-to-image")
+    results = tuple(result("poster", i, ext="png", media_type="image/png") for i in (1, 2, 3))
+    r = row(decide(job, [attempt(job, "succeeded", results=results)], PlanOptions()))
+    assert [o["file"] for o in r["outputs"]] == [
+        "media/poster.png",
+        "media/poster-2.png",
+        "media/poster-3.png",
+    ]
+    assert set(r["outputs"][0]) == {"url", "file", "sha256", "bytes", "media_type"}
+    assert (r["result_url"], r["file"]) == (results[0].url, "media/poster.png")
+    jsonl, csv_text = render([r])
+    line = csv_text.splitlines()[1].split(",")
+    assert line[FIELDS.index("outputs")] == "3" and '"outputs": [{"url"' in jsonl
+
+
+def test_a_job_is_downloaded_only_with_all_its_results() -> None:
+    job = make_job("poster")
+    results = (result("poster", 1), result("poster", 2, downloaded=False))
+    decision = decide(job, [attempt(job, "succeeded", results=results)], PlanOptions())
+    assert (decision.status, decision.action) == ("running", "download")
+    assert row(decision)["outputs"][1]["file"] is None
+
+
+def test_credits_are_empty_when_kie_did_not_say() -> None:
+    job = make_job("hero")
+    r = row(decide(job, [attempt(job, "succeeded", credits=None)], PlanOptions()))
+    line = render([r])[1].splitlines()[1].split(",")
+    assert r["credits"] is None and line[FIELDS.index("credits")] == ""
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(text: str) -> None:
+    job = make_job("hero")
+    failed = attempt(job, "failed", permanent=True, error_code="500", error_message=text)
+    r = row(decide(job, [failed], PlanOptions()))
+    jsonl, csv_text = render([r])
+    cells = next(csv.DictReader(io.StringIO(csv_text)))
+    assert cells["error_message"] == "'" + text  # text in a spreadsheet
+    assert json.loads(jsonl)["error_message"] == text  # JSONL keeps the message as sent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.engine.planner import PlanOptions, decide
-from tests.support.factories import attempt, make_job
+from tests.support.factories import attempt, make_job, result
 
 JOB = make_job("hero")
 
@@ -69,8 +69,10 @@ def test_success_without_the_file_is_downloaded() -> None:
 
 
 def test_success_is_only_succeeded_with_a_verified_file_when_downloading() -> None:
-    no_file = attempt(JOB, "succeeded", file=None)
+    no_file = attempt(JOB, "succeeded", results=(result(JOB.id, downloaded=False),))
     assert decide(JOB, [no_file], PlanOptions(download=True)).status == "running"
-    failed = attempt(JOB, "succeeded", file=None, error_code="download")
+    failed = attempt(
+        JOB, "succeeded", results=(result(JOB.id, downloaded=False),), error_code="download"
+    )
     assert decide(JOB, [failed], PlanOptions(download=True)).status == "failed"
     assert decide(JOB, [no_file], PlanOptions(download=False)).status == "succeeded"

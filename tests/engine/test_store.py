@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import StateError
-from pipeline.state import StateStore
+from pipeline.state import StateStore, StoredResult
 
 
 def test_writers_return_the_committed_row(tmp_path: Path) -> None:
@@ -20,16 +20,29 @@ def test_writers_return_the_committed_row(tmp_path: Path) -> None:
         task = store.record_task(intent.id, "task-1")
         assert (task.phase, task.task_id) == ("submitted", "task-1")
         assert task.submitted_at is not None
-        done = store.record_outcome(intent.id, "succeeded", video_url="https://f/1.mp4")
-        assert (done.phase, done.video_url) == ("succeeded", "https://f/1.mp4")
-        assert done.completed_at is not None
-        fresh = store.set_video_url(intent.id, "https://f/2.mp4")
-        assert fresh.video_url == "https://f/2.mp4"
-        kept = store.record_download(intent.id, "videos/hero.mp4", "ab" * 32, 10)
-        assert (kept.file, kept.bytes) == ("videos/hero.mp4", 10)
+        done, changed = store.record_success(intent.id, ["https://f/1.png", "https://f/2.png"], 8)
+        assert (done.phase, done.credits, changed) == ("succeeded", 8, False)
+        assert [(r.index, r.url, r.file) for r in done.results] == [
+            (1, "https://f/1.png", None),
+            (2, "https://f/2.png", None),
+        ]
+        assert done.completed_at is not None and not done.downloaded
+        fresh = store.set_result_url(intent.id, 2, "https://f/2b.png")
+        assert fresh.results[1].url == "https://f/2b.png"
+        store.record_download_error(intent.id, "disk full")
+        one = store.record_result_file(
+            intent.id, 1, StoredResult(1, None, "media/hero.png", "ab" * 32, 10, "image/png")
+        )
+        assert one.results[0].url == "https://f/1.png" and one.error_code == "download"
+        kept = store.record_result_file(
+            intent.id, 2, StoredResult(2, None, "media/hero-2.png", "cd" * 32, 12, "image/png")
+        )
+        assert kept.downloaded and kept.error_code is None  # the last file clears the error
+        again, changed = store.record_success(intent.id, ["https://f/other.png"], None)
+        assert changed and again.results == kept.results and again.credits == 8
     # What the writers returned is what a new reader sees.
     with StateStore.open(path, readonly=True) as store:
-        assert store.attempts_by_job()["hero"] == [kept]
+        assert store.attempts_by_job()["hero"] == [again] and again == kept
 
 
 def test_discarded_intents_leave_no_row(tmp_path: Path) -> None:
@@ -39,13 +52,18 @@ def test_discarded_intents_leave_no_row(tmp_path: Path) -> None:
         assert store.attempts_by_job() == {}
 
 
-def test_release_file_returns_the_rows_that_let_go(tmp_path: Path) -> None:
+def test_release_stem_returns_the_rows_that_let_go(tmp_path: Path) -> None:
     with StateStore.open(tmp_path / "state.sqlite") as store:
         old = store.record_intent("hero", "fp1", 1, "m")
-        store.record_download(old.id, "videos/hero.mp4", "aa" * 32, 5)
+        store.record_success(old.id, ["u1", "u2"], None)
+        store.record_result_file(old.id, 1, StoredResult(1, None, "media/hero.png", "a", 5))
+        other = store.record_intent("hero.b", "fp9", 1, "m")
+        store.record_success(other.id, ["u3"], None)
+        store.record_result_file(other.id, 1, StoredResult(1, None, "media/hero.b.png", "b", 5))
         new = store.record_intent("hero", "fp2", 1, "m")
-        released = store.release_file("videos/hero.mp4", new.id)
-        assert [r.id for r in released] == [old.id] and released[0].file is None
+        released = store.release_stem("media/hero", new.id)
+        assert [r.id for r in released] == [old.id] and released[0].results[0].file is None
+        assert store.get(other.id).results[0].file == "media/hero.b.png"  # job hero.b's
 
 
 def test_another_endpoint_is_refused(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def test_a_task_is_polled_until_it_ends(store: StateStore) -> None:
     moves = [(e.old, e.new) for e in events if e.kind == "transition"]
     assert moves == [("waiting", "generating"), ("generating", "succeeded")]
     (row,) = journal.attempts("hero")
-    assert (row.phase, row.video_url) == ("succeeded", "https://f/1.mp4")
+    assert (row.phase, row.first and row.first.url) == ("succeeded", "https://f/1.mp4")
 
 
 def test_a_moderated_task_fails_for_good(store: StateStore) -> None:
@@ -147,7 +147,7 @@ def test_a_task_past_max_wait_times_out_without_more_polls(store: StateStore) ->
     assert outcomes == []
     (row,) = journal.attempts("hero")
     assert row.phase == "timed_out" and row.error_code == "timeout"
-    assert row.polls == len(fake.polls) >= 1
+    assert row.polls == len(fake.polls)  # every poll counted, however many there were
     assert events[-1].new == "timed_out"
 
 
@@ -163,3 +163,34 @@ def test_a_refused_key_stops_everything(store: StateStore) -> None:
     assert outcomes == []
     assert any(e.kind == "stop" and "refused" in e.detail for e in events)
     assert {a.phase for j in ("a", "b") for a in journal.attempts(j)} == {"submitted"}
+
+
+def test_a_success_without_any_result_url_is_a_failure(store: StateStore) -> None:
+    job = make_job("hero")
+    fake = ScriptedKie({"t1": [info("t1", "success")]})
+    outcomes, _, journal = track(store, fake, {"t1": job})
+    assert outcomes == [("hero", "failed no_result")]
+    (row,) = journal.attempts("hero")
+    assert row.phase == "failed" and row.results == ()
+    assert "success but listed no result URL" in (row.error_message or "")
+
+
+def test_every_result_url_and_the_reported_credits_are_kept(store: StateStore) -> None:
+    job = make_job("poster")
+    urls = tuple(f"https://f/{i}.png" for i in range(1, 5))
+    fake = ScriptedKie({"t1": [kie.TaskInfo("t1", "success", urls, None, None, 20.0)]})
+    outcomes, _, journal = track(store, fake, {"t1": job})
+    (row,) = journal.attempts("poster")
+    assert outcomes == [("poster", "succeeded")] and row.credits == 20
+    assert [(r.index, r.url) for r in row.results] == list(enumerate(urls, 1))
+
+
+def test_a_changed_list_of_results_keeps_the_first_and_says_so(store: StateStore) -> None:
+    job = make_job("poster")
+    events: list[Event] = []
+    journal = Journal(store, events.append)
+    attempt = submitted(store, job, "t1")
+    first = journal.succeeded(job, attempt, "generating", ["https://f/1.png", "https://f/2.png"])
+    again = journal.succeeded(job, first, "generating", ["https://f/9.png"])
+    assert again.results == first.results
+    assert any(e.kind == "warning" and "keeping the first" in e.detail for e in events)

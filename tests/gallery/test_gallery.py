@@ -25,7 +25,7 @@ from pipeline.outputs.gallery import (
 from pipeline.outputs.ledger import row
 from pipeline.outputs.writer import write_outputs
 from pipeline.state import Attempt
-from tests.support.factories import attempt, make_job
+from tests.support.factories import attempt, make_job, result
 
 HOSTILE = '<script>alert(1)</script> "quoted" & <img src=x onerror="alert(2)">'
 NOW = "2026-01-02T03:04:05Z"
@@ -205,7 +205,7 @@ def test_videos_play_from_local_files_with_metadata_preload() -> None:
     tags = parse(render(sample()))
     videos = tags.find("video")
     assert [v["src"] for v in videos] == [
-        f"videos/{j}.mp4{FIRST_FRAME}" for j in ("teaser", "hero", "retried")
+        f"media/{j}.mp4{FIRST_FRAME}" for j in ("teaser", "hero", "retried")
     ]
     assert all(v["preload"] == "metadata" and "controls" in v for v in videos)
 
@@ -225,7 +225,8 @@ def test_summary_counts_and_spend() -> None:
     # 30 + 30 (10 s), 35 (the failed 15 s job), 2 x 35 (15 s, retried), 30 (running), 0 pending
     assert summary.attempts == 6 and summary.credits == 195 and summary.unpriced == 0
     assert summary.usd == pytest.approx(0.975)
-    assert (summary.videos, summary.bytes) == (3, 120_000)
+    assert (summary.files, summary.bytes) == (3, 120_000)
+    assert (summary.reported, summary.unreported) == (60, 0)  # Kie's 20 for each success
     page = render(plans)
     header = page.split("</header>")[0]
     for value, label in (
@@ -253,8 +254,17 @@ def test_without_downloads_a_safe_link_replaces_the_player() -> None:
     good = make_job("good")
     evil = make_job("evil")
     plans = plans_for(
-        (good, [attempt(good, "succeeded", file=None, bytes=None)]),
-        (evil, [attempt(evil, "succeeded", file=None, video_url="javascript:alert(1)")]),
+        (good, [attempt(good, "succeeded", results=(result("good", downloaded=False),))]),
+        (
+            evil,
+            [
+                attempt(
+                    evil,
+                    "succeeded",
+                    results=(result("evil", downloaded=False, url="javascript:alert(1)"),),
+                )
+            ],
+        ),
     )
     page = render(plans, download=False)
     tags = parse(page)

@@ -1,5 +1,6 @@
-"""The gallery of a real simulated run, in headless Chromium: videos load, hostile prompts stay
-text, the policy holds, and the page looks right (the screenshot is docs/gallery.png).
+"""The gallery of a real simulated run, in headless Chromium: videos, images and a card of
+four images load, hostile prompts stay text, the policy holds, and the page looks right (the
+screenshot is docs/gallery.png).
 
 Needs `chromium` and `chromedriver` (Debian: `chromium`, `chromium-driver`); `.ci/run` installs
 them. Without them this test fails, on purpose: a gallery nobody opened is not tested.
@@ -42,9 +43,22 @@ MANIFEST: dict[str, Any] = {
             "remove_watermark": True,
         },
         {
-            "id": "cutdown",
-            "prompt": "The same boat, seen from above",
-            "matrix": {"aspect_ratio": ["landscape", "portrait"], "n_frames": ["10", "15"]},
+            "id": "poster",
+            "model": "bytedance/seedream-v4-text-to-image",
+            "prompt": "Four posters of the paper boat, flat colours",
+            "max_images": 4,
+        },
+        {
+            "id": "photo",
+            "model": "nano-banana-2",
+            "prompt": "A photo of the paper boat on a windowsill",
+            "output_format": "jpg",
+        },
+        {
+            "id": "sketch",
+            "model": "nano-banana-pro",
+            "prompt": "A pencil sketch of the paper boat",
+            "output_format": "png",
         },
         # The simulator moderates prompts with "gore" like Kie does: a 422 failure.
         {"id": "trailer", "prompt": "A horror trailer with gore in every shot"},
@@ -52,11 +66,15 @@ MANIFEST: dict[str, Any] = {
     ],
 }
 
-VIDEOS = """return Array.from(document.querySelectorAll('.card')).map(card => {
-  const v = card.querySelector('video');
+CARDS = """return Array.from(document.querySelectorAll('.card')).map(card => {
+  const v = card.querySelector('.frame video');
+  const images = Array.from(card.querySelectorAll('img'));
   return {id: card.id, status: card.dataset.status, video: !!v,
           readyState: v ? v.readyState : null, duration: v ? v.duration : null,
-          seeking: v ? v.seeking : null, error: v && v.error ? v.error.message : null};
+          seeking: v ? v.seeking : null, error: v && v.error ? v.error.message : null,
+          images: images.map(i => ({src: i.getAttribute('src'), lazy: i.loading,
+                                    width: i.naturalWidth})),
+          strip: card.querySelectorAll('.strip li').length};
 });"""
 
 
@@ -81,33 +99,56 @@ def browser() -> Iterator[Browser]:
 
 
 def open_page(browser: Browser, page: Path) -> list[dict[str, Any]]:
-    """Load `page` and wait until every video has its metadata and shows its first frame."""
+    """Load `page`, bring every card into view (images load lazily) and wait until every
+    video has its metadata and shows its first frame, and every image is decoded."""
     browser.get(page.as_uri())
     browser.wait_for("return document.readyState === 'complete'")
+    browser.execute("document.querySelectorAll('.card').forEach(c => c.scrollIntoView())")
     ready = (
         "return Array.from(document.querySelectorAll('video'))"
         ".every(v => v.error || (v.readyState >= 2 && !v.seeking))"
+        " && Array.from(document.images).every(i => i.complete)"
     )
     browser.wait_for(ready, timeout=30)
-    cards: list[dict[str, Any]] = browser.execute(VIDEOS)
+    browser.execute("window.scrollTo(0, 0)")
+    cards: list[dict[str, Any]] = browser.execute(CARDS)
     return cards
 
 
-def test_every_succeeded_video_loads_its_metadata(browser: Browser, gallery: Path) -> None:
+def test_every_result_loads_by_its_kind(browser: Browser, gallery: Path) -> None:
     cards = open_page(browser, gallery)
     ledger = [
         json.loads(line) for line in (gallery.parent / "ledger.jsonl").read_text().splitlines()
     ]
     assert [c["id"] for c in cards] == [f"job-{r['id']}" for r in ledger]
-    succeeded = [c for c in cards if c["status"] == "succeeded"]
-    assert len(succeeded) == 7 and [c["id"] for c in cards if c["status"] == "failed"] == [
-        "job-trailer"
-    ]
-    for card in succeeded:
+    by_id = {c["id"].removeprefix("job-"): c for c in cards}
+    assert [c["id"] for c in cards if c["status"] == "failed"] == ["job-trailer"]
+    # Video cards: the player has its metadata.
+    for job_id in ("teaser", "hero", "title-card"):
+        card = by_id[job_id]
         assert card["video"] and card["error"] is None, card
         assert card["readyState"] >= 1 and card["duration"] > 0, card
+        assert not card["images"] and not card["strip"]
+    # An image card: one picture, lazily loaded, decoded.
+    for job_id, ext in (("photo", "jpg"), ("sketch", "png")):
+        card = by_id[job_id]
+        assert not card["video"] and card["strip"] == 0
+        assert card["images"] == [{"src": f"media/{job_id}.{ext}", "lazy": "lazy", "width": 64}]
+    # The multi-image card: the first image large, and a strip of all four.
+    poster = by_id["poster"]
+    assert poster["strip"] == 4 and not poster["video"]
+    assert [i["src"] for i in poster["images"]] == [
+        "media/poster.png",
+        "media/poster.png",
+        "media/poster-2.png",
+        "media/poster-3.png",
+        "media/poster-4.png",
+    ]
+    assert all(i["width"] == 64 and i["lazy"] == "lazy" for i in poster["images"])
     error = browser.execute("return document.querySelector('#job-trailer .error').textContent")
     assert "422" in error and "prohibited" in error
+    reported = browser.execute("return document.querySelector('#job-poster dl').textContent")
+    assert "20 credits (Kie)" in reported  # Kie's figure beside the estimate
     # The styles applied, so the policy's hash matches the stylesheet.
     assert (
         browser.execute("return getComputedStyle(document.querySelector('.cards')).display")
@@ -119,7 +160,8 @@ def test_hostile_prompt_is_shown_as_text(browser: Browser, gallery: Path) -> Non
     open_page(browser, gallery)
     text = browser.execute("return document.querySelector('#job-title-card .prompt').textContent")
     assert text == HOSTILE
-    assert browser.execute("return document.querySelectorAll('script, img, iframe').length") == 0
+    assert browser.execute("return document.querySelectorAll('script, iframe').length") == 0
+    assert browser.execute("return document.querySelectorAll('#job-title-card img').length") == 0
     assert browser.execute("return window.__pwned === undefined")
     assert browser.alert_text() is None
 

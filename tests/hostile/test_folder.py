@@ -89,20 +89,22 @@ def test_a_task_only_the_log_knows_is_tracked_after_a_rebuild(make_batch: MakeBa
     assert batch.run() == 0 and batch.stats()["creates"] == 2
 
 
-@pytest.mark.parametrize("part", ["run.log", ".lock", "videos", "videos/job-000.mp4.x.part"])
+@pytest.mark.parametrize("part", ["run.log", ".lock", "MEDIA", "MEDIA/job-000.mp4.x.part"])
 def test_a_linked_part_of_the_folder_is_refused(done: Batch, part: str, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir(exist_ok=True)
     target = outside / "target"
-    if part == "videos":
-        (done.folder / "videos").rename(target)
+    media = Path(done.rows()[0]["file"]).parts[0]  # the media folder files are saved in
+    part = part.replace("MEDIA", media)
+    if part == media:
+        (done.folder / media).rename(target)
     else:
         target.write_text("not yours\n")
         (done.folder / part).unlink(missing_ok=True)
     (done.folder / part).symlink_to(target)
     code, err = _run(done)
     assert code == 3 and "symbolic link" in err
-    if part != "videos":
+    if part != media:
         assert target.read_text() == "not yours\n"
 
 
@@ -119,7 +121,7 @@ def test_a_damaged_video_is_downloaded_again(done: Batch, damage: str) -> None:
 
 def test_a_state_row_pointing_outside_the_folder_is_refused(done: Batch) -> None:
     with StateStore.open(done.folder / "state.sqlite") as store, store.transaction():
-        store.conn.execute("UPDATE attempts SET file = '../../etc/passwd' WHERE id = 1")
+        store.conn.execute("UPDATE results SET file = '../../etc/passwd' WHERE attempt_id = 1")
     code, err = _run(done)
     assert code == 3 and "outside the output folder" in err
 

@@ -54,9 +54,10 @@ class FakeTask:
 
 
 def content_for(task_id: str) -> bytes:
-    """A video of its own length and bytes for every task, so a splice would show."""
+    """A video of its own length and bytes for every task, so a splice would show. It starts
+    like an MP4 (an ftyp box), so the download's type check takes it for one."""
     seed = hashlib.sha256(task_id.encode()).digest()
-    return (seed * 200)[: 3000 + seed[0] * 7]
+    return b"\x00\x00\x00\x18ftypmp42" + (seed * 200)[: 3000 + seed[0] * 7]
 
 
 class FakeKie:

@@ -34,7 +34,7 @@ OUTPUT_FILES = frozenset(
         "ledger.csv",
         "run.log",
         "index.html",
-        "videos",
+        "media",
     }
 )
 
@@ -170,7 +170,7 @@ def audit(
         assert count == len(tasks_by_fp.get(fp, ())), "simulator books disagree"
     settings = manifest.settings
     final = frozenset(final)
-    videos = folder / "videos"
+    videos = folder / "media"
     expected_files: set[str] = set()
     partial_ok: dict[str, bytes] = {}
     ledger = {}
@@ -217,14 +217,15 @@ def audit(
         latest = plan.latest
         expected = video(str(job.input.get("aspect_ratio", "landscape")))
         if download and status == "succeeded":
-            assert latest is not None and latest.file == f"videos/{job.id}.mp4", latest
-            data = (folder / latest.file).read_bytes()
-            assert data == expected, f"{job.id}: {latest.file} differs from the served video"
-            assert latest.sha256 == hashlib.sha256(data).hexdigest()
-            assert latest.bytes == len(data)
+            first = latest.first if latest is not None else None
+            assert first is not None and first.file == f"media/{job.id}.mp4", latest
+            data = (folder / first.file).read_bytes()
+            assert data == expected, f"{job.id}: {first.file} differs from the served video"
+            assert first.sha256 == hashlib.sha256(data).hexdigest()
+            assert first.bytes == len(data)
             expected_files.add(f"{job.id}.mp4")
         elif latest is not None and latest.task_id:
-            part = part_path(folder / f"videos/{job.id}.mp4", latest.task_id)
+            part = part_path(folder / f"media/{job.id}", latest.task_id)
             partial_ok[part.name] = expected
         if ledger:
             row = ledger[job.id]
@@ -233,7 +234,7 @@ def audit(
     # Nothing half-written lies around (atomic writes leave no temp files behind).
     litter = sorted(p.name for p in folder.iterdir() if p.name not in OUTPUT_FILES)
     assert not litter, f"unexpected files in the output folder: {litter}"
-    # No file in videos/ is partial, foreign, or fails its checksum.
+    # No file in media/ is partial, foreign, or fails its checksum.
     if videos.exists():
         for path in videos.iterdir():
             if path.name in expected_files:
@@ -243,5 +244,5 @@ def audit(
                 data = path.read_bytes()
                 assert partial_ok[path.name].startswith(data), f"{path.name} is not a prefix"
             else:
-                raise AssertionError(f"unexpected file in videos/: {path.name}")
+                raise AssertionError(f"unexpected file in media/: {path.name}")
     return result

@@ -92,7 +92,7 @@ def crash_campaign(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed:
             assert not lost_ids, lost_ids
             seen = stored
             now = sorted(
-                (a.id, a.phase, a.task_id, a.file) for rows in state.values() for a in rows
+                (a.id, a.phase, a.task_id, a.results) for rows in state.values() for a in rows
             )
             busy_kills += now != snapshot
             snapshot = now

@@ -118,7 +118,7 @@ def test_disk_failing_mid_download(
     assert hits, "no download was attempted"
     assert code in (1, 3), err
     assert_no_traceback(err)
-    assert os.strerror(error) in err and "videos" in err, err
+    assert os.strerror(error) in err and "media" in err, err
     _check_resumes(batch, capsys)
 
 
@@ -154,9 +154,9 @@ def test_state_file_failing_mid_run(
     [
         "record_intent",
         "record_task",
-        "record_outcome",
-        "record_download",
-        "release_file",
+        "record_success",
+        "record_result_file",
+        "release_stem",
         "record_progress",
     ],
 )

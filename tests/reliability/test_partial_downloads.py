@@ -54,7 +54,7 @@ def test_an_interrupted_download_keeps_what_arrived(
     host_is_back()
     row = batch.ledger()["boat"]
     assert row["status"] == "failed" and row["error_code"] == "download"
-    parts = list((batch.out / "videos").iterdir())
+    parts = list((batch.out / "media").iterdir())
     assert len(parts) == 1 and parts[0].name.endswith(".part")
     data, full = parts[0].read_bytes(), video("landscape")
     # What arrived (half the file) is kept, in order.
@@ -65,7 +65,7 @@ def test_an_interrupted_download_keeps_what_arrived(
     assert batch.run() == 0
     # The rerun fetched only the remainder.
     assert batch.sim.stats()["file_download_bytes"] - sent == len(full) - len(data)
-    assert (batch.out / "videos" / "boat.mp4").read_bytes() == full
+    assert (batch.out / "media" / "boat.mp4").read_bytes() == full
     audit(batch.sim, batch.out, batch.manifest)
 
 
@@ -82,8 +82,8 @@ def test_an_edited_job_never_resumes_the_old_tasks_partial_download(
     batch.sim.control(faults={"truncated_download": 0.0})
     batch.write(_job("landscape"))  # a new fingerprint: a new task, a new video
     assert batch.run() == 0
-    assert (batch.out / "videos" / "boat.mp4").read_bytes() == video("landscape")
-    assert [p.name for p in (batch.out / "videos").iterdir()] == ["boat.mp4"]
+    assert (batch.out / "media" / "boat.mp4").read_bytes() == video("landscape")
+    assert [p.name for p in (batch.out / "media").iterdir()] == ["boat.mp4"]
     audit(batch.sim, batch.out, batch.manifest)
 
 
@@ -94,6 +94,6 @@ def test_reverting_an_edit_never_keeps_the_other_versions_video(make_batch: Make
     for ratio in ("landscape", "portrait", "landscape"):
         batch.write(_job(ratio))
         assert batch.run() == 0
-        assert (batch.out / "videos" / "boat.mp4").read_bytes() == video(ratio), ratio
+        assert (batch.out / "media" / "boat.mp4").read_bytes() == video(ratio), ratio
     assert batch.sim.stats()["creates"] == 2  # v1 was not paid twice
     audit(batch.sim, batch.out, batch.manifest)

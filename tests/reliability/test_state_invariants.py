@@ -213,27 +213,28 @@ class RunnerMachine(RuleBasedStateMachine):
     @invariant()
     def succeeded_means_a_verified_file(self) -> None:
         state = self._state()
-        videos = self.out / "videos"
+        videos = self.out / "media"
         expected_parts: dict[str, bytes] = {}
         for job in self.manifest.jobs:
             plan = decide(job, state.get(job.id, ()), PlanOptions.of(SETTINGS))
             latest = plan.latest
             if plan.status == "succeeded":
-                assert latest is not None and latest.task_id and latest.file
-                data = (self.out / latest.file).read_bytes()
+                assert latest is not None and latest.task_id and latest.first
+                assert latest.first.file and latest.downloaded
+                data = (self.out / latest.first.file).read_bytes()
                 assert data == self.kie.tasks[latest.task_id].content, job.id
-                assert latest.sha256 == hashlib.sha256(data).hexdigest()
+                assert latest.first.sha256 == hashlib.sha256(data).hexdigest()
             elif self.finished_clean:
                 assert plan.status == "failed", (job.id, plan.stage)
             if latest is not None and latest.task_id:
-                part = part_path(videos / f"{job.id}.mp4", latest.task_id)
+                part = part_path(videos / job.id, latest.task_id)
                 expected_parts[part.name] = self.kie.tasks[latest.task_id].content
         if videos.exists():
             for path in videos.iterdir():
                 if path.name in expected_parts:
                     assert expected_parts[path.name].startswith(path.read_bytes()), path
                 else:  # a finished video, or a part of an older version of the job
-                    assert re.fullmatch(r"job-\d\.mp4(\.[0-9a-f]{16}\.part)?", path.name)
+                    assert re.fullmatch(r"job-\d(\.mp4|\.[0-9a-f]{16}\.part)", path.name)
 
     @precondition(lambda self: self.runs > 0)
     @invariant()

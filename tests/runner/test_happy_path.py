@@ -67,8 +67,9 @@ def test_no_download_keeps_urls(batch: Batch) -> None:
     batch.write(jobs_yaml(2))
     assert batch.run("--no-download") == 0
     rows = batch.rows()
-    assert all(r["video_url"] and r["file"] is None for r in rows)
-    assert not (batch.folder / "videos").exists()
+    assert all(r["result_url"] and r["file"] is None for r in rows)
+    assert all([o["file"] for o in r["outputs"]] == [None] for r in rows)
+    assert not (batch.folder / "media").exists() and not (batch.folder / "videos").exists()
 
 
 def test_flags_override_manifest_settings(batch: Batch) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.fingerprint import fingerprint
 from pipeline.manifest import Job
-from pipeline.state import Attempt, Phase
+from pipeline.state import Attempt, Phase, StoredResult
 
 _ids = count(1)
 
@@ -17,6 +17,27 @@ def make_job(
 ) -> Job:
     task_input = {"prompt": prompt, "aspect_ratio": "landscape", "n_frames": "10", **fields}
     return Job(job_id, model, task_input, None, fingerprint(model, task_input), 1)
+
+
+def result(
+    job_id: str,
+    index: int = 1,
+    *,
+    downloaded: bool = True,
+    ext: str = "mp4",
+    media_type: str = "video/mp4",
+    url: str | None = None,
+) -> StoredResult:
+    """Result `index` of a task of `job_id`, on disk under media/ unless not `downloaded`."""
+    stem = job_id if index == 1 else f"{job_id}-{index}"
+    return StoredResult(
+        index,
+        url or f"https://files.example/{stem}.{ext}",
+        f"media/{stem}.{ext}" if downloaded else None,
+        f"{index:02d}" * 32 if downloaded else None,
+        40_000 if downloaded else None,
+        media_type if downloaded else None,
+    )
 
 
 def attempt(job: Job, phase: Phase, **fields: Any) -> Attempt:
@@ -35,22 +56,14 @@ def attempt(job: Job, phase: Phase, **fields: Any) -> Attempt:
         "completed_at": None,
         "remote_state": None,
         "polls": 0,
-        "video_url": None,
         "error_code": None,
         "error_message": None,
         "permanent": False,
-        "file": None,
-        "sha256": None,
-        "bytes": None,
+        "credits": None,
+        "results": (),
     }
     if phase == "succeeded":
-        values.update(
-            completed_at=1.0e9 + 90,
-            video_url=f"https://files.example/{job.id}.mp4",
-            file=f"videos/{job.id}.mp4",
-            sha256="0" * 64,
-            bytes=40_000,
-        )
+        values.update(completed_at=1.0e9 + 90, credits=20.0, results=(result(job.id),))
     if phase == "intent":
         values["task_id"] = None
     values.update(fields)

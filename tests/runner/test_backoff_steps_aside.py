@@ -1,0 +1,48 @@
+"""One job's trouble does not stall the queue: a job backing off steps aside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.engine.submitter import CREATE_TRIES
+from tests.hostile.server import Conn, Request, hostile, response
+from tests.support.manifests import jobs_yaml
+
+JOBS = 9
+
+
+def always_500(request: Request, conn: Conn) -> None:
+    """Kie's envelope with body code 500 to every create; a balance to the credit check."""
+    if request.path.startswith("/api/v1/chat/credit"):
+        body = {"code": 200, "msg": "success", "data": 1_000_000}
+    else:
+        body = {"code": 500, "msg": "Server error, please try again later", "data": None}
+    conn.send(response(200, json.dumps(body).encode(), {"Content-Type": "application/json"}))
+
+
+def test_creates_of_other_jobs_go_on_while_one_backs_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KIE_API_KEY", "test-key")
+    manifest = tmp_path / "batch.yaml"
+    manifest.write_text(jobs_yaml(JOBS))
+    with hostile(always_500) as server:
+        argv = [str(manifest), "--base-url", server.url, "--out", str(tmp_path / "out")]
+        code = main([*argv, "--time-scale", "0.002", "--quiet"])
+        creates = [r for r in server.requests if r.path == "/api/v1/jobs/createTask"]
+    assert code == 1
+    prompts = [json.loads(r.body)["input"]["prompt"] for r in creates]
+    # Served one job at a time (as before), the first job would make all its tries, backing
+    # off between them, before any other job got one. Stepping aside, every job has been
+    # tried before any job makes its last try.
+    last_try = min(i for i, p in enumerate(prompts) if prompts[: i + 1].count(p) == CREATE_TRIES)
+    assert len(set(prompts[:last_try])) == JOBS
+    # And each job was tried CREATE_TRIES times in all, then failed (not left pending).
+    assert len(prompts) == JOBS * CREATE_TRIES
+    rows = [json.loads(line) for line in (tmp_path / "out" / "ledger.jsonl").open()]
+    assert {r["status"] for r in rows} == {"failed"}
+    assert all(r["error_code"] == "create" for r in rows)
