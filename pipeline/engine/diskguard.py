@@ -90,6 +90,6 @@ class DiskGuard:
                 f"could not record it ({first}); keep this line: a rerun may create it again"
             )
             raise EnvironmentFault(
-                f"could not record task {task_id} of job {job.id}: {first} (free some space "
-                "and rerun; the task id is printed above)"
+                f"the state file {self.folder / 'state.sqlite'} could not be written: {first} "
+                f"(task {task_id} of job {job.id} is printed above; fix this and rerun)"
             ) from None
