@@ -25,6 +25,7 @@ class RunControl:
         self.aborted = False  # a loop failed: every loop ends at its next check
         self.fatal: BaseException | None = None  # an error a background task could not handle
         self._changed = asyncio.Event()
+        self.interrupt_seen = asyncio.Event()  # set once, by the first interrupt
         self._on_hard_stop: list[Callable[[], None]] = []
 
     @property
@@ -64,6 +65,7 @@ class RunControl:
         """Ctrl-C / SIGTERM: stop submitting, stop waiting, keep everything recorded."""
         self.interrupted = True
         self.stop_submitting = True
+        self.interrupt_seen.set()
         self.notify()
 
     def fail(self, exc: BaseException) -> None:
