@@ -29,14 +29,12 @@ import json
 import math
 import os
 import platform
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,8 +68,6 @@ from benchmarks.metrics import (  # noqa: E402
 from pipeline.manifest import load_manifest  # noqa: E402
 from pipeline.polling import Planner, log_edges, lognormal_cdf  # noqa: E402
 from pipeline.simulator import SimConfig, Simulator, running_simulator  # noqa: E402
-from pipeline.simulator import service as sim_service  # noqa: E402
-from pipeline.simulator.tasks import Plan  # noqa: E402
 from pipeline.state import StateStore  # noqa: E402
 
 RUNNER_KEY, BASELINE_KEY = "bench-runner-key", "bench-baseline-key"
@@ -99,7 +95,6 @@ PROFILES = {
     "videos": Profile(120.0, 0.45, 60.0, 300.0),
     "long": Profile(480.0, 0.3, 300.0, 900.0),
 }
-MIXED = ("fast", "videos", "long")  # the mixed batch: each task one of these, evenly
 
 
 @dataclass
@@ -143,14 +138,21 @@ def pipeline_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline", *args]
 
 
-def write_manifest(path: Path, jobs: int, *, prefix: str = "clip") -> Path:
+def write_manifest(path: Path, jobs: int, *, prefix: str = "clip", mixed: bool = False) -> Path:
+    """`jobs` Sora jobs; `mixed`: one in three of each of MIXED_MODELS, interleaved."""
     lines = ["version: 1", f"name: benchmark of {jobs} jobs", "jobs:"]
     for i in range(jobs):
         lines += [
             f"  - id: {prefix}-{i:05d}",
             f"    prompt: Clip {i} of the benchmark, a paper boat crossing a pond",
-            f"    aspect_ratio: {'portrait' if i % 2 else 'landscape'}",
         ]
+        model, frames = MIXED_MODELS[i % len(MIXED_MODELS)] if mixed else ("", "")
+        if model and not frames:
+            lines += [f"    model: {model}"]
+            continue
+        lines += [f"    aspect_ratio: {'portrait' if i % 2 else 'landscape'}"]
+        if frames:
+            lines += [f"    n_frames: {frames}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -230,28 +232,38 @@ def client_figures(
     }
 
 
-def mixed_latency(config: SimConfig) -> Callable[[SimConfig, random.Random, bool], Plan]:
-    """The simulator's task planner, drawing each task's latency from one of the MIXED
-    profiles (the simulator of this worktree has one latency setting for all models)."""
-    original = sim_service.plan_task
+MIXED_SIGMA = 0.35  # the simulator has one sigma for every media type
+MIXED_MODELS = (  # the mixed batch: (model, extra input) per profile, by the simulator's media
+    ("nano-banana-2", ""),  # an image: the simulator's image latency
+    ("sora-2-text-to-video", '"10"'),  # a 10 s video: its video latency
+    ("sora-2-text-to-video", '"15"'),  # a 15 s video: a long one (long_video_factor)
+)
+LONG_FACTOR = 4.0  # long videos: 4 x the video profile (median 480 s)
 
-    def plan_task(cfg: SimConfig, rng: random.Random, moderated: bool) -> Plan:
-        if cfg is not config:
-            return original(cfg, rng, moderated)
-        p = PROFILES[MIXED[int(rng.random() * len(MIXED)) % len(MIXED)]]
-        latency = {
-            "latency_median": p.median,
-            "latency_sigma": p.sigma,
-            "latency_min": p.low,
-            "latency_max": p.high,
-        }
-        return original(dataclasses.replace(cfg, **latency), rng, moderated)
 
-    return plan_task
+def mixed_profiles() -> list[Profile]:
+    """The three latency profiles the simulator draws from in the mixed batch, by model."""
+    fast, videos = PROFILES["fast"], PROFILES["videos"]
+    long_high = PROFILES["long"].high  # 900 s: within the default max_wait
+    video_high = long_high / LONG_FACTOR
+    return [
+        Profile(fast.median, MIXED_SIGMA, fast.low, fast.high),
+        Profile(videos.median, MIXED_SIGMA, videos.low, video_high),
+        Profile(videos.median * LONG_FACTOR, MIXED_SIGMA, videos.low * LONG_FACTOR, long_high),
+    ]
 
 
 def sim_config(name: str, args: argparse.Namespace) -> SimConfig:
     p = PROFILES.get(name, PROFILES["videos"])
+    if name == "mixed":  # the simulator's own latency per media type (see mixed_profiles)
+        image, video, _ = mixed_profiles()
+        p = video
+        extra: dict[str, Any] = {
+            "image_latency": (image.median, image.low, image.high),
+            "long_video_factor": LONG_FACTOR,
+        }
+    else:
+        extra = {}
     return SimConfig(
         api_keys=(RUNNER_KEY, BASELINE_KEY),
         time_scale=args.time_scale,
@@ -263,25 +275,19 @@ def sim_config(name: str, args: argparse.Namespace) -> SimConfig:
         latency_sigma=p.sigma,
         latency_min=p.low,
         latency_max=p.high,
+        **extra,
     )
 
 
 def speed(name: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One profile on a simulator of its own: run-pipeline and the baseline side by side."""
-    config = sim_config(name, args)
-    saved = sim_service.plan_task
-    if name == "mixed":
-        sim_service.plan_task = mixed_latency(config)
-    try:
-        return _speed(name, config, tmp / name, args)
-    finally:
-        sim_service.plan_task = saved
+    return _speed(name, sim_config(name, args), tmp / name, args)
 
 
 def _speed(name: str, config: SimConfig, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     scale = args.time_scale
     tmp.mkdir()
-    manifest = write_manifest(tmp / "speed.yaml", args.jobs)
+    manifest = write_manifest(tmp / "speed.yaml", args.jobs, mixed=name == "mixed")
     out = tmp / "speed-out"
     count, window = CREATE_LIMIT
     qcount, qwindow = QUERY_LIMIT
@@ -304,6 +310,10 @@ def _speed(name: str, config: SimConfig, tmp: Path, args: argparse.Namespace) ->
         )
         if args.concurrency:
             runner_cmd += ["--concurrency", str(args.concurrency)]
+        if name == "mixed":
+            # The engine's downloader saves every result as videos/<id>.mp4 and refuses an
+            # image there; the mixed batch measures submitting and tracking only.
+            runner_cmd += ["--no-download"]
         baseline_cmd = [
             sys.executable,
             str(ROOT / "benchmarks" / "baseline.py"),
@@ -394,9 +404,7 @@ def _speed(name: str, config: SimConfig, tmp: Path, args: argparse.Namespace) ->
     figures["simulator"] = {
         "time_scale": scale,
         "seed": args.seed,
-        "latency": [
-            dataclasses.asdict(PROFILES[p]) for p in (MIXED if name == "mixed" else (name,))
-        ],
+        "latency": [dataclasses.asdict(p) for p in profile_parts(name)],
         "create_limit": CREATE_LIMIT,
         "query_limit": QUERY_LIMIT,
         "runner_concurrency": args.concurrency or "default",
@@ -547,11 +555,15 @@ def speed_table(speed: dict[str, Any], jobs: int) -> str:
     return _markdown(head, rows)
 
 
+def profile_parts(name: str) -> list[Profile]:
+    return mixed_profiles() if name == "mixed" else [PROFILES[name]]
+
+
 def profile_planner(name: str) -> tuple[Planner, float]:
     """The planner's view of a profile's true distribution (provider seconds), with the
     runner's gap limits: 2 s to its default longest interval (30 real s, 300 provider s at
     time scale 0.1, since the runner is told no scale)."""
-    parts = [PROFILES[p] for p in (MIXED if name == "mixed" else (name,))]
+    parts = profile_parts(name)
     edges = log_edges(0.5, 2000.0, 24)
     cdf = [sum(p.cdf(e) for p in parts) / len(parts) for e in edges]
     planner = Planner(edges, cdf, min_gap=2.0, max_gap=MAX_GAP / 0.1)

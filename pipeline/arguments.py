@@ -16,7 +16,16 @@ from pipeline.argtypes import host_port, positive, rate
 from pipeline.errors import UsageError, exit_code_table
 from pipeline.request import Overrides, RunRequest
 
-COMMANDS = ("run", "validate", "status", "ledger", "schema", "simulate", "models")
+COMMANDS = (
+    "run",
+    "validate",
+    "status",
+    "ledger",
+    "rebuild-state",
+    "schema",
+    "simulate",
+    "models",
+)
 DEFAULT_BASE_URL = "https://api.kie.ai"
 
 DESCRIPTION = """\
@@ -87,7 +96,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=positive(int),
         metavar="N",
-        help="most tasks in flight at once (default 100)",
+        help="most tasks in flight at once (default 1800: create rate x max wait)",
     )
     knobs.add_argument(
         "--create-rate",
@@ -262,6 +271,21 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    text = (
+        "rebuild a lost state file from ledger.jsonl and run.log, so that the tasks they "
+        "list are tracked, not created again"
+    )
+    rebuild = sub.add_parser("rebuild-state", help=text, description=text)
+    rebuild.add_argument("manifest", metavar="MANIFEST")
+    rebuild.add_argument("--out", metavar="DIR", type=Path, help="output folder")
+    rebuild.add_argument("--simulate", action="store_true", help="the folder of --simulate runs")
+    rebuild.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the endpoint the tasks belong to, when run.log does not say (default: "
+        f"$KIE_BASE_URL, else {DEFAULT_BASE_URL})",
+    )
 
     sub.add_parser(
         "schema",

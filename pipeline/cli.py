@@ -45,6 +45,17 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         from pipeline.catalog import command as models_command
 
         return models_command.run(args, stdout=stdout, stderr=stderr, environ=os.environ)
+    if args.command == "rebuild-state":
+        from pipeline.arguments import DEFAULT_BASE_URL
+        from pipeline.commands import rebuild
+        from pipeline.engine.batch import SIMULATED_ENDPOINT
+        from pipeline.request import output_folder
+
+        manifest = Path(args.manifest)
+        folder = output_folder(manifest, args.out, args.simulate)
+        url = args.base_url or os.environ.get("KIE_BASE_URL") or DEFAULT_BASE_URL
+        endpoint = SIMULATED_ENDPOINT if args.simulate else url.rstrip("/")
+        return rebuild.run(manifest, folder, endpoint, stdout=stdout)
     if args.command in ("status", "ledger"):
         from pipeline.commands import ledger, status
 
@@ -114,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return exc.exit_code
     except PipelineError as exc:
-        print(f"run-pipeline: error: {exc}", file=stderr)
+        from pipeline.progress import printable  # the message may quote a server
+
+        print(f"run-pipeline: error: {printable(str(exc))}", file=stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("run-pipeline: interrupted", file=stderr)

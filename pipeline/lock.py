@@ -38,7 +38,17 @@ class FolderLock:
 
     def __enter__(self) -> FolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Never through a link: truncating it would truncate a file outside the folder.
+        nofollow = getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | nofollow, 0o644)
+        except OSError as exc:
+            if self.path.is_symlink():
+                raise StateError(
+                    f"{self.path} is a symbolic link: run-pipeline writes only to files of "
+                    "its own; remove the link, then rerun"
+                ) from None
+            raise exc
         if not _try_lock(fd):
             os.close(fd)
             raise StateError(

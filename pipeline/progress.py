@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -13,12 +14,23 @@ from tqdm import tqdm
 
 from pipeline.events import Event, RunTotals
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (terminal escape codes included) shown as
+    `\\xNN`: text from a server never moves the cursor, recolours or retitles a terminal,
+    nor splits one log line into two."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 class RunLog:
     """run.log: one line per transition: time, job, from, to, task, detail."""
 
     def __init__(self, path: Path, mirror: TextIO | None = None) -> None:
-        self.handle = path.open("a", encoding="utf-8")
+        # Appended to, never through a symbolic link (that would write outside the folder).
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        self.handle = os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
         self.mirror = mirror
 
     def __call__(self, event: Event) -> None:
@@ -37,7 +49,8 @@ class RunLog:
         self.write(line)
 
     def write(self, line: str) -> None:
-        self.handle.write(line.replace("\n", " ") + "\n")
+        line = printable(line.replace("\n", " "))
+        self.handle.write(line + "\n")
         self.handle.flush()
         if self.mirror is not None:
             print(line, file=self.mirror, flush=True)

@@ -9,7 +9,9 @@ Durability rules (they are what makes resuming safe):
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -104,6 +106,36 @@ class Attempt:
         return bool(self.results) and all(r.file for r in self.results)
 
 
+def _open_readonly(
+    path: Path,
+) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory[str] | None]:
+    """A read-only connection. A WAL database read in place needs its `-shm` file, which a
+    read-only folder (a CI cache, another user's output) cannot provide: then read a private
+    copy of the file and its WAL, so `status` and `--dry-run` work there too."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn, None
+    except sqlite3.OperationalError:
+        pass  # read a copy
+    copy = tempfile.TemporaryDirectory(prefix="run-pipeline-state-")
+    target = Path(copy.name) / path.name
+    try:
+        shutil.copyfile(path, target)
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists():
+            shutil.copyfile(wal, target.with_name(target.name + "-wal"))
+        conn = sqlite3.connect(target, isolation_level=None)
+    except BaseException:
+        copy.cleanup()
+        raise
+    return conn, copy
+
+
 class StateStore:
     """A state file opened for one endpoint. Use `StateStore.open(...)` as a context manager.
 
@@ -114,6 +146,7 @@ class StateStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self.copy: tempfile.TemporaryDirectory[str] | None = None  # see _open_readonly
         self.migrated_copy = False
 
     @classmethod
@@ -133,12 +166,14 @@ class StateStore:
             raise StateError(f"no state file at {path}")
         try:
             if readonly:
-                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                conn, path_read = _open_readonly(path)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(path, isolation_level=None, timeout=10)
                 conn.execute("PRAGMA synchronous=FULL")
             store = cls(conn, path)
+            if readonly:
+                store.copy = path_read
             try:
                 store._check(endpoint, create=not readonly)
                 if manifest is not None:
@@ -157,6 +192,8 @@ class StateStore:
     def _check(self, endpoint: str | None, *, create: bool) -> None:
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
         if "meta" not in tables:
+            if tables:  # another program's SQLite file: never write our tables into it
+                raise StateError(f"{self.path} is not a run-pipeline state file")
             if not create:
                 raise StateError(f"{self.path} is not a run-pipeline state file")
             with self.transaction():
@@ -165,7 +202,14 @@ class StateStore:
                 self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (str(time.time()),))
                 if endpoint:
                     self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
-        version = int(self.meta("schema_version") or 0)
+        try:
+            version = int(self.meta("schema_version") or 0)
+        except ValueError:
+            raise StateError(
+                f"state file {self.path} has schema_version {self.meta('schema_version')!r}, "
+                "not a number: it was edited or damaged (restore it, or rebuild it with "
+                "`run-pipeline rebuild-state`)"
+            ) from None
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"state file {self.path} was written by a newer run-pipeline "
@@ -226,6 +270,8 @@ class StateStore:
 
     def close(self) -> None:
         self.conn.close()
+        if self.copy is not None:
+            self.copy.cleanup()
 
     def __enter__(self) -> StateStore:
         return self
@@ -513,6 +559,28 @@ class StateStore:
             "UPDATE attempts SET error_code = 'download', error_message = ? WHERE id = ?",
             (message, attempt_id),
         )
+
+    def restore(self, rows: Iterable[dict[str, object]]) -> int:
+        """Insert attempts rebuilt from the ledger and log (`run-pipeline rebuild-state`),
+        each a dict of `attempts` column values, plus under "result" (optional) a dict of
+        result 1's `results` columns; one transaction; the number inserted."""
+        count = 0
+        with self.transaction():
+            for row in rows:
+                row = dict(row)
+                result = row.pop("result", None)
+                names, marks = ", ".join(row), ", ".join("?" for _ in row)
+                cur = self.conn.execute(
+                    f"INSERT INTO attempts ({names}) VALUES ({marks})", tuple(row.values())
+                )
+                if isinstance(result, dict) and any(result.values()):
+                    cols = {"attempt_id": cur.lastrowid, "idx": 1, **result}
+                    names, marks = ", ".join(cols), ", ".join("?" for _ in cols)
+                    self.conn.execute(
+                        f"INSERT INTO results ({names}) VALUES ({marks})", tuple(cols.values())
+                    )
+                count += 1
+        return count
 
     def set_result_url(self, attempt_id: int, index: int, url: str) -> Attempt:
         """A fresh link for result `index` (the old one expired)."""

@@ -11,6 +11,7 @@ import contextlib
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import TextIO
 
 from pipeline.callbacks import CallbackReceiver
 from pipeline.client import KieClient
+from pipeline.engine.diskguard import DiskGuard
+from pipeline.engine.folder import refuse_links, refuse_lost_state, refuse_outside_files
 from pipeline.engine.runner import Runner, RunOptions, RunSummary
 from pipeline.errors import EnvironmentFault, StateError, UsageError
 from pipeline.events import Fanout
@@ -97,21 +100,48 @@ def _environment_errors(folder: Path) -> Iterator[None]:
         ) from None
 
 
-async def _run(runner: Runner, folder: Path) -> RunSummary:
-    async def keep_outputs() -> None:
-        written = runner.revision
-        while True:
-            await asyncio.sleep(runner.timing.outputs_every)
-            if runner.revision != written:  # a rewrite is O(jobs): only when something moved
-                written = runner.revision
-                write_outputs(folder, runner.manifest, runner.decisions())
+@contextlib.contextmanager
+def _checked(folder: Path, rebuild_hint: str) -> Iterator[None]:
+    """Under the folder's lock, before the state is opened (and so created): refuse a
+    folder whose state was lost although its ledger or log shows earlier work."""
+    refuse_lost_state(folder, rebuild_hint)
+    yield
 
-    writer = asyncio.create_task(keep_outputs())
+
+OUTPUTS_COST_SHARE = 0.1  # the periodic ledger and gallery rewrite takes at most this share
+
+
+async def _keep_outputs(runner: Runner, folder: Path, stop: asyncio.Event) -> None:
+    """Rewrite the ledger and gallery during the run when something moved. The writing runs
+    on a thread (at 5,000 jobs it takes about half a second, which would stall every poll
+    and create), and the rewrites are spaced so that they take at most OUTPUTS_COST_SHARE
+    of the time."""
+    written = runner.revision
+    pause = runner.timing.outputs_every
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(pause):
+                await stop.wait()
+        if stop.is_set() or runner.revision == written:
+            continue
+        written = runner.revision
+        started = time.monotonic()
+        decisions = runner.decisions()  # on the loop: the journal is the loop's
+        await asyncio.to_thread(write_outputs, folder, runner.manifest, decisions)
+        cost = time.monotonic() - started
+        pause = max(runner.timing.outputs_every, cost / OUTPUTS_COST_SHARE)
+
+
+async def _run(runner: Runner, folder: Path) -> RunSummary:
+    stop = asyncio.Event()
+    writer = asyncio.create_task(_keep_outputs(runner, folder, stop))
     try:
         with _signals(runner, asyncio.get_running_loop()):
             return await runner.run()
     finally:
-        writer.cancel()
+        # Not cancelled: a rewrite still on its thread must end before the final one, or
+        # it could land after it with an older ledger.
+        stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
 
@@ -134,9 +164,12 @@ def run_batch(
     caller holds the folder's lock already (--simulate takes it before its simulator)."""
     stderr = stderr or sys.stderr
     download = options.settings.download
+    refuse_links(folder)
+    rebuild = f"run-pipeline rebuild-state {manifest.path} --out {folder}"
     with (
         _environment_errors(folder),
         contextlib.nullcontext() if locked else FolderLock(folder),
+        _checked(folder, rebuild),
         StateStore.open(
             folder / "state.sqlite",
             target.endpoint,
@@ -144,6 +177,7 @@ def run_batch(
             rebind=rebind,
         ) as store,
     ):
+        refuse_outside_files(folder, store.attempts_by_job())
         log = RunLog(folder / "run.log", mirror=stderr if verbose else None)
         log.write(
             f"=== run of {manifest.path} ({len(manifest.jobs)} jobs) against {target.endpoint}"
@@ -159,7 +193,9 @@ def run_batch(
                     UploadClient(target.upload_url, target.api_key) as uploads,
                 ):
                     emit = Fanout([log])
-                    runner = Runner(manifest, store, client, folder, options, emit, uploads)
+                    disk = DiskGuard(folder, lambda line: print(line, file=stderr, flush=True))
+                    disk.make_reserve()
+                    runner = Runner(manifest, store, client, folder, options, emit, uploads, disk)
                     totals = runner.prepare()
                     bars = ProgressBars(
                         totals, download=download, enabled=False if quiet else None, stream=stderr

@@ -26,6 +26,7 @@ class RunControl:
         self.aborted = False  # a loop failed: every loop ends at its next check
         self.fatal: BaseException | None = None  # an error a background task could not handle
         self._changed = asyncio.Event()
+        self.interrupt_seen = asyncio.Event()  # set once, by the first interrupt
         self._on_hard_stop: list[Callable[[], None]] = []
         # Kie unreachable: reported once, and a long outage stops the run (see outage.py).
         self.outage = Outage(emit, lambda reason: self.stop(reason, hard=True))
@@ -67,6 +68,7 @@ class RunControl:
         """Ctrl-C / SIGTERM: stop submitting, stop waiting, keep everything recorded."""
         self.interrupted = True
         self.stop_submitting = True
+        self.interrupt_seen.set()
         self.notify()
 
     def fail(self, exc: BaseException) -> None:

@@ -9,7 +9,9 @@ through the journal as it lands, so a stopped run keeps what it finished.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +26,14 @@ from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt, StoredResult
 
 WORKERS = 4
+
+
+def intact(path: Path, size: int | None) -> bool:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and (size is None or info.st_size == size)
 
 
 class Downloader:
@@ -64,9 +74,11 @@ class Downloader:
         self.control.notify()
 
     def has_file(self, attempt: Attempt) -> bool:
-        """Whether every result of `attempt` is recorded as downloaded and on disk."""
+        """Whether every result of `attempt` is recorded as downloaded and on disk, whole:
+        a regular file (not a link) of the size recorded. One truncated or emptied since is
+        damaged, and is downloaded again."""
         return attempt.downloaded and all(
-            (self.folder / str(r.file)).is_file() for r in attempt.results
+            intact(self.folder / str(r.file), r.bytes) for r in attempt.results
         )
 
     async def run(self, done: Callable[[], bool]) -> None:
@@ -125,7 +137,7 @@ class Downloader:
         """Every result of the task not yet on disk, in Kie's order; the job is downloaded
         when the last one is. A failure leaves the others for a rerun (no new create)."""
         for result in attempt.results:
-            if result.file and (self.folder / result.file).is_file():
+            if result.file and intact(self.folder / result.file, result.bytes):
                 continue
             attempt = await self._download_one(job, attempt, result)
             if not any(r.index == result.index and r.file for r in attempt.results):

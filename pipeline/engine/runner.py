@@ -17,11 +17,13 @@ from pathlib import Path
 
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
+from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.downloader import Downloader
 from pipeline.engine.inputs import Inputs, succeeded_task
 from pipeline.engine.journal import Journal
 from pipeline.engine.outage import GIVE_UP
 from pipeline.engine.planner import Decision, PlanOptions, decide, plan, price_of
+from pipeline.engine.stopping import gather_until_stopped
 from pipeline.engine.submitter import Submission, Submitter
 from pipeline.engine.timing import Timing
 from pipeline.engine.tracker import Tracker
@@ -73,6 +75,7 @@ class Runner:
         options: RunOptions,
         emit: Listener,
         uploads: UploadClient | None = None,  # the file host, for {file: ...} inputs
+        disk: DiskGuard | None = None,
     ) -> None:
         self.manifest = manifest
         self.jobs = {job.id: job for job in manifest.jobs}
@@ -106,6 +109,7 @@ class Runner:
             on_success=self._succeeded,
             on_failure=self._failed,
             callbacks=options.callback_url is not None,
+            concurrency=options.settings.concurrency,
         )
         # Local input files ({file: PATH}) are uploaded for the jobs about to be submitted.
         self.uploader = (
@@ -129,6 +133,7 @@ class Runner:
             on_submitted=self._submitted,
             inputs=self.inputs.resolver,
             files=files,
+            disk=disk,
         )
         self.credits_committed = 0  # this run: reserved when a create starts
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
@@ -273,7 +278,7 @@ class Runner:
         return self.submitter.idle and self.tracker.idle and self.downloader.idle
 
     async def run(self) -> RunSummary:
-        await self.check_balance()
+        await gather_until_stopped([asyncio.ensure_future(self.check_balance())], self.control)
         loops = [
             self.submitter.run(self._done),
             self.tracker.run(self._done),
@@ -281,7 +286,7 @@ class Runner:
         ]
         tasks = [asyncio.ensure_future(loop) for loop in loops]
         try:
-            await asyncio.gather(*tasks)
+            await gather_until_stopped(tasks, self.control)  # an interrupt: within seconds
         except BaseException:
             # One loop failed, or the run was cancelled: end the others before going on.
             # They are told to stop as well as cancelled, because asyncio.wait_for (in

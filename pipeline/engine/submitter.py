@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from pipeline import client as kie
 from pipeline.engine.control import RunControl
+from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.inputs import InputError
 from pipeline.engine.journal import Journal
 from pipeline.engine.outage import unreachable
@@ -82,6 +83,7 @@ class Submitter:
         on_submitted: Callable[[Job, Attempt], None],
         inputs: Callable[[Job, Mapping[FileRef, str]], Awaitable[Resolver | None]] | None = None,
         files: Callable[[FileRef], Awaitable[str]] | None = None,
+        disk: DiskGuard | None = None,
     ) -> None:
         self.journal = journal
         self.client = client
@@ -97,6 +99,7 @@ class Submitter:
         self.inputs = inputs  # what a job's references stand for, just before its create
         self.files = files  # a file's URL on Kie's file host, uploading it if need be
         self.preparing: set[asyncio.Task[None]] = set()  # jobs whose files are uploading
+        self.disk = disk  # room to record each answered task id (issue 18)
         self.ready: deque[Submission] = deque()
         self.waiting: list[_Backoff] = []
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -137,6 +140,9 @@ class Submitter:
                 next_wake = self._wake_ready(time.monotonic())
                 if self.control.stop_submitting or not self.ready or not self.room():
                     await self.control.wait(min(next_wake or 1.0, 1.0))
+                    continue
+                if self.disk is not None and not self.disk.has_room():
+                    self.control.stop(self.disk.full_message(), hard=False)
                     continue
                 submission = self.ready.popleft()
                 if submission.job.model in self.unavailable:
@@ -263,7 +269,10 @@ class Submitter:
             self.creates.release()
         self.creates.succeeded()
         self.control.outage.answered()
-        attempt = self.journal.submitted(s.job, s.attempt, task_id)
+        if self.disk is not None:
+            attempt = self.disk.record(self.journal, s.job, s.attempt, task_id)
+        else:
+            attempt = self.journal.submitted(s.job, s.attempt, task_id)
         self.on_submitted(s.job, attempt)
 
     def _retry_later(self, s: Submission, exc: kie.RetryableError) -> None:

@@ -2,7 +2,10 @@
 
 The one time-scale rule: settings and engine constants are given in real seconds, and
 `Timing.of(settings, scale)` multiplies each of them by the scale, here and nowhere else.
-A run against Kie uses scale 1; a time-compressed simulator run may pass its scale as a hint.
+A run against Kie uses scale 1; a time-compressed simulator run may pass its scale as a hint,
+but nothing needs it to perform well: the poll plan learns each model's timing from its
+answers, and the durations that pace the run's own work (progress and output writes, the
+callback fallback, which follows the learned plan) are wall-clock and left unscaled.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ BACKOFF_BASE = 1.0  # first retry of a failed call, doubling up to BACKOFF_CAP
 BACKOFF_CAP = 60.0
 MAINTENANCE_BASE = 10.0  # 455: maintenance can last long; wait it out, doubling
 MAINTENANCE_CAP = 300.0
-PROGRESS_FLUSH = 2.0  # between batched writes of poll progress
-CALLBACK_FALLBACK = 120.0  # between fallback polls while callbacks are expected
+PROGRESS_FLUSH = 2.0  # between batched writes of poll progress (wall-clock: it paces the disk)
+CALLBACK_FALLBACK = 120.0  # most a fallback poll comes after the planned one (see tracker)
 OUTPUTS_EVERY = 2.0  # between rewrites of the ledger and gallery during a run
 
 
@@ -53,8 +56,8 @@ class Timing:
             backoff_cap=BACKOFF_CAP * scale,
             maintenance_base=MAINTENANCE_BASE * scale,
             maintenance_cap=MAINTENANCE_CAP * scale,
-            progress_flush=PROGRESS_FLUSH * scale,
-            callback_fallback=CALLBACK_FALLBACK * scale,
+            progress_flush=PROGRESS_FLUSH,  # wall-clock, like outputs_every
+            callback_fallback=CALLBACK_FALLBACK,  # a cap; the fallback follows the poll plan
             outputs_every=OUTPUTS_EVERY,  # wall-clock: it paces disk writes, not Kie
             upload_max_age=settings.upload_max_age * scale,
         )

@@ -22,9 +22,10 @@ from pipeline.engine.timing import Timing
 from pipeline.events import Event
 from pipeline.manifest import Job
 from pipeline.pacing import SlidingWindowLimiter
-from pipeline.polling import PollPolicy
+from pipeline.polling import PollPlanner
 from pipeline.state import Attempt
 
+CALLBACK_STRETCH = 4.0  # with callbacks on, fallback polls come this many times later
 NOT_FOUND_LIMIT = 5  # consecutive "not found" answers before a tracked task counts as failed
 NO_RESULT = "no_result"  # error code of a task that succeeded with nothing to download
 MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
@@ -34,6 +35,34 @@ def is_moderation(code: str | None, message: str | None) -> bool:
     """A refusal of the content: retrying the same input cannot help."""
     text = (message or "").lower()
     return code == "422" or any(word in text for word in MODERATION_WORDS)
+
+
+def finished_durations(journal: Journal) -> list[tuple[str, float]]:
+    """(model, seconds from submission to the finish) of every task that succeeded in
+    earlier runs, oldest finish first. Failures are left out: a refusal ends in seconds and
+    says nothing about how long the model takes to generate."""
+    done = [
+        a
+        for attempts in journal.history.values()
+        for a in attempts
+        if a.phase == "succeeded" and a.submitted_at and a.completed_at
+    ]
+    done.sort(key=lambda a: a.completed_at or 0.0)
+    return [(a.model, max(0.0, (a.completed_at or 0.0) - (a.submitted_at or 0.0))) for a in done]
+
+
+def poll_budget(timing: Timing, concurrency: int) -> float | None:
+    """The most polls per task the query rate sustains. Tasks in flight number at most
+    `concurrency`, and at most what the create rate can start in one task's latency L; they
+    finish at (in flight) / L a second, so each may have query_rate * L / (in flight) polls:
+    at least query_rate / create_rate, more when the concurrency cap binds first (judged at
+    the longest a task is tracked, max_wait)."""
+    creates = timing.create_rate.count / timing.create_rate.seconds
+    queries = timing.query_rate.count / timing.query_rate.seconds
+    if creates <= 0 or queries <= 0:
+        return None
+    spread = queries * timing.max_wait / concurrency if concurrency > 0 else 0.0
+    return max(queries / creates, spread)
 
 
 @dataclass
@@ -72,6 +101,7 @@ class Tracker:
         on_success: Callable[[Job, Attempt, kie.TaskInfo], None],
         on_failure: Callable[[Job, Attempt], None],
         callbacks: bool = False,
+        concurrency: int = 0,
     ) -> None:
         self.journal = journal
         self.client = client
@@ -81,11 +111,14 @@ class Tracker:
         self.on_success = on_success
         self.on_failure = on_failure
         self.callbacks = callbacks  # Kie calls back: polling is only the slow fallback
-        self.policy = PollPolicy(
+        # One learned timing per model, started from what earlier runs into this folder saw
+        # (the state has every task's submit and finish time), within the query budget.
+        self.policy = PollPlanner(
             timing.poll_interval,
             timing.poll_max_interval,
-            scale=timing.scale,
             horizon=timing.max_wait,
+            history=finished_durations(journal),
+            budget=poll_budget(timing, concurrency),
         )
         self.active: dict[int, Active] = {}
         self.by_task: dict[str, int] = {}  # task id -> attempt id of the tasks tracked
@@ -117,7 +150,7 @@ class Tracker:
             job, attempt, attempt.task_id, now - age, now + self.timing.max_wait
         )
         self.by_task[attempt.task_id] = attempt.id
-        self._schedule(attempt.id, now + self.policy.next_delay(age))
+        self._schedule(attempt.id, now + self._first_poll(job.model, age))
 
     def _schedule(self, attempt_id: int, at: float) -> None:
         active = self.active.get(attempt_id)
@@ -126,17 +159,28 @@ class Tracker:
         heapq.heappush(self.due, Due(at, next(self.seq), attempt_id))
         self.control.notify()
 
+    def _first_poll(self, model: str, age: float) -> float:
+        return self._fallback(self.policy.first_delay(model, age))
+
     def _next_poll(self, active: Active, now: float) -> float:
         """Seconds to the next poll; with callbacks on, polling is only the slow fallback."""
-        delay = self.policy.next_delay(now - active.submitted, polled=active.polls > 0)
-        if self.callbacks:
-            delay = max(delay, self.timing.callback_fallback)
-        return delay
+        age = now - active.submitted
+        if active.polls:
+            return self._fallback(self.policy.next_delay(active.job.model, age))
+        return self._first_poll(active.job.model, age)
 
-    def _replan_first_polls(self, now: float) -> None:
-        """The poll plan changed: tasks not polled yet take the new first-poll age."""
+    def _fallback(self, delay: float) -> float:
+        """With callbacks on, a poll is only the safety net for a callback that never came:
+        a few times the planned delay (so it follows the model's own timing, seconds for an
+        image, minutes for a video), and never more than `callback_fallback` past it."""
+        if not self.callbacks:
+            return delay
+        return min(delay * CALLBACK_STRETCH, delay + self.timing.callback_fallback)
+
+    def _replan_first_polls(self, now: float, models: set[str]) -> None:
+        """A model's poll plan changed: its tasks not polled yet take the new first poll."""
         for a in self.active.values():
-            if not a.polls and a.task_id not in self.hinted:
+            if a.job.model in models and not a.polls and a.task_id not in self.hinted:
                 due = a.submitted + self._next_poll(a, a.submitted)
                 self._schedule(a.attempt.id, max(now, due))
 
@@ -155,8 +199,10 @@ class Tracker:
         while not done():
             self.flush_progress()
             now = time.monotonic()
-            if self.policy.maybe_refit(now, (a.seen_running for a in self.active.values())):
-                self._replan_first_polls(now)
+            running = ((a.job.model, a.seen_running) for a in self.active.values())
+            changed = self.policy.refit(now, running)
+            if changed:
+                self._replan_first_polls(now, changed)
             if not self.due or self.due[0].at > now:
                 timeout = (self.due[0].at - now) if self.due else 1.0
                 await self.control.wait(min(max(timeout, 0.0), 1.0))
@@ -189,8 +235,15 @@ class Tracker:
         except BaseException as exc:
             self.control.fail(exc)
 
+    def _settle_polls(self, active: Active) -> None:
+        """A task leaves the tracker: write the polls not yet written with the batch."""
+        if active.unflushed_polls:
+            self.journal.progress([(active.attempt.id, active.state, active.unflushed_polls)])
+            active.unflushed_polls = 0
+
     def _timed_out(self, active: Active) -> None:
         del self.active[active.attempt.id]
+        self._settle_polls(active)
         message = f"unfinished after {self.timing.max_wait:g} s; a rerun resumes tracking it"
         self.journal.timed_out(active.job, active.attempt, active.state, message)
         self.control.notify()
@@ -201,9 +254,16 @@ class Tracker:
         now = time.monotonic()
         try:
             try:
-                info = await self.client.record_info(active.task_id)
+                # max_wait holds whatever the server does: a poll still unanswered at the
+                # task's deadline is given up, and the task times out.
+                async with asyncio.timeout(max(active.deadline - now, 0.0)):
+                    info = await self.client.record_info(active.task_id)
             finally:
                 self.queries.release()
+        except TimeoutError:
+            if active.attempt.id in self.active:
+                self._timed_out(active)
+            return
         except kie.RateLimited:
             self.queries.rejected()
             self._schedule(active.attempt.id, now + self.timing.poll_interval)
@@ -242,7 +302,10 @@ class Tracker:
             return
         if self.active.pop(active.attempt.id, None) is None:
             return
-        self.policy.observe(time.monotonic() - active.submitted, since=active.seen_running)
+        self._settle_polls(active)
+        self.policy.observe(
+            active.job.model, time.monotonic() - active.submitted, active.seen_running
+        )
         if info.state == "success" and not info.result_urls:
             self._failed(active, NO_RESULT, "Kie reported success but listed no result URL")
         elif info.state == "success":
@@ -256,6 +319,7 @@ class Tracker:
 
     def _lost(self, active: Active, exc: kie.KieError) -> None:
         self.active.pop(active.attempt.id, None)
+        self._settle_polls(active)
         self._failed(active, "404", f"Kie no longer knows this task ({exc.message})")
         self.control.notify()
 

@@ -40,7 +40,7 @@ class Rate:
 class Settings:
     """Runner knobs (manifest `settings`, each overridable from the command line)."""
 
-    concurrency: int = 100
+    concurrency: int = 1800  # create_rate x max_wait: never the limit (see README)
     create_rate: Rate = Rate(20, 10.0)
     query_rate: Rate = Rate(10, 1.0)
     poll_interval: float = 2.0

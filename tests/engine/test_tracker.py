@@ -143,7 +143,7 @@ def test_a_task_unknown_for_good_is_lost(store: StateStore) -> None:
 def test_a_task_past_max_wait_times_out_without_more_polls(store: StateStore) -> None:
     job = make_job("hero")
     fake = ScriptedKie({"t1": [info("t1", "generating")]})
-    outcomes, events, journal = track(store, fake, {"t1": job}, max_wait=5.0)
+    outcomes, events, journal = track(store, fake, {"t1": job}, max_wait=100.0)
     assert outcomes == []
     (row,) = journal.attempts("hero")
     assert row.phase == "timed_out" and row.error_code == "timeout"

@@ -30,6 +30,7 @@ OUTPUT_FILES = frozenset(
         "state.sqlite-wal",
         "state.sqlite-shm",
         ".lock",
+        ".reserve",  # room kept for recording task ids on a full disk (diskguard)
         "ledger.jsonl",
         "ledger.csv",
         "run.log",

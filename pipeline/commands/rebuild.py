@@ -1,0 +1,148 @@
+"""`run-pipeline rebuild-state MANIFEST`: a new state file from ledger.jsonl and run.log.
+
+For a folder whose state file was lost (deleted, emptied, replaced by another file) while its
+ledger and log still show the tasks an earlier run made. Every job with a known task id gets
+an attempt row as the ledger last saw it (succeeded, failed, timed out, or running), so the
+next run tracks, downloads or retries it and never re-creates a task it already paid for. A
+task id only the log knows (a create answered after the last ledger rewrite) is restored as
+running, under the manifest's current version of the job. The old file, if any, is kept
+beside as `state.sqlite.lost-<time>`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from pipeline.engine.folder import STATE_FILE, refuse_links, state_problem
+from pipeline.errors import EXIT_OK, StateError
+from pipeline.lock import FolderLock
+from pipeline.manifest import load_manifest
+from pipeline.state import StateStore
+
+_PHASES = {"succeeded": "succeeded", "failed": "failed", "timed_out": "timed_out"}
+_HEADER = re.compile(r"^=== run of .* against (\S+)$")
+_SUBMITTED = re.compile(r"^\S+ (\S+) \S+ -> submitted task=(\S+)")
+
+
+def _time(value: object) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def ledger_rows(path: Path) -> list[dict[str, Any]]:
+    """The ledger's rows that name a task, as attempt rows."""
+    if not path.is_file():
+        return []
+    rows = []
+    now = time.time()
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(r, dict) or not _text(r.get("task_id")) or not _text(r.get("id")):
+            continue
+        submitted = _time(r.get("submitted_at")) or now
+        attempts = r.get("attempts")
+        rows.append(
+            {
+                "job_id": r["id"],
+                "fingerprint": _text(r.get("fingerprint")) or "",
+                "attempt": attempts if isinstance(attempts, int) and attempts > 0 else 1,
+                "model": _text(r.get("model")) or "",
+                "phase": _PHASES.get(str(r.get("status")), "submitted"),
+                "task_id": r["task_id"],
+                "possible_duplicate": int(bool(r.get("possible_duplicate"))),
+                "creates": 1,
+                "intent_at": submitted,
+                "submitted_at": submitted,
+                "completed_at": _time(r.get("completed_at")),
+                "error_code": _text(r.get("error_code")),
+                "error_message": _text(r.get("error_message")),
+                "result": {
+                    "url": _text(r.get("video_url")),
+                    "file": _text(r.get("file")),
+                    "sha256": _text(r.get("sha256")),
+                    "bytes": r.get("bytes") if isinstance(r.get("bytes"), int) else None,
+                },
+            }
+        )
+    return rows
+
+
+def log_facts(path: Path) -> tuple[str | None, dict[str, str]]:
+    """(the endpoint of the last run, {job id: last task id it was submitted as})."""
+    endpoint, tasks = None, {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if m := _HEADER.match(line):
+                endpoint = m.group(1)
+            elif m := _SUBMITTED.match(line):
+                tasks[m.group(1)] = m.group(2)
+    return endpoint, tasks
+
+
+def run(manifest_path: Path, folder: Path, endpoint: str | None, *, stdout: TextIO) -> int:
+    manifest = load_manifest(manifest_path)
+    refuse_links(folder)
+    state = folder / STATE_FILE
+    with FolderLock(folder):
+        problem = state_problem(state)
+        if problem is None:
+            raise StateError(
+                f"{state} is a run-pipeline state file already; rebuild-state only replaces "
+                "one that is missing or foreign (move it aside first to rebuild anyway)"
+            )
+        rows = ledger_rows(folder / "ledger.jsonl")
+        logged_endpoint, logged = log_facts(folder / "run.log")
+        known = {r["task_id"] for r in rows}
+        jobs = {j.id: j for j in manifest.jobs}
+        from_log = 0
+        for job_id, task_id in logged.items():
+            job = jobs.get(job_id)
+            if task_id in known or job is None:
+                continue
+            rows.append(
+                {
+                    "job_id": job_id,
+                    "fingerprint": job.fingerprint,
+                    "attempt": 1
+                    + max((r["attempt"] for r in rows if r["job_id"] == job_id), default=0),
+                    "model": job.model,
+                    "phase": "submitted",
+                    "task_id": task_id,
+                    "creates": 1,
+                    "intent_at": time.time(),
+                    "submitted_at": time.time(),
+                }
+            )
+            known.add(task_id)
+            from_log += 1
+        if state.exists():
+            aside = state.with_name(f"{STATE_FILE}.lost-{int(time.time())}")
+            state.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                extra = state.with_name(STATE_FILE + suffix)
+                if extra.exists():
+                    extra.rename(aside.with_name(aside.name + suffix))
+        with StateStore.open(state, logged_endpoint or endpoint) as store:
+            count = store.restore(rows)
+    print(
+        f"rebuilt {state}: {count} task(s) ({count - from_log} from ledger.jsonl, {from_log} "
+        f"from run.log only); the next run tracks them instead of creating them again",
+        file=stdout,
+    )
+    return EXIT_OK

@@ -1,0 +1,142 @@
+"""The output folder is the product's own: checks made before a run trusts it (issue 18).
+
+A nightly workflow may restore the folder from a cache, a user may tidy it by hand. Before a
+run opens anything in it:
+- no part of it may be a symbolic link (the state, its lock and log, the media folders and
+  their `.part` files): writing through a link writes outside the folder;
+- a folder whose ledger or log shows earlier work must still have its state file, and that
+  file must be ours: a lost state would make the run re-create every job without a word.
+  The way out is `run-pipeline rebuild-state`, which rebuilds it from the ledger and log;
+- every file a state row names must lie inside the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from pipeline.errors import StateError
+from pipeline.state import Attempt
+
+STATE_FILE = "state.sqlite"
+OWN_FILES = (
+    STATE_FILE,
+    f"{STATE_FILE}-wal",
+    f"{STATE_FILE}-shm",
+    ".lock",
+    "run.log",
+    "ledger.jsonl",
+    "ledger.csv",
+    "index.html",
+    ".reserve",
+)
+MEDIA_DIRS = ("videos", "media")
+_SUBMITTED = re.compile(r" -> submitted task=(?!-)(\S+)")
+
+
+def refuse_links(folder: Path) -> None:
+    """StateError if the folder or any part of it the run writes is a symbolic link."""
+    if folder.is_symlink():
+        raise StateError(_link_message(folder, folder))
+    names = [folder / n for n in (*OWN_FILES, *MEDIA_DIRS)]
+    for media in MEDIA_DIRS:
+        path = folder / media
+        if path.is_dir() and not path.is_symlink():
+            names += [p for p in path.iterdir() if p.name.endswith(".part")]
+    for path in names:
+        if path.is_symlink():
+            raise StateError(_link_message(folder, path))
+
+
+def _link_message(folder: Path, path: Path) -> str:
+    return (
+        f"{path} is a symbolic link: run-pipeline writes only to files of its own in "
+        f"{folder}. Replace the link with the real file or folder (or remove it), then rerun"
+    )
+
+
+def earlier_work(folder: Path) -> str | None:
+    """What in the folder shows an earlier run submitted tasks: a ledger row with a task id
+    or a log line recording one; None when nothing does."""
+    ledger = folder / "ledger.jsonl"
+    if ledger.is_file():
+        for line in _lines(ledger):
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("task_id"):
+                return f"{ledger.name} lists task {row['task_id']} for job {row.get('id')}"
+    log = folder / "run.log"
+    if log.is_file():
+        for line in _lines(log):
+            if _SUBMITTED.search(line):
+                return f"{log.name} records a submitted task"
+    return None
+
+
+def _lines(path: Path) -> Iterable[str]:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        yield from handle
+
+
+def state_problem(path: Path) -> str | None:
+    """Why the state file at `path` is not a run-pipeline state (missing, empty, another
+    SQLite file, not SQLite at all); None when it is one."""
+    if not path.exists():
+        return "is missing"
+    if path.stat().st_size == 0:
+        return "is empty"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"cannot be read ({exc})"
+    if "meta" not in tables or "attempts" not in tables:
+        return "is not a run-pipeline state file"
+    return None
+
+
+def refuse_lost_state(folder: Path, rebuild_hint: str) -> None:
+    """StateError when earlier work shows in the folder but its state file is missing or
+    foreign: running on would submit every job again."""
+    problem = state_problem(folder / STATE_FILE)
+    if problem is None:
+        return
+    evidence = earlier_work(folder)
+    if evidence is None:
+        return
+    raise StateError(
+        f"the state file {folder / STATE_FILE} {problem}, but {evidence}: running now "
+        f"would pay for those jobs again. Rebuild the state from the ledger and log with "
+        f"`{rebuild_hint}` (known tasks are then tracked, not re-created), or use another --out"
+    )
+
+
+def inside(folder: Path, file: str) -> bool:
+    """Whether a file a state row names (relative to the folder) stays inside it."""
+    rel = PurePosixPath(file)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        return False
+    resolved = os.path.realpath(folder / rel)
+    return resolved.startswith(os.path.realpath(folder) + os.sep)
+
+
+def refuse_outside_files(folder: Path, history: dict[str, list[Attempt]]) -> None:
+    for attempts in history.values():
+        for a in attempts:
+            for r in a.results:
+                if r.file and not inside(folder, r.file):
+                    raise StateError(
+                        f"the state file {folder / STATE_FILE} says job {a.job_id}'s file is "
+                        f"{r.file!r}, outside the output folder: the state was edited or "
+                        "belongs elsewhere; refusing to use it (restore it, or use another "
+                        "--out)"
+                    )
