@@ -15,15 +15,27 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from pipeline import stateschema
 from pipeline.errors import StateError
+from pipeline.staterows import Attempt, Phase, StoredResult, StoredUpload
 from pipeline.stateschema import SCHEMA_VERSION
 
-Phase = Literal["intent", "submitted", "succeeded", "failed", "timed_out"]
+
+class TaskIdConflict(StateError):
+    """A created task's id is already recorded for another attempt: the server reused it."""
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Attempt",
+    "Phase",
+    "StateStore",
+    "StoredResult",
+    "StoredUpload",
+    "TaskIdConflict",
+]
 
 _COLUMNS = (
     "id, job_id, fingerprint, attempt, model, phase, task_id, possible_duplicate, creates, "
@@ -31,79 +43,6 @@ _COLUMNS = (
     "permanent, credits"
 )
 _RESULT_COLUMNS = "attempt_id, idx, url, file, sha256, bytes, media_type"
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """One result of a task (row of `results`): index 1.. in Kie's order, the URL it was
-    last fetched from, and once downloaded the file (relative to the output folder)."""
-
-    index: int
-    url: str | None
-    file: str | None = None
-    sha256: str | None = None
-    bytes: int | None = None
-    media_type: str | None = None
-
-    @classmethod
-    def from_row(cls, row: tuple[object, ...]) -> StoredResult:
-        return cls(*row[1:])  # type: ignore[arg-type]
-
-
-class TaskIdConflict(StateError):
-    """A created task's id is already recorded for another attempt: the server reused it."""
-
-
-@dataclass(frozen=True)
-class StoredUpload:
-    """A file this folder uploaded (row of `uploads`)."""
-
-    sha256: str
-    extension: str
-    url: str
-    uploaded_at: float  # Unix time
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One submission of one job version (row of `attempts`), with its task's results."""
-
-    id: int
-    job_id: str
-    fingerprint: str
-    attempt: int
-    model: str
-    phase: Phase
-    task_id: str | None
-    possible_duplicate: bool
-    creates: int
-    intent_at: float
-    submitted_at: float | None
-    completed_at: float | None
-    remote_state: str | None
-    polls: int
-    error_code: str | None
-    error_message: str | None
-    permanent: bool
-    credits: float | None = None  # what Kie reported the task consumed (creditsConsumed)
-    results: tuple[StoredResult, ...] = ()
-
-    @classmethod
-    def from_row(cls, row: tuple[object, ...], results: tuple[StoredResult, ...] = ()) -> Attempt:
-        values = list(row)
-        values[7] = bool(values[7])
-        values[16] = bool(values[16])
-        return cls(*values, results=results)  # type: ignore[arg-type, misc]
-
-    @property
-    def first(self) -> StoredResult | None:
-        """Result 1, the one the ledger's flat columns describe."""
-        return self.results[0] if self.results else None
-
-    @property
-    def downloaded(self) -> bool:
-        """Every result of the task has a file recorded (and at least one result exists)."""
-        return bool(self.results) and all(r.file for r in self.results)
 
 
 def _open_readonly(
@@ -378,24 +317,6 @@ class StateStore:
             )
             assert cur.lastrowid is not None
             return self.get(cur.lastrowid)
-
-    def record_not_sent(
-        self, job_id: str, fingerprint: str, attempt: int, model: str, code: str, message: str
-    ) -> Attempt:
-        """A submission that failed before any create was sent (its input file could not be
-        uploaded, or changed on disk): a failed row with no create, retried by the next run."""
-        now = time.time()
-        with self.transaction():
-            cur = self.conn.execute(
-                "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
-                "intent_at, completed_at, error_code, error_message) "
-                "VALUES (?, ?, ?, ?, 'failed', 0, ?, ?, ?, ?)",
-                (job_id, fingerprint, attempt, model, now, now, code, message),
-            )
-            row = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM attempts WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
-        return Attempt.from_row(row)
 
     def record_upload(self, sha256: str, extension: str, url: str, uploaded_at: float) -> None:
         """Remember an upload, replacing an older one of the same content."""
