@@ -29,9 +29,9 @@ COMMANDS = (
 DEFAULT_BASE_URL = "https://api.kie.ai"
 
 DESCRIPTION = """\
-Run a batch of Kie AI video generations described by a YAML manifest: validate it, submit
-each job exactly once (resumable after a crash or an edit), track every task, download the
-videos and write a results ledger.
+Run a batch of Kie AI generations (video, image and audio models) described by a YAML
+manifest: validate it, submit each job exactly once (resumable after a crash or an edit),
+track every task, download every result and write a results ledger and a gallery.
 
   run-pipeline MANIFEST [options]        run the batch (same as `run-pipeline run MANIFEST`)
   run-pipeline MANIFEST --dry-run        show the plan and its cost; nothing is sent or written
@@ -39,10 +39,13 @@ videos and write a results ledger.
   run-pipeline validate MANIFEST...      check manifests, report every error as FILE:LINE:COL
   run-pipeline status MANIFEST           jobs by status, from the state file (no network)
   run-pipeline ledger MANIFEST           rewrite the ledger and index.html from the state file
+  run-pipeline rebuild-state MANIFEST    rebuild a lost state file from ledger.jsonl
+  run-pipeline models list|pull|show     Kie's model catalog, and the models run-pipeline knows
   run-pipeline schema                    print the manifest JSON Schema
   run-pipeline simulate                  run the Kie simulator in the foreground
 
-Environment: KIE_API_KEY (required for real runs), KIE_BASE_URL (default https://api.kie.ai).
+Environment: KIE_API_KEY (required for real runs), KIE_BASE_URL (default https://api.kie.ai),
+KIE_UPLOAD_URL (default https://kieai.redpandaai.co).
 """
 
 EPILOG = "exit codes:\n" + exit_code_table() + "\n"
