@@ -104,6 +104,35 @@ def _read_envelope(status: int, headers: httpx.Headers, raw: bytes, *, create: b
     return body.get("data")
 
 
+async def exchange(
+    http: httpx.AsyncClient, who: str, max_answer: int, method: str, path: str, **kwargs: Any
+) -> tuple[int, httpx.Headers, bytes]:
+    """Send and read the answer of `who` (Kie's API, its upload host), streaming, with at
+    most `max_answer` bytes kept; transport failures as our errors, ambiguous once sent."""
+    try:
+        async with http.stream(method, path, **kwargs) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_answer:
+                raise MalformedAnswer(f"{who}'s answer is too large ({declared} bytes)")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_answer:
+                    raise MalformedAnswer(f"{who}'s answer is larger than {max_answer} bytes")
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise TransportError(f"cannot reach {who}: {type(exc).__name__}", ambiguous=False) from None
+    except httpx.DecodingError:
+        raise MalformedAnswer(f"{who}'s answer cannot be decompressed") from None
+    except httpx.HTTPError as exc:
+        # Sent, but no answer: the server may have acted on it.
+        raise TransportError(
+            f"no answer from {who}: {type(exc).__name__}", ambiguous=True
+        ) from None
+
+
 class KieClient:
     """Async client for one endpoint and key. Use as `async with KieClient(...) as kie:`."""
 
@@ -160,33 +189,7 @@ class KieClient:
     async def _exchange(
         self, method: str, path: str, **kwargs: Any
     ) -> tuple[int, httpx.Headers, bytes]:
-        """Send and read the answer, streaming, with at most `max_answer` bytes kept."""
-        try:
-            async with self._api.stream(method, path, **kwargs) as response:
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_answer:
-                    raise MalformedAnswer(f"Kie's answer is too large ({declared} bytes)")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_answer:
-                        raise MalformedAnswer(
-                            f"Kie's answer is larger than {self.max_answer} bytes"
-                        )
-                    chunks.append(chunk)
-                return response.status_code, response.headers, b"".join(chunks)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransportError(
-                f"cannot reach Kie: {type(exc).__name__}", ambiguous=False
-            ) from None
-        except httpx.DecodingError:
-            raise MalformedAnswer("Kie's answer cannot be decompressed") from None
-        except httpx.HTTPError as exc:
-            # Sent, but no answer: the server may have acted on it.
-            raise TransportError(
-                f"no answer from Kie: {type(exc).__name__}", ambiguous=True
-            ) from None
+        return await exchange(self._api, "Kie", self.max_answer, method, path, **kwargs)
 
     async def create_task(self, body: dict[str, Any]) -> str:
         data = await self._call("POST", "/api/v1/jobs/createTask", create=True, json=body)

@@ -22,7 +22,7 @@ import httpx
 
 from pipeline import __version__
 from pipeline.answers import MAX_URL, MalformedAnswer, Redirected, TransportError, clean_text
-from pipeline.client import CALL_DEADLINE, MAX_ANSWER, _read_envelope
+from pipeline.client import CALL_DEADLINE, MAX_ANSWER, _read_envelope, exchange
 from pipeline.filehosts import FileHosts, FileURLRefused
 
 DEFAULT_UPLOAD_URL = "https://kieai.redpandaai.co"
@@ -120,7 +120,15 @@ class UploadClient:
         files = {"file": (file_name, data, "application/octet-stream")}
         try:
             async with asyncio.timeout(deadline):
-                status, headers, raw = await self._exchange(form, files)
+                status, headers, raw = await exchange(
+                    self._host,
+                    "the upload host",
+                    self.max_answer,
+                    "POST",
+                    UPLOAD_ENDPOINT,
+                    data=form,
+                    files=files,
+                )
         except TimeoutError:
             raise TransportError(
                 f"no complete answer from the upload host within {deadline:g} s", ambiguous=True
@@ -130,32 +138,6 @@ class UploadClient:
         except Redirected as exc:
             raise Redirected(exc.message.replace("--base-url", "--upload-url"), exc.code) from None
         return parse_upload_answer(data)
-
-    async def _exchange(
-        self, form: dict[str, str], files: dict[str, Any]
-    ) -> tuple[int, httpx.Headers, bytes]:
-        try:
-            async with self._host.stream(
-                "POST", UPLOAD_ENDPOINT, data=form, files=files
-            ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_answer:
-                        raise MalformedAnswer("the upload host's answer is too large")
-                    chunks.append(chunk)
-                return response.status_code, response.headers, b"".join(chunks)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransportError(
-                f"cannot reach the upload host: {type(exc).__name__}", ambiguous=False
-            ) from None
-        except httpx.DecodingError:
-            raise MalformedAnswer("the upload host's answer cannot be decompressed") from None
-        except httpx.HTTPError as exc:
-            raise TransportError(
-                f"no answer from the upload host: {type(exc).__name__}", ambiguous=True
-            ) from None
 
     async def alive(self, url: str) -> bool:
         """Whether the file host still serves `url` (a one-byte ranged GET, no key). Any
