@@ -8,6 +8,7 @@ Interface (for the tracker; `model` is any key, the model name in practice):
                           history=[(model, seconds), ...])   # earlier runs, may be empty
     planner.first_delay(model, age)   # seconds until the first poll of a task now `age` old
     planner.next_delay(model, age)    # ... until the next poll, after one found it running
+    planner.polled(model, first=...)  # a task was polled (what the plan has cost so far)
     planner.observe(model, duration, since)   # seen done at `duration`, running at `since`
     planner.refit(now, running)       # re-learn what has news; the models whose plan moved
                                       # (their unpolled tasks should take first_delay again)
@@ -27,13 +28,19 @@ Interface (for the tracker; `model` is any key, the model name in practice):
   intervals (Turnbull's EM) on a grid of ages spaced evenly in log-time (`BINS_PER_DOUBLING`),
   so seconds and minutes are resolved alike; the prior is log-uniform between `min_interval`
   and the horizon (no scale preferred) and weighs as `PRIOR_WEIGHT` tasks. Counting running
-  tasks keeps the estimate honest early, when only the fast tasks have finished.
+  tasks keeps the estimate honest early, when only the fast tasks have finished. Each fit
+  starts from the last one, so the EM's rounds add up over a batch: the stretch before the
+  first poll, which only the exploring tasks' answers tell apart, converges instead of keeping
+  the prior's mass at ages nobody finished at (that mass pulled every first poll early).
 - **Planning.** Detection delay is the time from a task finishing to the poll that sees it;
   the figure that matters is its 95th percentile. The plan spends `POLLS_PER_TASK` polls per
   task on average (or, with None, meets `DETECTION_SHARE` of the median with as few as that
   takes): a first poll at age `first`, one every `gap` through the bulk, and past the fitted
   `TAIL_QUANTILE` gaps that grow with age (`TAIL_GROWTH`), so a stuck task costs a few polls,
-  not hundreds. `budget` caps the polls per task the query rate can sustain.
+  not hundreds. `budget` caps the polls per task the query rate can sustain. When the polls
+  spent so far (per task polled: a floor on the final figure) already pass `POLLS_PER_TASK`,
+  which happens when the fit promised fewer than the tasks took (a model whose tasks come in
+  two lengths), the next plans spend less (`OVERSPEND_GAIN`), so the batch keeps its budget.
 """
 
 from __future__ import annotations
@@ -68,6 +75,9 @@ EXPLORE_EVERY = 16  # one task in this many gets an early first poll ...
 EXPLORE_FROM = 0.3  # ... at an age between this share of the first poll's and the first poll
 HISTORY_SLACK = 0.25  # an earlier run's duration ends when the finish was *seen*: up to this
 HISTORY_KEEP = 500  # share later; the most recent this many per model are used
+OVERSPEND_FROM = 20  # once this many tasks of a model were polled, polls spent beyond the
+OVERSPEND_GAIN = 4.0  # budget come off the next plan's spend, this many times over ...
+MIN_SPEND = 1.5  # ... down to this many polls per task
 DEFAULT_MODEL = ""
 _GOLDEN = (math.sqrt(5) - 1) / 2  # spreads the early polls evenly (a low-discrepancy sequence)
 
@@ -80,10 +90,13 @@ class _Model:
     schedule: Schedule | None = None
     step_from: float = math.inf  # Planner.tail_from of the schedule
     cdf: list[float] = field(default_factory=list)
+    p: list[float] | None = None  # the last fit's bin probabilities: the next fit starts there
     fitted_n: int = 0
     fitted_at: float = -math.inf
     tracked: int = 0  # first polls planned (for the exploring ones)
     probes: int = 0  # probe ladders started
+    polls: int = 0  # polls made of the model's tasks so far (probes and explorers included)
+    polled: int = 0  # tasks polled at least once
     reach: float = 0.0  # the oldest age a task of the model was seen at
 
     @property
@@ -152,8 +165,10 @@ class PollPlanner:
 
     # -- when to poll ----------------------------------------------------------------------
 
-    def first_delay(self, model: str, age: float = 0.0) -> float:
-        """Seconds until the first poll of a task of `model` submitted `age` seconds ago."""
+    def first_delay(self, model: str, age: float = 0.0, task: int | None = None) -> float:
+        """Seconds until the first poll of a task of `model` submitted `age` seconds ago.
+        `task`: a number of the task's own (its attempt id), so that whether it explores stays
+        the same when a re-plan asks again; without it, every call counts as a new task."""
         m = self._model(model)
         plan = m.schedule
         if plan is None:
@@ -167,12 +182,14 @@ class PollPlanner:
             return max(self.min_interval, HOLD_SHARE * self.horizon - age)
         if age + self.min_interval > plan.first:
             return self.min_interval
-        m.tracked += 1
-        if m.tracked % EXPLORE_EVERY == 0:
+        if task is None:
+            m.tracked += 1
+            task = m.tracked
+        if task % EXPLORE_EVERY == 0:
             # Now and then a task is first polled early, at an age spread over the stretch
             # before the first poll: the one way to learn how the early finishers are spread,
             # which is what decides where the first poll goes.
-            spot = EXPLORE_FROM + (1 - EXPLORE_FROM) * ((m.tracked * _GOLDEN) % 1.0)
+            spot = EXPLORE_FROM + (1 - EXPLORE_FROM) * ((task // EXPLORE_EVERY * _GOLDEN) % 1.0)
             return max(self.min_interval, spot * plan.first - age)
         return plan.first - age
 
@@ -190,6 +207,13 @@ class PollPlanner:
         return max(self.min_interval, grown)
 
     # -- learning --------------------------------------------------------------------------
+
+    def polled(self, model: str, *, first: bool) -> None:
+        """A task of `model` was polled (`first`: for the first time). What the polls cost so
+        far keeps the plan to its budget when the fit's promise does not hold."""
+        m = self._model(model)
+        m.polls += 1
+        m.polled += first
 
     def observe(self, model: str, duration: float, since: float = 0.0) -> None:
         """A task of `model` was seen finished `duration` seconds after submission, having
@@ -230,7 +254,8 @@ class PollPlanner:
             if age > 0:  # never polled yet: says nothing
                 groups[(self._edge(age), self.bins)] += 1
                 m.reach = max(m.reach, age)
-        p = fit(self.bins, groups.items(), self.prior, PRIOR_WEIGHT)
+        p = fit(self.bins, groups.items(), self.prior, PRIOR_WEIGHT, start=m.p)
+        m.p = p
         m.fitted_n = m.observed
         cdf = [0.0]
         for x in p[: self.bins]:
@@ -249,6 +274,11 @@ class PollPlanner:
         planner = Planner(self.edges, cdf, min_gap=self.min_interval, max_gap=self.max_interval)
         if self.polls_per_task is not None:
             spend = self.polls_per_task - 1 / EXPLORE_EVERY  # what the early polls cost
+            if m.polled >= OVERSPEND_FROM:
+                # Polls per task so far is a floor on the batch's final figure (the running
+                # tasks will be polled again): past the budget, the rest must spend less.
+                over = m.polls / m.polled - self.polls_per_task
+                spend = max(MIN_SPEND, spend - OVERSPEND_GAIN * max(0.0, over))
             m.schedule = planner.best_detection(spend, self.late_share)
         else:
             target = self.detection_share * planner.median

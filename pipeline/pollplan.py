@@ -54,13 +54,14 @@ def fit(
     prior: Sequence[float],
     prior_weight: float,
     rounds: int = EM_ROUNDS,
+    start: Sequence[float] | None = None,
 ) -> list[float]:
     """Turnbull's EM on a grid: bin probabilities (bins + 1 of them, the last one being
     "beyond the grid") that best explain `finished`, a list of ((first bin, last bin), count)
     meaning "the latency of `count` tasks lies in those bins", shrunk toward `prior`."""
     groups = list(finished)
     n = sum(count for _, count in groups)
-    p = list(prior)
+    p = list(start if start is not None and len(start) == len(prior) else prior)
     size = bins + 1
     for _ in range(rounds if groups else 0):
         cum = [0.0] * (size + 1)

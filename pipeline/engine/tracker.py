@@ -150,7 +150,7 @@ class Tracker:
             job, attempt, attempt.task_id, now - age, now + self.timing.max_wait
         )
         self.by_task[attempt.task_id] = attempt.id
-        self._schedule(attempt.id, now + self._first_poll(job.model, age))
+        self._schedule(attempt.id, now + self._first_poll(job.model, age, attempt.id))
 
     def _schedule(self, attempt_id: int, at: float) -> None:
         active = self.active.get(attempt_id)
@@ -159,15 +159,15 @@ class Tracker:
         heapq.heappush(self.due, Due(at, next(self.seq), attempt_id))
         self.control.notify()
 
-    def _first_poll(self, model: str, age: float) -> float:
-        return self._fallback(self.policy.first_delay(model, age))
+    def _first_poll(self, model: str, age: float, task: int) -> float:
+        return self._fallback(self.policy.first_delay(model, age, task))
 
     def _next_poll(self, active: Active, now: float) -> float:
         """Seconds to the next poll; with callbacks on, polling is only the slow fallback."""
         age = now - active.submitted
         if active.polls:
             return self._fallback(self.policy.next_delay(active.job.model, age))
-        return self._first_poll(active.job.model, age)
+        return self._first_poll(active.job.model, age, active.attempt.id)
 
     def _fallback(self, delay: float) -> float:
         """With callbacks on, a poll is only the safety net for a callback that never came:
@@ -251,6 +251,7 @@ class Tracker:
     async def _poll(self, active: Active) -> None:
         active.polls += 1
         active.unflushed_polls += 1
+        self.policy.polled(active.job.model, first=active.polls == 1)
         now = time.monotonic()
         try:
             try:
