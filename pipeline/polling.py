@@ -26,12 +26,17 @@ Interface (for the tracker; `model` is any key, the model name in practice):
   the last poll that saw it running and the poll that saw it done; a running task, that it is
   longer than its age at the last poll. The distribution is the maximum-likelihood fit to those
   intervals (Turnbull's EM) on a grid of ages spaced evenly in log-time (`BINS_PER_DOUBLING`),
-  so seconds and minutes are resolved alike; the prior is log-uniform between `min_interval`
-  and the horizon (no scale preferred) and weighs as `PRIOR_WEIGHT` tasks. Counting running
-  tasks keeps the estimate honest early, when only the fast tasks have finished. Each fit
-  starts from the last one, so the EM's rounds add up over a batch: the stretch before the
-  first poll, which only the exploring tasks' answers tell apart, converges instead of keeping
-  the prior's mass at ages nobody finished at (that mass pulled every first poll early).
+  so seconds and minutes are resolved alike; the prior is scale-free (P(latency > x) = low / x:
+  a task running at age c is as likely as not done by 2c) and weighs as `PRIOR_WEIGHT` tasks.
+  That prior holds nearly all its mass at the shortest ages, and a task found done at its
+  first poll says only "somewhere before that poll", so no answer moves such mass out: at the
+  weight of a whole task it held some 8% of a long-video model's fitted latency below 100 s,
+  where no task had finished and hundreds had been seen running, and that fictitious early
+  share drew first polls early and gaps wide. A tenth of a task keeps it the weak start it is.
+  Counting running tasks keeps the estimate honest early, when only the fast tasks have
+  finished. Each fit starts from the last one, so the EM's rounds add up over a batch: the
+  stretch before the first poll, which only the exploring tasks' answers tell apart,
+  converges instead of keeping mass at ages nobody finished at.
 - **Planning.** Detection delay is the time from a task finishing to the poll that sees it;
   the figure that matters is its 95th percentile. The plan spends `POLLS_PER_TASK` polls per
   task on average (or, with None, meets `DETECTION_SHARE` of the median with as few as that
@@ -64,7 +69,7 @@ from pipeline.pollplan import (
 POLLS_PER_TASK: float | None = 2.8  # polls per task for the plan (probes use a little more)
 DETECTION_SHARE = 0.15  # with POLLS_PER_TASK None: detect within this share of the median ...
 LATE_SHARE = 0.05  # ... for all but this share of tasks (0.05: the p95 delay is the target)
-PRIOR_WEIGHT = 1.0  # the log-uniform prior counts as this many tasks
+PRIOR_WEIGHT = 0.1  # the prior counts as this share of one task (see the docstring)
 PROBES = 8  # tasks of an unknown model polled at doubling ages
 HOLD_SHARE = 0.9  # an unknown model's other tasks: first poll by this share of the horizon
 REACH_FACTOR = 2.0  # plan as if every task ended by this many times the oldest age seen
