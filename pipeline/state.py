@@ -40,7 +40,7 @@ __all__ = [
 _COLUMNS = (
     "id, job_id, fingerprint, attempt, model, phase, task_id, possible_duplicate, creates, "
     "intent_at, submitted_at, completed_at, remote_state, polls, error_code, error_message, "
-    "permanent, credits"
+    "permanent, credits, inputs"
 )
 _RESULT_COLUMNS = "attempt_id, idx, url, file, sha256, bytes, media_type"
 
@@ -283,13 +283,16 @@ class StateStore:
             self.conn.execute(sql, params)
             return self.get(attempt_id)
 
-    def record_intent(self, job_id: str, fingerprint: str, attempt: int, model: str) -> Attempt:
-        """Commit the intent to submit, before the create call."""
+    def record_intent(
+        self, job_id: str, fingerprint: str, attempt: int, model: str, inputs: str | None = None
+    ) -> Attempt:
+        """Commit the intent to submit, before the create call (`inputs`: the job version
+        as shown, JSON)."""
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
-                "intent_at) VALUES (?, ?, ?, ?, 'intent', 1, ?)",
-                (job_id, fingerprint, attempt, model, time.time()),
+                "intent_at, inputs) VALUES (?, ?, ?, ?, 'intent', 1, ?, ?)",
+                (job_id, fingerprint, attempt, model, time.time(), inputs),
             )
             assert cur.lastrowid is not None
             return self.get(cur.lastrowid)
@@ -453,26 +456,30 @@ class StateStore:
                 )
             return self.get(attempt_id)
 
-    def release_stem(self, stem: str, keep: int) -> list[Attempt]:
-        """The files `<stem>.<ext>` (any extension) are about to be written by attempt
-        `keep`'s download: no other attempt (an older version of the job) may go on claiming
-        one, or reverting the edit would find "its" file present, with another result in it.
-        Returns the rows that let go."""
+    def holders(self, stem: str, keep: int) -> list[Attempt]:
+        """The attempts other than `keep` that hold a file `<stem>.<ext>` (any extension):
+        older versions of the job, whose files must make way before `keep` writes there."""
         prefix = stem + "."
-        with self.transaction():
-            rows = self.conn.execute(
-                "SELECT attempt_id, idx, file FROM results WHERE attempt_id != ? "
-                "AND substr(file, 1, ?) = ?",
-                (keep, len(prefix), prefix),
-            ).fetchall()
-            # `a.png` is a file of stem `a`; `a.b.png` is not (job `a.b`).
-            hits = [(a, i) for a, i, f in rows if "." not in str(f)[len(prefix) :]]
-            self.conn.executemany(
-                "UPDATE results SET file = NULL, sha256 = NULL, bytes = NULL, "
-                "media_type = NULL WHERE attempt_id = ? AND idx = ?",
-                hits,
-            )
-            return [self.get(a) for a in sorted({a for a, _ in hits})]
+        rows = self.conn.execute(
+            "SELECT DISTINCT attempt_id, file FROM results WHERE attempt_id != ? "
+            "AND substr(file, 1, ?) = ?",
+            (keep, len(prefix), prefix),
+        ).fetchall()
+        # `a.png` is a file of stem `a`; `a.b.png` is not (job `a.b`).
+        ids = {a for a, f in rows if "." not in str(f)[len(prefix) :]}
+        return [self.get(a) for a in sorted(ids)]
+
+    def move_result_file(self, attempt_id: int, index: int, file: str | None) -> Attempt:
+        """Result `index` of the attempt now lives at `file` (moved, same content); None: it
+        is gone, and the attempt lets go of its old name."""
+        params: tuple[object, ...] = ()
+        if file is not None:
+            sql, params = "UPDATE results SET file = ?", (file,)
+        else:
+            sql = "UPDATE results SET file = NULL, sha256 = NULL, bytes = NULL, media_type = NULL"
+        return self._update(
+            attempt_id, f"{sql} WHERE attempt_id = ? AND idx = ?", (*params, attempt_id, index)
+        )
 
     def record_download_error(self, attempt_id: int, message: str) -> Attempt:
         return self._update(

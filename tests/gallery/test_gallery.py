@@ -15,14 +15,9 @@ from pipeline.cli import main
 from pipeline.engine.planner import Decision, PlanOptions, decide
 from pipeline.manifest import Job, Manifest, Settings
 from pipeline.models import load_prices
-from pipeline.outputs.gallery import (
-    FIRST_FRAME,
-    GALLERY_FILE,
-    csp,
-    render_gallery,
-    summarize,
-)
+from pipeline.outputs.gallery import GALLERY_FILE, csp, render_gallery, summarize
 from pipeline.outputs.ledger import row
+from pipeline.outputs.players import FIRST_FRAME
 from pipeline.outputs.writer import write_outputs
 from pipeline.state import Attempt
 from tests.support.factories import attempt, make_job, result
