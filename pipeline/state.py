@@ -356,19 +356,19 @@ class StateStore:
 
     def restore(self, rows: Iterable[dict[str, object]]) -> int:
         """Insert attempts rebuilt from the ledger and log (`run-pipeline rebuild-state`),
-        each a dict of `attempts` column values, plus under "result" (optional) a dict of
-        result 1's `results` columns; one transaction; the number inserted."""
+        each a dict of `attempts` column values, plus under "results" (optional) a list of
+        dicts of `results` columns, in Kie's order; one transaction; the number inserted."""
         count = 0
         with self.transaction():
             for row in rows:
                 row = dict(row)
-                result = row.pop("result", None)
+                results = row.pop("results", None) or ()
                 names, marks = ", ".join(row), ", ".join("?" for _ in row)
                 cur = self.conn.execute(
                     f"INSERT INTO attempts ({names}) VALUES ({marks})", tuple(row.values())
                 )
-                if isinstance(result, dict) and any(result.values()):
-                    cols = {"attempt_id": cur.lastrowid, "idx": 1, **result}
+                for index, result in enumerate(results if isinstance(results, list) else (), 1):
+                    cols = {"attempt_id": cur.lastrowid, "idx": index, **result}
                     names, marks = ", ".join(cols), ", ".join("?" for _ in cols)
                     self.conn.execute(
                         f"INSERT INTO results ({names}) VALUES ({marks})", tuple(cols.values())

@@ -74,7 +74,8 @@ class Journal:
 
     def submitted(self, job: Job, attempt: Attempt, task_id: str) -> Attempt:
         attempt = self._apply(self.store.record_task(attempt.id, task_id))
-        self._event(job, "submitting", "submitted", task_id)
+        # The version in run.log lets `rebuild-state` tell which version made the task.
+        self._event(job, "submitting", "submitted", task_id, f"version={job.fingerprint[:16]}")
         return attempt
 
     def withdraw(self, job: Job, attempt: Attempt, detail: str) -> None:
