@@ -124,6 +124,14 @@ class Downloader:
         self.journal.url_refreshed(attempt, index, url)
         return url
 
+    def _disk_failed(self, job: Job, attempt: Attempt, stem: str, exc: OSError) -> Attempt:
+        """The output folder, not the download, failed (full, read-only, failing): the job
+        keeps its task for a rerun, and the run stops."""
+        message = f"cannot write {stem}.*: {exc.strerror or exc}"
+        attempt = self.journal.download_failed(job, attempt, message)
+        self.control.stop(f"{message}; fix the output folder and rerun to resume", hard=True)
+        return attempt
+
     def _job_ids(self) -> set[str]:
         return self.job_ids | set(self.journal.history)
 
@@ -135,7 +143,11 @@ class Downloader:
                 if not is_take(result.file):
                     continue
                 stem = result_stem(job.id, result.index, self._job_ids())
-                back = self.takes.bring_back(attempt, result, stem)
+                try:
+                    back = self.takes.bring_back(attempt, result, stem)
+                except OSError as exc:
+                    self._disk_failed(job, attempt, stem, exc)
+                    return
                 if back is not None:
                     attempt = back
                     continue
@@ -146,11 +158,11 @@ class Downloader:
     async def _download_one(self, job: Job, attempt: Attempt, result: StoredResult) -> Attempt:
         index = result.index
         stem = result_stem(job.id, index, self._job_ids())
-        self.takes.make_way(stem, attempt)
         dest = self.folder / stem
         parts = self.parts if dest.parent == self.parts.folder else None
         url = result.url or ""
         try:
+            self.takes.make_way(stem, attempt)
             if not url:
                 url = await self._fresh_url(job, attempt, index, url)
             got = await download_result(
@@ -167,10 +179,7 @@ class Downloader:
             where = f"result {index} of {len(attempt.results)}: " if index > 1 else ""
             return self.journal.download_failed(job, attempt, f"{where}{exc}")
         except OSError as exc:  # the disk, not the download: full, read-only, failing
-            message = f"cannot write {stem}.*: {exc.strerror or exc}"
-            attempt = self.journal.download_failed(job, attempt, message)
-            self.control.stop(f"{message}; fix the output folder and rerun to resume", hard=True)
-            return attempt
+            return self._disk_failed(job, attempt, stem, exc)
         if got.warning:
             self.journal.warning(job, f"result {index}: {got.warning}", attempt.task_id)
         rel = got.path.relative_to(self.folder).as_posix()

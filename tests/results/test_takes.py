@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipeline.engine.journal import Journal
 from pipeline.engine.takes import Takes
 from pipeline.medianames import is_take, take_stem
@@ -151,3 +153,26 @@ def test_a_move_cut_off_before_it_was_recorded_is_finished(tmp_path: Path) -> No
         store.record_result_file(other.id, 1, StoredResult(1, "u2", "media/hero.jpg", "y", 3))
         Takes(Journal(store, lambda event: None), out).make_way("media/hero", new)
         assert store.get(other.id).results[0].file is None
+
+
+def test_a_move_the_folder_refuses_stops_the_run_and_loses_nothing(
+    make_batch: MakeBatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = make_batch()
+    first = run(batch, FIRST)["poster"]
+    batch.write(POSTER.format(prompt=SECOND))
+    blocker = batch.out / "media" / "takes"
+    blocker.write_text("a file where the takes folder goes\n")
+    assert batch.run() == 3
+    assert "cannot write media/poster.*" in capsys.readouterr().err
+    # The earlier take is still whole at its name, and the new task is kept for the rerun.
+    for output in first["outputs"]:
+        assert digest(batch.out / output["file"]) == output["sha256"]
+    blocker.unlink()
+    creates = batch.stats()["creates"]
+    second = run(batch, SECOND)["poster"]
+    assert batch.stats()["creates"] == creates  # no new create: the task was kept
+    assert [digest(batch.out / f) for f in takes_on_disk(batch, "poster")] == [
+        o["sha256"] for o in first["outputs"]
+    ]
+    assert second["status"] == "succeeded"
