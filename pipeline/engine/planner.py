@@ -151,6 +151,8 @@ def decide(
         key=lambda a: a.completed_at or a.intent_at,
         reverse=True,
     )
+    if stage == "changed" and takes and options.download:
+        reason += "; the last result stays, as an earlier take"
     status = _status(stage, latest, options.download)
     decision = Decision(job, stage, action, reason, status, current, tuple(takes))
     if upstream is None or not job.upstream or action != "submit":

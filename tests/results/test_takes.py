@@ -47,7 +47,9 @@ def run(batch: Batch, prompt: str) -> dict[str, Any]:
     return batch.ledger()
 
 
-def test_an_edit_keeps_the_earlier_take_whole(make_batch: MakeBatch) -> None:
+def test_an_edit_keeps_the_earlier_take_whole(
+    make_batch: MakeBatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     batch = make_batch()
     first = run(batch, FIRST)["poster"]
     old = {o["file"]: o["sha256"] for o in first["outputs"]}
@@ -56,6 +58,10 @@ def test_an_edit_keeps_the_earlier_take_whole(make_batch: MakeBatch) -> None:
     photo_sha = digest(batch.out / photo)
 
     creates = batch.stats()["creates"]
+    batch.write(POSTER.format(prompt=SECOND))
+    assert batch.run("--dry-run") == 0
+    plan = capsys.readouterr().out
+    assert "submit: edited since its last run; the last result stays, as an earlier take" in plan
     second = run(batch, SECOND)["poster"]
     assert batch.stats()["creates"] == creates + 1  # the edited job only
     # The current take has the plain names, with the new images in them...
