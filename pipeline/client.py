@@ -133,6 +133,25 @@ async def exchange(
         ) from None
 
 
+def connections(
+    base_url: str, api_key: str, *, timeout: float, max_connections: int
+) -> tuple[httpx.AsyncClient, FileHosts]:
+    """The two clients of one Kie host: `base_url` with the key, and the file hosts it
+    points to (results, uploads) with no Authorization header: the key is for Kie alone."""
+    limits = httpx.Limits(max_connections=max_connections)
+    agent = f"run-pipeline/{__version__}"
+    api = httpx.AsyncClient(
+        base_url=base_url.rstrip("/"),
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        headers={"User-Agent": agent, "Authorization": f"Bearer {api_key}"},
+        limits=limits,
+    )
+    files = FileHosts(
+        base_url, timeout=httpx.Timeout(timeout, connect=10.0), limits=limits, user_agent=agent
+    )
+    return api, files
+
+
 class KieClient:
     """Async client for one endpoint and key. Use as `async with KieClient(...) as kie:`."""
 
@@ -146,22 +165,10 @@ class KieClient:
         deadline: float = CALL_DEADLINE,
         max_answer: int = MAX_ANSWER,
     ) -> None:
-        limits = httpx.Limits(max_connections=max_connections)
-        agent = f"run-pipeline/{__version__}"
         self.deadline = deadline
         self.max_answer = max_answer
-        self._api = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"User-Agent": agent, "Authorization": f"Bearer {api_key}"},
-            limits=limits,
-        )
-        # File hosts get no Authorization header: the key is for Kie alone.
-        self._files = FileHosts(
-            base_url,
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=limits,
-            user_agent=agent,
+        self._api, self._files = connections(
+            base_url, api_key, timeout=timeout, max_connections=max_connections
         )
 
     async def __aenter__(self) -> KieClient:

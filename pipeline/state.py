@@ -1,5 +1,6 @@
-"""The state file: every submission's intent, task id, outcome, results and downloads. All
-SQL lives here (the schema and its migrations in `stateschema`).
+"""The state file: every submission's intent, task id, outcome, results and downloads. Its
+rows are read and written here; opening a file, with its checks, is `statefile`; the schema
+and its migrations are `stateschema`.
 
 Durability rules (they are what makes resuming safe):
 - the intent row is committed before the createTask call, the task id right after it;
@@ -9,7 +10,6 @@ Durability rules (they are what makes resuming safe):
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import tempfile
 import time
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline import stateschema
+from pipeline import statefile
 from pipeline.errors import StateError
 from pipeline.staterows import Attempt, Phase, StoredResult, StoredUpload
 from pipeline.stateschema import SCHEMA_VERSION
@@ -40,39 +40,9 @@ __all__ = [
 _COLUMNS = (
     "id, job_id, fingerprint, attempt, model, phase, task_id, possible_duplicate, creates, "
     "intent_at, submitted_at, completed_at, remote_state, polls, error_code, error_message, "
-    "permanent, credits"
+    "permanent, credits, inputs"
 )
 _RESULT_COLUMNS = "attempt_id, idx, url, file, sha256, bytes, media_type"
-
-
-def _open_readonly(
-    path: Path,
-) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory[str] | None]:
-    """A read-only connection. A WAL database read in place needs its `-shm` file, which a
-    read-only folder (a CI cache, another user's output) cannot provide: then read a private
-    copy of the file and its WAL, so `status` and `--dry-run` work there too."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except BaseException:
-            conn.close()
-            raise
-        return conn, None
-    except sqlite3.OperationalError:
-        pass  # read a copy
-    copy = tempfile.TemporaryDirectory(prefix="run-pipeline-state-")
-    target = Path(copy.name) / path.name
-    try:
-        shutil.copyfile(path, target)
-        wal = path.with_name(path.name + "-wal")
-        if wal.exists():
-            shutil.copyfile(wal, target.with_name(target.name + "-wal"))
-        conn = sqlite3.connect(target, isolation_level=None)
-    except BaseException:
-        copy.cleanup()
-        raise
-    return conn, copy
 
 
 class StateStore:
@@ -85,7 +55,7 @@ class StateStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self.copy: tempfile.TemporaryDirectory[str] | None = None  # see _open_readonly
+        self.copy: tempfile.TemporaryDirectory[str] | None = None  # see statefile.Opened
         self.migrated_copy = False
 
     @classmethod
@@ -100,112 +70,14 @@ class StateStore:
     ) -> StateStore:
         """Open (creating unless readonly), check schema version and endpoint, migrate a
         file of an older schema (in place, or a copy in memory when readonly) and, when
-        `manifest` (a resolved path) is given, check that the folder belongs to it."""
-        if readonly and not path.exists():
-            raise StateError(f"no state file at {path}")
-        try:
-            if readonly:
-                conn, path_read = _open_readonly(path)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(path, isolation_level=None, timeout=10)
-                conn.execute("PRAGMA synchronous=FULL")
-            store = cls(conn, path)
-            if readonly:
-                store.copy = path_read
-            try:
-                store._check(endpoint, create=not readonly)
-                if manifest is not None:
-                    store._bind(manifest, write=not readonly, rebind=rebind)
-            except BaseException:
-                store.conn.close()
-                raise
-            if not readonly:
-                # Only once the file is known to be ours and of a version we read: switching
-                # the journal mode writes to it.
-                conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"state file {path} cannot be used: {exc}") from None
+        `manifest` (a resolved path) is given, check that the folder belongs to it (see
+        `statefile`)."""
+        opened = statefile.connect(
+            path, endpoint, readonly=readonly, manifest=manifest, rebind=rebind
+        )
+        store = cls(opened.conn, path)
+        store.copy, store.migrated_copy = opened.copy, opened.migrated_copy
         return store
-
-    def _check(self, endpoint: str | None, *, create: bool) -> None:
-        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
-        if "meta" not in tables:
-            if tables:  # another program's SQLite file: never write our tables into it
-                raise StateError(f"{self.path} is not a run-pipeline state file")
-            if not create:
-                raise StateError(f"{self.path} is not a run-pipeline state file")
-            with self.transaction():
-                stateschema.create(self.conn)
-                stateschema.migrate(self.conn, 1)
-                self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (str(time.time()),))
-                if endpoint:
-                    self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
-        try:
-            version = int(self.meta("schema_version") or 0)
-        except ValueError:
-            raise StateError(
-                f"state file {self.path} has schema_version {self.meta('schema_version')!r}, "
-                "not a number: it was edited or damaged (restore it, or rebuild it with "
-                "`run-pipeline rebuild-state`)"
-            ) from None
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"state file {self.path} was written by a newer run-pipeline "
-                f"(schema {version}, this one reads up to {SCHEMA_VERSION}); "
-                "upgrade run-pipeline or use another --out folder"
-            )
-        stored = self.meta("endpoint")
-        if endpoint and stored and stored != endpoint:
-            raise StateError(
-                f"state file {self.path} belongs to endpoint {stored}, not "
-                f"{endpoint}; its tasks cannot be tracked there (use another --out)"
-            )
-        if version < SCHEMA_VERSION:
-            if create:
-                self._migrate()
-            else:
-                self._migrate_copy()
-        if endpoint and not stored and create:
-            with self.transaction():
-                self.conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
-
-    def _bind(self, manifest: str, *, write: bool, rebind: bool) -> None:
-        """An output folder belongs to one manifest (its resolved path, in `meta`): two
-        manifests of the same file name must not share, and spend, each other's jobs. A
-        folder made before this was recorded adopts the first manifest that uses it."""
-        stored = self.meta("manifest")
-        if stored == manifest:
-            return
-        if stored is not None and not rebind:
-            raise StateError(
-                f"output folder {self.path.parent} belongs to the manifest {stored}, not "
-                f"{manifest}; give this manifest its own folder with --out DIR, or, if that "
-                "manifest was moved or renamed to this one, pass --rebind"
-            )
-        if write:
-            with self.transaction():
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (manifest,))
-
-    def _migrate(self) -> None:
-        """In place, in one transaction: a crash leaves the file as it was, never half new.
-        The version is read again inside the transaction, in case another process got there
-        first (`status` takes no lock)."""
-        with self.transaction():
-            stateschema.migrate(self.conn, int(self.meta("schema_version") or 0))
-
-    def _migrate_copy(self) -> None:
-        """Read-only: copy the file into memory and migrate the copy; the file is untouched."""
-        copy = sqlite3.connect(":memory:", isolation_level=None)
-        try:
-            self.conn.backup(copy)
-        except BaseException:
-            copy.close()
-            raise
-        self.conn.close()
-        self.conn = copy
-        self._migrate()
-        self.migrated_copy = True
 
     def close(self) -> None:
         self.conn.close()
@@ -220,17 +92,11 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with statefile.transaction(self.conn):
             yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        return statefile.meta(self.conn, key)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -283,13 +149,16 @@ class StateStore:
             self.conn.execute(sql, params)
             return self.get(attempt_id)
 
-    def record_intent(self, job_id: str, fingerprint: str, attempt: int, model: str) -> Attempt:
-        """Commit the intent to submit, before the create call."""
+    def record_intent(
+        self, job_id: str, fingerprint: str, attempt: int, model: str, inputs: str | None = None
+    ) -> Attempt:
+        """Commit the intent to submit, before the create call (`inputs`: the job version
+        as shown, JSON)."""
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO attempts (job_id, fingerprint, attempt, model, phase, creates, "
-                "intent_at) VALUES (?, ?, ?, ?, 'intent', 1, ?)",
-                (job_id, fingerprint, attempt, model, time.time()),
+                "intent_at, inputs) VALUES (?, ?, ?, ?, 'intent', 1, ?, ?)",
+                (job_id, fingerprint, attempt, model, time.time(), inputs),
             )
             assert cur.lastrowid is not None
             return self.get(cur.lastrowid)
@@ -453,26 +322,30 @@ class StateStore:
                 )
             return self.get(attempt_id)
 
-    def release_stem(self, stem: str, keep: int) -> list[Attempt]:
-        """The files `<stem>.<ext>` (any extension) are about to be written by attempt
-        `keep`'s download: no other attempt (an older version of the job) may go on claiming
-        one, or reverting the edit would find "its" file present, with another result in it.
-        Returns the rows that let go."""
+    def holders(self, stem: str, keep: int) -> list[Attempt]:
+        """The attempts other than `keep` that hold a file `<stem>.<ext>` (any extension):
+        older versions of the job, whose files must make way before `keep` writes there."""
         prefix = stem + "."
-        with self.transaction():
-            rows = self.conn.execute(
-                "SELECT attempt_id, idx, file FROM results WHERE attempt_id != ? "
-                "AND substr(file, 1, ?) = ?",
-                (keep, len(prefix), prefix),
-            ).fetchall()
-            # `a.png` is a file of stem `a`; `a.b.png` is not (job `a.b`).
-            hits = [(a, i) for a, i, f in rows if "." not in str(f)[len(prefix) :]]
-            self.conn.executemany(
-                "UPDATE results SET file = NULL, sha256 = NULL, bytes = NULL, "
-                "media_type = NULL WHERE attempt_id = ? AND idx = ?",
-                hits,
-            )
-            return [self.get(a) for a in sorted({a for a, _ in hits})]
+        rows = self.conn.execute(
+            "SELECT DISTINCT attempt_id, file FROM results WHERE attempt_id != ? "
+            "AND substr(file, 1, ?) = ?",
+            (keep, len(prefix), prefix),
+        ).fetchall()
+        # `a.png` is a file of stem `a`; `a.b.png` is not (job `a.b`).
+        ids = {a for a, f in rows if "." not in str(f)[len(prefix) :]}
+        return [self.get(a) for a in sorted(ids)]
+
+    def move_result_file(self, attempt_id: int, index: int, file: str | None) -> Attempt:
+        """Result `index` of the attempt now lives at `file` (moved, same content); None: it
+        is gone, and the attempt lets go of its old name."""
+        params: tuple[object, ...] = ()
+        if file is not None:
+            sql, params = "UPDATE results SET file = ?", (file,)
+        else:
+            sql = "UPDATE results SET file = NULL, sha256 = NULL, bytes = NULL, media_type = NULL"
+        return self._update(
+            attempt_id, f"{sql} WHERE attempt_id = ? AND idx = ?", (*params, attempt_id, index)
+        )
 
     def record_download_error(self, attempt_id: int, message: str) -> Attempt:
         return self._update(
@@ -483,19 +356,19 @@ class StateStore:
 
     def restore(self, rows: Iterable[dict[str, object]]) -> int:
         """Insert attempts rebuilt from the ledger and log (`run-pipeline rebuild-state`),
-        each a dict of `attempts` column values, plus under "result" (optional) a dict of
-        result 1's `results` columns; one transaction; the number inserted."""
+        each a dict of `attempts` column values, plus under "results" (optional) a list of
+        dicts of `results` columns, in Kie's order; one transaction; the number inserted."""
         count = 0
         with self.transaction():
             for row in rows:
                 row = dict(row)
-                result = row.pop("result", None)
+                results = row.pop("results", None) or ()
                 names, marks = ", ".join(row), ", ".join("?" for _ in row)
                 cur = self.conn.execute(
                     f"INSERT INTO attempts ({names}) VALUES ({marks})", tuple(row.values())
                 )
-                if isinstance(result, dict) and any(result.values()):
-                    cols = {"attempt_id": cur.lastrowid, "idx": 1, **result}
+                for index, result in enumerate(results if isinstance(results, list) else (), 1):
+                    cols = {"attempt_id": cur.lastrowid, "idx": index, **result}
                     names, marks = ", ".join(cols), ", ".join("?" for _ in cols)
                     self.conn.execute(
                         f"INSERT INTO results ({names}) VALUES ({marks})", tuple(cols.values())

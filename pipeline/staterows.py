@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,6 +61,7 @@ class Attempt:
     error_message: str | None
     permanent: bool
     credits: float | None = None  # what Kie reported the task consumed (creditsConsumed)
+    inputs: str | None = None  # the job version sent, as shown (JSON; see refs.shown)
     results: tuple[StoredResult, ...] = ()
 
     @classmethod
@@ -73,6 +75,16 @@ class Attempt:
     def first(self) -> StoredResult | None:
         """Result 1, the one the ledger's flat columns describe."""
         return self.results[0] if self.results else None
+
+    @property
+    def shown_inputs(self) -> dict[str, str]:
+        """The job version this attempt sent (model and inputs as text); empty for rows
+        written before it was kept, or damaged."""
+        try:
+            value = json.loads(self.inputs or "{}")
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
     @property
     def downloaded(self) -> bool:

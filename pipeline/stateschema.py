@@ -118,10 +118,18 @@ def _to_3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _to_4(conn: sqlite3.Connection) -> None:
+    """Each submission keeps the job version it sent, as the gallery shows it (model and
+    inputs as text, JSON): a result kept as an earlier take can then say what made it. Rows
+    from before have none; their takes show without it."""
+    conn.execute("ALTER TABLE attempts ADD COLUMN inputs TEXT")
+
+
 # (version reached, step): applied in order to every file below that version.
 MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (2, _to_2),
     (3, _to_3),
+    (4, _to_4),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 
-from pipeline import __version__
 from pipeline.answers import MAX_URL, MalformedAnswer, Redirected, TransportError, clean_text
-from pipeline.client import CALL_DEADLINE, MAX_ANSWER, _read_envelope, exchange
-from pipeline.filehosts import FileHosts, FileURLRefused
+from pipeline.client import CALL_DEADLINE, MAX_ANSWER, _read_envelope, connections, exchange
+from pipeline.filehosts import FileURLRefused
 
 DEFAULT_UPLOAD_URL = "https://kieai.redpandaai.co"
 UPLOAD_ENDPOINT = "/api/file-stream-upload"
@@ -80,21 +79,10 @@ class UploadClient:
         max_connections: int = 8,
         max_answer: int = MAX_ANSWER,
     ) -> None:
-        agent = f"run-pipeline/{__version__}"
-        limits = httpx.Limits(max_connections=max_connections)
         self.max_answer = max_answer
-        self._host = httpx.AsyncClient(
-            base_url=upload_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"User-Agent": agent, "Authorization": f"Bearer {api_key}"},
-            limits=limits,
-        )
         # Uploaded files are served from the upload host's side: no key goes there.
-        self._files = FileHosts(
-            upload_url,
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=limits,
-            user_agent=agent,
+        self._host, self._files = connections(
+            upload_url, api_key, timeout=timeout, max_connections=max_connections
         )
 
     async def __aenter__(self) -> UploadClient:

@@ -5,8 +5,9 @@ ledger and log still show the tasks an earlier run made. Every job with a known 
 an attempt row as the ledger last saw it (succeeded, failed, timed out, or running), so the
 next run tracks, downloads or retries it and never re-creates a task it already paid for. A
 task id only the log knows (a create answered after the last ledger rewrite) is restored as
-running, under the manifest's current version of the job. The old file, if any, is kept
-beside as `state.sqlite.lost-<time>`.
+running, under the version of the job the log names (a run writes `version=` with each
+`submitted`); the manifest's current version when the log is older than that. The old file,
+if any, is kept beside as `state.sqlite.lost-<time>`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pipeline.state import StateStore
 
 _PHASES = {"succeeded": "succeeded", "failed": "failed", "timed_out": "timed_out"}
 _HEADER = re.compile(r"^=== run of .* against (\S+)$")
-_SUBMITTED = re.compile(r"^\S+ (\S+) \S+ -> submitted task=(\S+)")
+_SUBMITTED = re.compile(r"^\S+ (\S+) \S+ -> submitted task=(\S+)(?: version=([0-9a-f]+))?")
 
 
 def _time(value: object) -> float | None:
@@ -72,27 +73,56 @@ def ledger_rows(path: Path) -> list[dict[str, Any]]:
                 "completed_at": _time(r.get("completed_at")),
                 "error_code": _text(r.get("error_code")),
                 "error_message": _text(r.get("error_message")),
-                "result": {
-                    "url": _text(r.get("video_url")),
-                    "file": _text(r.get("file")),
-                    "sha256": _text(r.get("sha256")),
-                    "bytes": r.get("bytes") if isinstance(r.get("bytes"), int) else None,
-                },
+                "results": _results(r),
             }
         )
     return rows
 
 
-def log_facts(path: Path) -> tuple[str | None, dict[str, str]]:
-    """(the endpoint of the last run, {job id: last task id it was submitted as})."""
+def _result(url: object, output: dict[str, Any]) -> dict[str, Any]:
+    size = output.get("bytes")
+    return {
+        "url": _text(url),
+        "file": _text(output.get("file")),
+        "sha256": _text(output.get("sha256")),
+        "bytes": size if isinstance(size, int) and not isinstance(size, bool) else None,
+        "media_type": _text(output.get("media_type")),
+    }
+
+
+def _results(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every result of the row's task: the JSONL's `outputs` list (ledger v2), else the
+    flat columns of result 1 (`result_url`, or 0.1's `video_url`). A task that ended without
+    a URL has none."""
+    outputs = row.get("outputs")
+    if isinstance(outputs, list) and outputs and all(isinstance(o, dict) for o in outputs):
+        return [_result(o.get("url"), o) for o in outputs]
+    url = row.get("result_url", row.get("video_url"))
+    first = _result(url, row)
+    return [first] if any(first.values()) else []
+
+
+def log_facts(path: Path) -> tuple[str | None, dict[str, tuple[str, str | None]]]:
+    """(the endpoint of the last run, {job id: (the last task id it was submitted as, the
+    start of that version's fingerprint, when the log says)})."""
     endpoint, tasks = None, {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if m := _HEADER.match(line):
                 endpoint = m.group(1)
             elif m := _SUBMITTED.match(line):
-                tasks[m.group(1)] = m.group(2)
+                tasks[m.group(1)] = (m.group(2), m.group(3))
     return endpoint, tasks
+
+
+def _version(current: str, logged: str | None) -> str:
+    """The fingerprint to restore a log-only task under: the job's current one if the log
+    names no version or names this one; else a marker that no version of the manifest
+    has, so the next run treats the task as made by an older version of the job (it is
+    not downloaded as the current one's result; the current version is submitted)."""
+    if logged is None or current.startswith(logged):
+        return current
+    return f"logged-{logged}"
 
 
 def run(manifest_path: Path, folder: Path, endpoint: str | None, *, stdout: TextIO) -> int:
@@ -111,14 +141,14 @@ def run(manifest_path: Path, folder: Path, endpoint: str | None, *, stdout: Text
         known = {r["task_id"] for r in rows}
         jobs = {j.id: j for j in manifest.jobs}
         from_log = 0
-        for job_id, task_id in logged.items():
+        for job_id, (task_id, version) in logged.items():
             job = jobs.get(job_id)
             if task_id in known or job is None:
                 continue
             rows.append(
                 {
                     "job_id": job_id,
-                    "fingerprint": job.fingerprint,
+                    "fingerprint": _version(job.fingerprint, version),
                     "attempt": 1
                     + max((r["attempt"] for r in rows if r["job_id"] == job_id), default=0),
                     "model": job.model,

@@ -9,9 +9,7 @@ through the journal as it lands, so a stopped run keeps what it finished.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,21 +17,14 @@ from pipeline import client as kie
 from pipeline.download import DownloadError, PartFiles, download_result
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
+from pipeline.engine.takes import Takes, intact
 from pipeline.engine.timing import Timing
 from pipeline.manifest import Job
-from pipeline.medianames import MEDIA_DIR, result_stem
+from pipeline.medianames import MEDIA_DIR, is_take, result_stem
 from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt, StoredResult
 
 WORKERS = 4
-
-
-def intact(path: Path, size: int | None) -> bool:
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISREG(info.st_mode) and (size is None or info.st_size == size)
 
 
 class Downloader:
@@ -57,6 +48,7 @@ class Downloader:
         self.rng = rng
         self.job_ids = set(job_ids)  # the manifest's: they name files (see medianames)
         self.parts = PartFiles(folder / MEDIA_DIR)  # one listing of media/ per run
+        self.takes = Takes(journal, folder)
         self.queue: asyncio.Queue[tuple[Job, Attempt]] = asyncio.Queue()
         self.busy = 0
         control.on_hard_stop(self.drop_all)
@@ -75,10 +67,12 @@ class Downloader:
 
     def has_file(self, attempt: Attempt) -> bool:
         """Whether every result of `attempt` is recorded as downloaded and on disk, whole:
-        a regular file (not a link) of the size recorded. One truncated or emptied since is
-        damaged, and is downloaded again."""
+        a regular file (not a link) of the size recorded, at its own name. One truncated or
+        emptied since is damaged, and is downloaded again; one kept as an earlier take (the
+        job's edit was reverted) is brought back."""
         return attempt.downloaded and all(
-            intact(self.folder / str(r.file), r.bytes) for r in attempt.results
+            not is_take(str(r.file)) and intact(self.folder / str(r.file), r.bytes)
+            for r in attempt.results
         )
 
     async def run(self, done: Callable[[], bool]) -> None:
@@ -130,6 +124,14 @@ class Downloader:
         self.journal.url_refreshed(attempt, index, url)
         return url
 
+    def _disk_failed(self, job: Job, attempt: Attempt, stem: str, exc: OSError) -> Attempt:
+        """The output folder, not the download, failed (full, read-only, failing): the job
+        keeps its task for a rerun, and the run stops."""
+        message = f"cannot write {stem}.*: {exc.strerror or exc}"
+        attempt = self.journal.download_failed(job, attempt, message)
+        self.control.stop(f"{message}; fix the output folder and rerun to resume", hard=True)
+        return attempt
+
     def _job_ids(self) -> set[str]:
         return self.job_ids | set(self.journal.history)
 
@@ -138,7 +140,17 @@ class Downloader:
         when the last one is. A failure leaves the others for a rerun (no new create)."""
         for result in attempt.results:
             if result.file and intact(self.folder / result.file, result.bytes):
-                continue
+                if not is_take(result.file):
+                    continue
+                stem = result_stem(job.id, result.index, self._job_ids())
+                try:
+                    back = self.takes.bring_back(attempt, result, stem)
+                except OSError as exc:
+                    self._disk_failed(job, attempt, stem, exc)
+                    return
+                if back is not None:
+                    attempt = back
+                    continue
             attempt = await self._download_one(job, attempt, result)
             if not any(r.index == result.index and r.file for r in attempt.results):
                 return
@@ -146,11 +158,11 @@ class Downloader:
     async def _download_one(self, job: Job, attempt: Attempt, result: StoredResult) -> Attempt:
         index = result.index
         stem = result_stem(job.id, index, self._job_ids())
-        self.journal.claim_stem(stem, attempt)
         dest = self.folder / stem
         parts = self.parts if dest.parent == self.parts.folder else None
         url = result.url or ""
         try:
+            self.takes.make_way(stem, attempt)
             if not url:
                 url = await self._fresh_url(job, attempt, index, url)
             got = await download_result(
@@ -167,10 +179,7 @@ class Downloader:
             where = f"result {index} of {len(attempt.results)}: " if index > 1 else ""
             return self.journal.download_failed(job, attempt, f"{where}{exc}")
         except OSError as exc:  # the disk, not the download: full, read-only, failing
-            message = f"cannot write {stem}.*: {exc.strerror or exc}"
-            attempt = self.journal.download_failed(job, attempt, message)
-            self.control.stop(f"{message}; fix the output folder and rerun to resume", hard=True)
-            return attempt
+            return self._disk_failed(job, attempt, stem, exc)
         if got.warning:
             self.journal.warning(job, f"result {index}: {got.warning}", attempt.task_id)
         rel = got.path.relative_to(self.folder).as_posix()

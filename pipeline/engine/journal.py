@@ -17,10 +17,12 @@ event for run.log and the progress bars. Nothing else in the engine writes to th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 from pipeline.events import Event, Listener
 from pipeline.manifest import FileRef, Job
+from pipeline.manifest.refs import shown
 from pipeline.state import Attempt, StateStore, StoredResult, StoredUpload
 
 
@@ -56,7 +58,10 @@ class Journal:
 
     def intend(self, job: Job, number: int) -> Attempt:
         """The intent to submit attempt `number`, committed before the create call."""
-        attempt = self._apply(self.store.record_intent(job.id, job.fingerprint, number, job.model))
+        inputs = json.dumps(shown(job.model, job.input), ensure_ascii=False)
+        attempt = self._apply(
+            self.store.record_intent(job.id, job.fingerprint, number, job.model, inputs)
+        )
         self._event(job, "pending", "submitting", detail=f"attempt {number}")
         return attempt
 
@@ -69,7 +74,8 @@ class Journal:
 
     def submitted(self, job: Job, attempt: Attempt, task_id: str) -> Attempt:
         attempt = self._apply(self.store.record_task(attempt.id, task_id))
-        self._event(job, "submitting", "submitted", task_id)
+        # The version in run.log lets `rebuild-state` tell which version made the task.
+        self._event(job, "submitting", "submitted", task_id, f"version={job.fingerprint[:16]}")
         return attempt
 
     def withdraw(self, job: Job, attempt: Attempt, detail: str) -> None:
@@ -207,10 +213,14 @@ class Journal:
         """A fresh link for the expired URL of result `index` (no status change, no event)."""
         return self._apply(self.store.set_result_url(attempt.id, index, url))
 
-    def claim_stem(self, stem: str, attempt: Attempt) -> None:
-        """`<stem>.<ext>` is about to be written for `attempt`: older attempts let go of it."""
-        for released in self.store.release_stem(stem, attempt.id):
-            self._apply(released)
+    def holders(self, stem: str, attempt: Attempt) -> list[Attempt]:
+        """The other attempts holding a file `<stem>.<ext>` that `attempt` is about to write."""
+        return [self._apply(a) for a in self.store.holders(stem, attempt.id)]
+
+    def file_moved(self, attempt: Attempt, index: int, file: str | None) -> Attempt:
+        """Result `index` was moved to `file` (an earlier take set aside, or brought back);
+        None: it was gone, and the attempt lets go of its old name."""
+        return self._apply(self.store.move_result_file(attempt.id, index, file))
 
     def result_downloaded(
         self, job: Job, attempt: Attempt, index: int, stored: StoredResult

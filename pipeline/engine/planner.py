@@ -55,6 +55,8 @@ class Decision:
     reason: str
     status: LedgerStatus
     current: tuple[Attempt, ...]  # attempts for the job's current fingerprint, oldest first
+    # Earlier takes: the job's other attempts whose results are on disk, newest first.
+    takes: tuple[Attempt, ...] = ()
 
     @property
     def latest(self) -> Attempt | None:
@@ -144,9 +146,15 @@ def decide(
     latest = current[-1] if current else None
     stage = _stage(job, history, current, options.max_attempts)
     action, reason = _action(stage, latest, options, has_file)
-    decision = Decision(
-        job, stage, action, reason, _status(stage, latest, options.download), current
+    takes = sorted(
+        (a for a in history if a is not latest and a.downloaded),
+        key=lambda a: a.completed_at or a.intent_at,
+        reverse=True,
     )
+    if stage == "changed" and takes and options.download:
+        reason += "; the last result stays, as an earlier take"
+    status = _status(stage, latest, options.download)
+    decision = Decision(job, stage, action, reason, status, current, tuple(takes))
     if upstream is None or not job.upstream or action != "submit":
         return decision  # a task of this version exists: it was made from its inputs
     return _gate(decision, [upstream[u] for u in job.upstream if u in upstream])

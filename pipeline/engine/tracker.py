@@ -272,6 +272,9 @@ class Tracker:
         except kie.AuthError as exc:
             self.control.stop(f"the API key was refused ({exc.message})", hard=True)
             return
+        except kie.Redirected as exc:  # a proxy or a wrong --base-url: no poll will get through
+            self.control.stop(exc.message, hard=True)
+            return
         except kie.NotFound as exc:
             # A task can be unknown for a moment right after creation; one that stays unknown
             # (expired from Kie's records, or made by a simulator that is gone) has failed.

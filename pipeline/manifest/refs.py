@@ -9,6 +9,7 @@ its own fingerprint, so that the job's identity does not depend on URLs that cha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,28 @@ def render(value: Any, resolve: Resolver) -> Any:
     if isinstance(value, list):
         return [render(v, resolve) for v in value]
     return value
+
+
+def describe(ref: Ref) -> str:
+    """A reference as a person reads it: where the value sent to Kie comes from."""
+    if isinstance(ref, FileRef):
+        return f"file {ref.name}"
+    if isinstance(ref, OutputRef):
+        return f"result {ref.index} of {ref.job}" if ref.index != 1 else f"result of {ref.job}"
+    return f"task of {ref.job}"
+
+
+def as_text(value: Any) -> str:
+    """An input value as a person reads it: strings as written, anything else as in the
+    JSON body sent to Kie (true, 10, null), a reference as where its value comes from."""
+    value = render(value, describe)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def shown(model: str, input: Mapping[str, Any]) -> dict[str, str]:
+    """A job version as the gallery shows it (model, then each input field as text): kept
+    with each submission, so that an earlier take can say what it was made from."""
+    return {"model": model, **{key: as_text(value) for key, value in input.items()}}
 
 
 def identity(value: Any, fingerprints: Mapping[str, str]) -> Any:

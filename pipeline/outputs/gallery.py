@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from pipeline.engine.planner import Decision
-from pipeline.manifest import FileRef, Job, Manifest, OutputRef, Ref
-from pipeline.manifest.refs import render
+from pipeline.manifest import Job, Manifest
+from pipeline.manifest.refs import as_text
 from pipeline.models import PriceTable, load_prices
+from pipeline.outputs.players import player, strip
+from pipeline.outputs.takes import TAKES_CSS, takes
 from pipeline.status import LEDGER_ORDER, label
 
 GALLERY_FILE = "index.html"
-# A media fragment makes browsers seek to (and so paint) an early frame once the metadata is
-# in, which stands in for a poster: Kie returns no thumbnail, and we do not ship a decoder.
-FIRST_FRAME = "#t=0.1"
 
 _CSS = """
 :root { color-scheme: light dark; --bg: #f6f7f9; --card: #fff; --ink: #1d2330;
@@ -97,6 +95,7 @@ code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px
 .warn { color: var(--warn); font-size: 12.5px; margin: 0; }
 footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 """
+_STYLE = _CSS + TAKES_CSS
 
 
 @dataclass(frozen=True)
@@ -165,22 +164,6 @@ def csp(style: str) -> str:
     )
 
 
-def _ref_text(ref: Ref) -> str:
-    """A reference as a person reads it: where the value sent to Kie comes from."""
-    if isinstance(ref, FileRef):
-        return f"file {ref.name}"
-    if isinstance(ref, OutputRef):
-        return f"result {ref.index} of {ref.job}" if ref.index != 1 else f"result of {ref.job}"
-    return f"task of {ref.job}"
-
-
-def _value(value: Any) -> str:
-    # Strings as written; everything else as in the JSON body sent to Kie (true, 10, null);
-    # a reference as where its value comes from.
-    value = render(value, _ref_text)
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 def _remote_link(url: str | None) -> str:
     """A link to a remote result (downloads off), only for http(s) URLs."""
     if not url or urlsplit(url).scheme not in {"http", "https"}:
@@ -191,58 +174,14 @@ def _remote_link(url: str | None) -> str:
     )
 
 
-def _kind(output: Mapping[str, Any]) -> str:
-    return str(output.get("media_type") or "").partition("/")[0]
-
-
-def _src(output: Mapping[str, Any]) -> str:
-    return quote(str(output["file"]), safe="/")
-
-
-def _player(job: Job, output: Mapping[str, Any], number: int) -> str:
-    """Result `number` shown by its kind: a picture, a video (an early frame as its
-    preview), a sound player; anything else as a link to the file."""
-    src, kind = _src(output), _kind(output)
-    alt = escape(f"Result {number} of {job.id}" if number > 1 else f"Result of {job.id}")
-    link = f'<a href="{escape(src)}">Download {escape(str(output["file"]))}</a>'
-    if kind == "image":
-        return f'<img loading="lazy" src="{escape(src)}" alt="{alt}">'
-    if kind == "video":
-        return (
-            f'<video controls preload="metadata" playsinline src="{escape(src + FIRST_FRAME)}" '
-            f'title="{alt}" aria-label="{alt}">{link}</video>'
-        )
-    if kind == "audio":
-        return (
-            f'<audio controls preload="metadata" src="{escape(src)}" aria-label="{alt}">'
-            f"{link}</audio>"
-        )
-    return f"<p>{link}</p>"
-
-
-def _strip(job: Job, outputs: Sequence[Mapping[str, Any]]) -> str:
-    """Every result of a task of several, as a row of thumbnails linking to the files."""
-    items = []
-    for number, output in enumerate(outputs, 1):
-        if not output["file"]:
-            items.append(f"<li><a>{number}: missing</a></li>")
-            continue
-        src = escape(_src(output))
-        if _kind(output) == "image":
-            alt = escape(f"Result {number} of {job.id}")
-            inner = f'<img loading="lazy" src="{src}" alt="{alt}">'
-        else:
-            inner = escape(f"{number}: {_kind(output) or 'file'}")
-        items.append(f'<li><a href="{src}" title="{escape(str(output["file"]))}">{inner}</a></li>')
-    return f'<ul class="strip" aria-label="{len(outputs)} results">{"".join(items)}</ul>'
-
-
 def _frame(job: Job, r: Mapping[str, Any], reason: str = "") -> str:
     outputs = [o for o in r["outputs"] if isinstance(o, Mapping)]
     shown = next((o for o in outputs if o["file"]), None)
     if shown is not None:
-        frame = f'<div class="frame">{_player(job, shown, outputs.index(shown) + 1)}</div>'
-        return frame + (_strip(job, outputs) if len(outputs) > 1 else "")
+        number = outputs.index(shown) + 1
+        alt = f"Result {number} of {job.id}" if number > 1 else f"Result of {job.id}"
+        frame = f'<div class="frame">{player(shown, alt)}</div>'
+        return frame + (strip(job.id, outputs) if len(outputs) > 1 else "")
     status = r["status"]
     count = f" ({len(outputs)} results)" if len(outputs) > 1 else ""
     if status == "succeeded":  # downloads off: the results are only on Kie's server
@@ -273,7 +212,7 @@ def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
     job = decision.job
     status = str(r["status"])
     settings = [("model", job.model)] + [
-        (k, _value(v)) for k, v in job.input.items() if k != "prompt"
+        (k, as_text(v)) for k, v in job.input.items() if k != "prompt"
     ]
     price = prices.credits_for(job.model, job.input)
     settings.append(("price", f"{price} credits (est.)" if price is not None else "unknown"))
@@ -307,7 +246,9 @@ def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
             '<p class="warn">Possible duplicate: a create call\'s answer was lost, '
             "so Kie may hold a second task for this job.</p>"
         )
-    parts.append("</div></li>")
+    parts.append("</div>")
+    parts.append(takes(decision))
+    parts.append("</li>")
     return "".join(parts)
 
 
@@ -349,11 +290,11 @@ def render_gallery(
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         # The policy must come before anything that could load or run something.
-        f'<meta http-equiv="Content-Security-Policy" content="{escape(csp(_CSS))}">'
+        f'<meta http-equiv="Content-Security-Policy" content="{escape(csp(_STYLE))}">'
         '<meta name="referrer" content="no-referrer">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="generator" content="run-pipeline">'
-        f"<title>{title}</title><style>{_CSS}</style></head>\n<body>"
+        f"<title>{title}</title><style>{_STYLE}</style></head>\n<body>"
         f"{_header(manifest, summary, generated_at)}\n"
         f'<main><ul class="cards">{cards}</ul></main>\n'
         "<footer>Written by run-pipeline from state.sqlite; rebuild it with "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,8 +38,20 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _takes_on_disk(folder: Path, decision: Decision) -> Decision:
+    """The decision with only the earlier takes whose files are still there: takes are the
+    user's to delete, and a deleted one leaves the gallery instead of showing a hole."""
+    kept = tuple(
+        take
+        for take in decision.takes
+        if any((folder / str(r.file)).is_file() for r in take.results)
+    )
+    return decision if kept == decision.takes else replace(decision, takes=kept)
+
+
 def write_outputs(folder: Path, manifest: Manifest, decisions: Sequence[Decision]) -> Path:
     """The ledger (JSONL and CSV) and the gallery, from the same rows; returns the page."""
+    decisions = [_takes_on_disk(folder, d) for d in decisions]
     rows = [ledger.row(d) for d in decisions]
     jsonl, csv_text = ledger.render(rows)
     atomic_write(folder / "ledger.jsonl", jsonl)

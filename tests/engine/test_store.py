@@ -52,18 +52,22 @@ def test_discarded_intents_leave_no_row(tmp_path: Path) -> None:
         assert store.attempts_by_job() == {}
 
 
-def test_release_stem_returns_the_rows_that_let_go(tmp_path: Path) -> None:
+def test_holders_of_a_name_and_moving_their_files(tmp_path: Path) -> None:
     with StateStore.open(tmp_path / "state.sqlite") as store:
-        old = store.record_intent("hero", "fp1", 1, "m")
+        old = store.record_intent("hero", "fp1", 1, "m", '{"prompt": "a lamp"}')
         store.record_success(old.id, ["u1", "u2"], None)
         store.record_result_file(old.id, 1, StoredResult(1, None, "media/hero.png", "a", 5))
         other = store.record_intent("hero.b", "fp9", 1, "m")
         store.record_success(other.id, ["u3"], None)
         store.record_result_file(other.id, 1, StoredResult(1, None, "media/hero.b.png", "b", 5))
         new = store.record_intent("hero", "fp2", 1, "m")
-        released = store.release_stem("media/hero", new.id)
-        assert [r.id for r in released] == [old.id] and released[0].results[0].file is None
-        assert store.get(other.id).results[0].file == "media/hero.b.png"  # job hero.b's
+        assert [a.id for a in store.holders("media/hero", new.id)] == [old.id]  # not hero.b's
+        assert store.holders("media/hero", old.id) == []  # an attempt never holds against itself
+        moved = store.move_result_file(old.id, 1, "media/takes/hero/x.png")
+        assert moved.results[0] == StoredResult(1, "u1", "media/takes/hero/x.png", "a", 5)
+        assert moved.shown_inputs == {"prompt": "a lamp"}
+        gone = store.move_result_file(old.id, 1, None)
+        assert gone.results[0] == StoredResult(1, "u1") and not gone.downloaded
 
 
 def test_another_endpoint_is_refused(tmp_path: Path) -> None:

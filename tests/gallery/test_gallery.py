@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,14 +17,9 @@ from pipeline.cli import main
 from pipeline.engine.planner import Decision, PlanOptions, decide
 from pipeline.manifest import Job, Manifest, Settings
 from pipeline.models import load_prices
-from pipeline.outputs.gallery import (
-    FIRST_FRAME,
-    GALLERY_FILE,
-    csp,
-    render_gallery,
-    summarize,
-)
+from pipeline.outputs.gallery import GALLERY_FILE, csp, render_gallery, summarize
 from pipeline.outputs.ledger import row
+from pipeline.outputs.players import FIRST_FRAME
 from pipeline.outputs.writer import write_outputs
 from pipeline.state import Attempt
 from tests.support.factories import attempt, make_job, result
@@ -311,3 +308,29 @@ def test_runs_and_the_ledger_command_write_the_gallery(tmp_path: Path) -> None:
     (out / GALLERY_FILE).unlink()
     assert main(["ledger", str(manifest), "--out", str(out)]) == 0
     assert "<h1>Tiny</h1>" in (out / GALLERY_FILE).read_text(encoding="utf-8")
+
+
+def test_earlier_takes_fold_under_the_card_escaped_newest_first() -> None:
+    job = make_job("teaser", "A paper boat at dawn")
+    old_inputs = json.dumps({"model": job.model, "prompt": HOSTILE, "aspect_ratio": "landscape"})
+    takes = [
+        attempt(
+            job,
+            "succeeded",
+            fingerprint=f"{n}" * 64,
+            completed_at=1.0e9 + n * 3600,
+            inputs=old_inputs,
+            results=(replace(result("teaser"), file=f"media/takes/teaser/{n}.mp4"),),
+        )
+        for n in (1, 2)
+    ]
+    (plan,) = plans_for((job, [*takes, attempt(job, "succeeded")]))
+    assert [t.fingerprint[0] for t in plan.takes] == ["2", "1"]  # newest first
+    page = render([plan])
+    fold = page[page.index('<details class="takes">') :]
+    assert "<summary>2 earlier takes</summary>" in fold
+    assert fold.index("media/takes/teaser/2.mp4") < fold.index("media/takes/teaser/1.mp4")
+    assert "<dt>prompt</dt><dd>&lt;script&gt;alert(1)&lt;/script&gt;" in fold
+    assert "<dt>n_frames</dt><dd>(not set)</dd>" in fold  # a field the old version lacked
+    assert "<script" not in page.lower()
+    assert 'aria-label="Earlier take 2 of teaser, finished 2001-09-09 03:46:40 UTC"' in fold

@@ -66,6 +66,7 @@ MANIFEST: dict[str, Any] = {
     ],
 }
 
+FIRST_TEASER = "A paper boat in the rain"  # the teaser's first version: its earlier take
 CARDS = """return Array.from(document.querySelectorAll('.card')).map(card => {
   const v = card.querySelector('.frame video');
   const images = Array.from(card.querySelectorAll('img'));
@@ -80,15 +81,17 @@ CARDS = """return Array.from(document.querySelectorAll('.card')).map(card => {
 
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished simulated run (one moderated job, so exit 1) and its index.html."""
+    """A finished simulated run (one moderated job, so exit 1) and its index.html, after the
+    teaser's prompt was edited once (so it has an earlier take)."""
     folder = tmp_path_factory.mktemp("gallery")
     manifest = folder / "campaign.yaml"
-    manifest.write_text(yaml.safe_dump(MANIFEST, sort_keys=False), encoding="utf-8")
     out = folder / "out"
-    assert (
-        main([str(manifest), "--simulate", "--time-scale", "0.005", "--out", str(out), "--quiet"])
-        == 1
-    )
+    for teaser in (FIRST_TEASER, MANIFEST["jobs"][0]["prompt"]):
+        edited = {**MANIFEST, "jobs": [{**MANIFEST["jobs"][0], "prompt": teaser}]}
+        edited["jobs"] += MANIFEST["jobs"][1:]
+        manifest.write_text(yaml.safe_dump(edited, sort_keys=False), encoding="utf-8")
+        argv = [str(manifest), "--simulate", "--time-scale", "0.005", "--out", str(out)]
+        assert main([*argv, "--quiet"]) == 1
     return out / GALLERY_FILE
 
 
@@ -154,6 +157,23 @@ def test_every_result_loads_by_its_kind(browser: Browser, gallery: Path) -> None
         browser.execute("return getComputedStyle(document.querySelector('.cards')).display")
         == "grid"
     )
+
+
+def test_an_earlier_take_unfolds_and_plays(browser: Browser, gallery: Path) -> None:
+    open_page(browser, gallery)
+    fold = "#job-teaser details.takes"
+    assert browser.execute(f"return document.querySelector('{fold}').open") is False
+    assert browser.execute(f"return document.querySelector('{fold} summary').textContent") == (
+        "1 earlier take"
+    )
+    browser.execute(f"document.querySelector('{fold}').open = true")
+    take = f"document.querySelector('{fold} video')"
+    browser.wait_for(f"const v = {take}; return v.error || v.readyState >= 1", timeout=30)
+    assert browser.execute(f"return {take}.error") is None
+    assert browser.execute(f"return {take}.duration") > 0
+    assert browser.execute(f"return {take}.getAttribute('src')").startswith("media/takes/teaser/")
+    shown = browser.execute(f"return document.querySelector('{fold} dl').textContent")
+    assert shown == f"prompt{FIRST_TEASER}"  # what differed: the old prompt
 
 
 def test_hostile_prompt_is_shown_as_text(browser: Browser, gallery: Path) -> None:

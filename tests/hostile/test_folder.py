@@ -89,6 +89,47 @@ def test_a_task_only_the_log_knows_is_tracked_after_a_rebuild(make_batch: MakeBa
     assert batch.run() == 0 and batch.stats()["creates"] == 2
 
 
+def test_a_rebuild_restores_every_result_of_a_task(make_batch: MakeBatch) -> None:
+    """Four images of one task: all four are restored from the ledger's `outputs`, so the
+    rerun neither creates nor downloads anything, and the ledger still lists four."""
+    batch = make_batch()
+    batch.write(
+        "version: 1\njobs:\n  - id: poster\n    model: bytedance/seedream-v4-text-to-image\n"
+        "    prompt: Four posters of a paper boat\n    max_images: 4\n"
+    )
+    assert batch.run() == 0
+    before, stats = batch.rows(), batch.stats()
+    _lose_state(batch.folder, "deleted")
+    assert main(["rebuild-state", str(batch.manifest), "--out", str(batch.folder)]) == 0
+    assert batch.run() == 0
+    after = batch.stats()
+    assert (after["creates"], after["file_downloads"]) == (
+        stats["creates"],
+        stats["file_downloads"],
+    )
+    (row,) = batch.rows()
+    assert row["outputs"] == before[0]["outputs"] and len(row["outputs"]) == 4
+
+
+def test_a_log_only_task_of_an_edited_job_is_not_taken_for_the_new_version(
+    make_batch: MakeBatch,
+) -> None:
+    """The log says which version made each task: a job edited before the rebuild gets a
+    new task, instead of the old version's result passing for the new one's."""
+    batch = make_batch()
+    batch.write(jobs_yaml(2))
+    assert batch.run("--no-download") == 0
+    (batch.folder / "ledger.jsonl").write_text("")  # the ledger lost too: the log remains
+    _lose_state(batch.folder, "deleted")
+    batch.write(jobs_yaml(2).replace("A paper boat number 0", "A paper kite number 0"))
+    assert main(["rebuild-state", str(batch.manifest), "--out", str(batch.folder)]) == 0
+    assert batch.run() == 0
+    assert batch.stats()["creates"] == 3  # job-000's new version only; job-001 tracked
+    rows = batch.ledger()
+    prompts = {t["taskId"]: t["input"]["prompt"] for t in batch.sim.tasks()}
+    assert prompts[rows["job-000"]["task_id"]] == "A paper kite number 0 on a pond"
+
+
 @pytest.mark.parametrize("part", ["run.log", ".lock", "MEDIA", "MEDIA/job-000.mp4.x.part"])
 def test_a_linked_part_of_the_folder_is_refused(done: Batch, part: str, tmp_path: Path) -> None:
     outside = tmp_path / "outside"

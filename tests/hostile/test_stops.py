@@ -1,4 +1,5 @@
-"""The first SIGTERM ends the run within seconds, whatever the server does (issue 18).
+"""Runs that must stop: the first SIGTERM ends the run within seconds, whatever the server
+does (issue 18); and polls redirected elsewhere end the run at once (the last test).
 
 Each test runs `run-pipeline` as a process against the simulator at real time (no time
 scale), makes the server hostile, sends one SIGTERM and checks the run ends on its own with
@@ -9,6 +10,8 @@ hold a call for (the client's 90 s deadline, a create backoff of minutes).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -18,8 +21,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from pipeline.cli import main
+from tests.hostile.server import Conn, Request, hostile, response
 from tests.support.batch import KEY, Batch, MakeBatch, batch_factory
 from tests.support.manifests import jobs_yaml
 
@@ -132,3 +138,36 @@ def test_sigterm_ends_a_run_whose_server_drips_its_answers(make_batch: MakeBatch
     # A create cut off while its answer dripped may have made a task: the next run flags it.
     rows = batch.rows()
     assert all(r["status"] in {"running", "pending"} for r in rows)
+
+
+def test_polls_redirected_elsewhere_stop_the_run(make_batch: MakeBatch) -> None:
+    """Creates get through, then every poll is answered with a redirect (a login page in
+    front of the API): the run stops with exit 3 and says so, instead of warning on every
+    poll until the tasks time out."""
+    batch = make_batch()
+    batch.write(jobs_yaml(3))
+
+    def proxy(request: Request, conn: Conn) -> None:
+        if "recordInfo" in request.path:
+            conn.send(response(302, b"", {"Location": "https://sso.example/login"}))
+            return
+        headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+        answer = httpx.request(
+            request.method,
+            batch.sim.base_url + request.path,
+            headers=headers,
+            content=request.body or None,
+        )
+        conn.send(
+            response(answer.status_code, answer.content, {"Content-Type": "application/json"})
+        )
+
+    with hostile(proxy) as server:
+        args = batch.args()
+        args[args.index("--base-url") + 1] = server.url
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(args)
+    assert code == 3, err.getvalue()
+    assert "redirect to https://sso.example/login" in err.getvalue()
+    assert batch.stats()["creates"] == 3

@@ -10,7 +10,7 @@ import os
 import sqlite3
 import subprocess
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,7 +238,9 @@ def audit(
     # No file in media/ is partial, foreign, or fails its checksum.
     if videos.exists():
         for path in videos.iterdir():
-            if path.name in expected_files:
+            if path.name == "takes":
+                _audit_takes(folder, state)
+            elif path.name in expected_files:
                 result.files += 1
             elif path.name in partial_ok:
                 result.partial_files += 1
@@ -247,3 +249,15 @@ def audit(
             else:
                 raise AssertionError(f"unexpected file in media/: {path.name}")
     return result
+
+
+def _audit_takes(folder: Path, state: Mapping[str, Sequence[Attempt]]) -> None:
+    """Every file under media/takes/ is a recorded result (of an earlier version: the
+    current one's files are checked at their own names above), whole and unchanged."""
+    recorded = {r.file: r for tries in state.values() for a in tries for r in a.results if r.file}
+    for path in (folder / "media" / "takes").rglob("*"):
+        if path.is_dir():
+            continue
+        rel = path.relative_to(folder).as_posix()
+        assert rel in recorded, f"{rel}: a take the state does not know"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded[rel].sha256, rel

@@ -156,7 +156,7 @@ def test_state_file_failing_mid_run(
         "record_task",
         "record_success",
         "record_result_file",
-        "release_stem",
+        "holders",
         "record_progress",
     ],
 )

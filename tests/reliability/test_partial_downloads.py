@@ -88,12 +88,18 @@ def test_an_edited_job_never_resumes_the_old_tasks_partial_download(
 
 
 def test_reverting_an_edit_never_keeps_the_other_versions_video(make_batch: MakeBatch) -> None:
-    """v1 downloaded, v2 downloaded over it, back to v1: v1 is done at Kie, but the file on
-    disk holds v2's video, so v1 must be fetched again (its URL is refreshed if need be)."""
+    """v1 downloaded, v2 downloaded where v1 was, back to v1: v1 is done at Kie and its
+    video was kept as an earlier take, so it comes back from there (no download), and
+    `media/boat.mp4` never holds the other version's video."""
     batch = make_batch()
+    downloads = []
     for ratio in ("landscape", "portrait", "landscape"):
         batch.write(_job(ratio))
         assert batch.run() == 0
         assert (batch.out / "media" / "boat.mp4").read_bytes() == video(ratio), ratio
+        downloads.append(batch.sim.stats()["file_downloads"])
     assert batch.sim.stats()["creates"] == 2  # v1 was not paid twice
+    assert downloads[2] == downloads[1]  # nor downloaded twice
+    (take,) = (batch.out / "media" / "takes" / "boat").iterdir()
+    assert take.read_bytes() == video("portrait")
     audit(batch.sim, batch.out, batch.manifest)
