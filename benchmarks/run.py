@@ -310,10 +310,6 @@ def _speed(name: str, config: SimConfig, tmp: Path, args: argparse.Namespace) ->
         )
         if args.concurrency:
             runner_cmd += ["--concurrency", str(args.concurrency)]
-        if name == "mixed":
-            # The engine's downloader saves every result as videos/<id>.mp4 and refuses an
-            # image there; the mixed batch measures submitting and tracking only.
-            runner_cmd += ["--no-download"]
         baseline_cmd = [
             sys.executable,
             str(ROOT / "benchmarks" / "baseline.py"),
