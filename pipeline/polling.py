@@ -1,8 +1,9 @@
-"""When to ask about a task next: learn each model's timing, spend the query budget where it
-buys the most. Nothing here assumes a time scale: an image model that answers in 8 seconds and
-a video model that takes 12 minutes are both learned from their own answers.
+"""When to ask about a task next: learn each timing class's timing, spend the query budget
+where it buys the most. Nothing here assumes a time scale: an image model that answers in 8
+seconds and a video model that takes 12 minutes are both learned from their own answers.
 
-Interface (for the tracker; `model` is any key, the model name in practice):
+Interface (for the tracker; `model` is any key: a timing class in practice, see
+`pipeline.timingclass`, `model[n_frames=15]` or a bare model name):
 
     planner = PollPlanner(min_interval, max_interval, horizon=max_wait,
                           history=[(model, seconds), ...])   # earlier runs, may be empty
@@ -12,6 +13,13 @@ Interface (for the tracker; `model` is any key, the model name in practice):
     planner.observe(model, duration, since)   # seen done at `duration`, running at `since`
     planner.refit(now, running)       # re-learn what has news; the models whose plan moved
                                       # (their unpolled tasks should take first_delay again)
+
+- **Classes.** A key `model[field=value,...]` is a timing class of `model`: every answer it
+  gets also goes to the model's pool (the bare model name, where earlier runs' tasks that kept
+  no inputs go too). A class with no finished task of its own borrows: while its pool has a
+  fit, the class is fitted from that fit (half of the prior, and the EM's start) and its own
+  running tasks, which are censored at their ages, so a class slower than its pool moves its
+  first poll later as its tasks are seen running; with no pool fit either, it is probed.
 
 `PollPolicy` is the single-model face the tracker used before (`next_delay(age, polled=)`,
 `observe(duration, since=)`, `maybe_refit(now, ages)`); it keeps every task under one key.
@@ -43,9 +51,10 @@ Interface (for the tracker; `model` is any key, the model name in practice):
   takes): a first poll at age `first`, one every `gap` through the bulk, and past the fitted
   `TAIL_QUANTILE` gaps that grow with age (`TAIL_GROWTH`), so a stuck task costs a few polls,
   not hundreds. `budget` caps the polls per task the query rate can sustain. When the polls
-  spent so far (per task polled: a floor on the final figure) already pass `POLLS_PER_TASK`,
-  which happens when the fit promised fewer than the tasks took (a model whose tasks come in
-  two lengths), the next plans spend less (`OVERSPEND_GAIN`), so the batch keeps its budget.
+  spent so far over the whole run (per task polled: a floor on the final figure) already pass
+  `POLLS_PER_TASK`, which happens when the fit promised fewer than the tasks took (a class
+  whose tasks come in two lengths, probes of many small classes), every class's next plan
+  spends less (`OVERSPEND_GAIN`), so the batch keeps its budget.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ from pipeline.pollplan import (
     log_edges,
     lognormal_cdf,
 )
+from pipeline.timingclass import pool_of
 
 POLLS_PER_TASK: float | None = 2.8  # polls per task for the plan (probes use a little more)
 DETECTION_SHARE = 0.15  # with POLLS_PER_TASK None: detect within this share of the median ...
@@ -80,7 +90,7 @@ EXPLORE_EVERY = 16  # one task in this many gets an early first poll ...
 EXPLORE_FROM = 0.3  # ... at an age between this share of the first poll's and the first poll
 HISTORY_SLACK = 0.25  # an earlier run's duration ends when the finish was *seen*: up to this
 HISTORY_KEEP = 500  # share later; the most recent this many per model are used
-OVERSPEND_FROM = 20  # once this many tasks of a model were polled, polls spent beyond the
+OVERSPEND_FROM = 20  # once this many tasks of the run were polled, polls spent beyond the
 OVERSPEND_GAIN = 4.0  # budget come off the next plan's spend, this many times over ...
 MIN_SPEND = 1.5  # ... down to this many polls per task
 DEFAULT_MODEL = ""
@@ -89,7 +99,7 @@ _GOLDEN = (math.sqrt(5) - 1) / 2  # spreads the early polls evenly (a low-discre
 
 @dataclass
 class _Model:
-    """What is known of one model's timing."""
+    """What is known of one timing class's (or model pool's) timing."""
 
     finished: Counter[tuple[int, int]] = field(default_factory=Counter)
     schedule: Schedule | None = None
@@ -100,9 +110,8 @@ class _Model:
     fitted_at: float = -math.inf
     tracked: int = 0  # first polls planned (for the exploring ones)
     probes: int = 0  # probe ladders started
-    polls: int = 0  # polls made of the model's tasks so far (probes and explorers included)
-    polled: int = 0  # tasks polled at least once
     reach: float = 0.0  # the oldest age a task of the model was seen at
+    borrowed: bool = False  # the schedule was fitted with no finished task of its own
 
     @property
     def observed(self) -> int:
@@ -110,7 +119,7 @@ class _Model:
 
 
 class PollPlanner:
-    """The poll plan of a run, one learned timing per model (see the module docstring)."""
+    """The poll plan of a run, one learned timing per class (see the module docstring)."""
 
     def __init__(
         self,
@@ -144,16 +153,27 @@ class PollPlanner:
         self.prior = [w / sum(weights) for w in weights] + [0.0]
         self.models: dict[str, _Model] = {}
         self.refits = 0
+        self.polls_made = 0  # polls made in the run so far (probes and explorers included)
+        self.tasks_polled = 0  # tasks polled at least once
         recent: dict[str, list[float]] = {}
         for model, seconds in history:
             recent.setdefault(model, []).append(seconds)
         for model, durations in recent.items():
             for seconds in durations[-HISTORY_KEEP:]:
                 self.observe(model, seconds, since=seconds * (1 - HISTORY_SLACK))
-            self._refit(self._model(model), ())
+        for model in sorted(self.models, key=lambda key: key != pool_of(key)):  # pools first
+            self._refit(self.models[model], (), None)
 
     def _model(self, model: str) -> _Model:
         return self.models.setdefault(model, _Model())
+
+    def _borrow(self, key: str) -> _Model | None:
+        """The pool a class with no finished task of its own plans from, if it has a fit."""
+        pool = self.models.get(pool_of(key))
+        m = self.models.get(key)
+        if pool is None or pool is m or pool.p is None or (m is not None and m.observed):
+            return None
+        return pool
 
     def schedule(self, model: str) -> Schedule | None:
         """The model's plan; None while it is being probed."""
@@ -176,6 +196,8 @@ class PollPlanner:
         the same when a re-plan asks again; without it, every call counts as a new task."""
         m = self._model(model)
         plan = m.schedule
+        if plan is None and (pool := self._borrow(model)) is not None:
+            plan = self._refit(m, (), pool)  # a new class of a known model: start from it
         if plan is None:
             if m.probes < PROBES:
                 # Probe ladder i: ages min_interval * 2 ** (i / PROBES + j), j = 0, 1, ...
@@ -206,27 +228,40 @@ class PollPlanner:
         plan = m.schedule
         if plan is None:  # probing: double the age
             return min(max(self.min_interval, age), self.max_interval)
+        if self.held(model, age):  # wait for the first poll, at most doubling its age
+            return min(plan.first - age, max(self.min_interval, age))
         if age < m.step_from:
             return max(self.min_interval, plan.gap)
         grown = min(max(plan.gap, TAIL_GROWTH * age), max(plan.gap, self.max_interval))
         return max(self.min_interval, grown)
 
+    def held(self, model: str, age: float) -> bool:
+        """Whether a task of `model` a poll found running at `age` waits for the class's first
+        poll: its class is still planned from its pool, and its tasks outlive it (the refits,
+        censored at the running ages, move the first poll later), so the pool's gaps would be
+        spent where none of the class finish. Such a task takes the first poll of each new
+        plan, as a task not yet polled does."""
+        m = self.models.get(model)
+        plan = m.schedule if m else None
+        return bool(m and m.borrowed and plan and age + self.min_interval < plan.first)
+
     # -- learning --------------------------------------------------------------------------
 
     def polled(self, model: str, *, first: bool) -> None:
-        """A task of `model` was polled (`first`: for the first time). What the polls cost so
-        far keeps the plan to its budget when the fit's promise does not hold."""
-        m = self._model(model)
-        m.polls += 1
-        m.polled += first
+        """A task of `model` was polled (`first`: for the first time). What the run's polls
+        cost so far keeps the plans to the budget when the fits' promise does not hold."""
+        self.polls_made += 1
+        self.tasks_polled += first
 
     def observe(self, model: str, duration: float, since: float = 0.0) -> None:
         """A task of `model` was seen finished `duration` seconds after submission, having
-        last been seen running `since` seconds after it."""
-        m = self._model(model)
-        m.reach = max(m.reach, duration)
+        last been seen running `since` seconds after it. A class's answer goes to its model's
+        pool too."""
         lo = self._edge(min(since, duration))
-        m.finished[(lo, max(lo, self._edge(duration) - 1))] += 1
+        for key in {model, pool_of(model)}:
+            m = self._model(key)
+            m.reach = max(m.reach, duration)
+            m.finished[(lo, max(lo, self._edge(duration) - 1))] += 1
 
     def refit(self, now: float, running: Iterable[tuple[str, float]] = ()) -> set[str]:
         """Re-learn every model with news since its last fit (cheap to call often); the
@@ -235,9 +270,14 @@ class PollPlanner:
         ages: dict[str, list[float]] = {}
         for model, age in running:
             ages.setdefault(model, []).append(age)
+            if pool_of(model) != model:  # the pool's fit counts its classes' tasks
+                ages.setdefault(pool_of(model), []).append(age)
         changed = set()
-        for model, m in self.models.items():
-            if not m.observed:
+        refitted: set[str] = set()
+        for model in sorted(self.models, key=lambda key: key != pool_of(key)):  # pools first
+            m = self.models[model]
+            pool = self._borrow(model)
+            if not m.observed and pool is None:
                 continue  # probing: nothing to fit yet
             if m.fitted_at == -math.inf and m.schedule is not None:
                 m.fitted_at = now  # planned from history: the first call starts the clock
@@ -246,20 +286,32 @@ class PollPlanner:
             stale = m.schedule is not None and now - m.fitted_at >= REFIT_AGE_SHARE * (
                 m.schedule.median
             )
-            if m.schedule is None or grown or stale:
+            moved = pool is not None and pool_of(model) in refitted
+            older = pool is not None and max(ages.get(model, ()), default=0.0) > (
+                REFIT_GROWTH * m.reach
+            )
+            if m.schedule is None or grown or stale or moved or older:
                 m.fitted_at = now
                 before = m.schedule
-                if self._refit(m, ages.get(model, ())) is not before:
+                refitted.add(model)
+                if self._refit(m, ages.get(model, ()), pool) is not before:
                     changed.add(model)
         return changed
 
-    def _refit(self, m: _Model, running: Iterable[float]) -> Schedule:
+    def _refit(self, m: _Model, running: Iterable[float], pool: _Model | None) -> Schedule:
+        """Fit `m` and plan from the fit. `pool`: the model's pool a class with no finished
+        task of its own borrows from (half the prior and the start), else None."""
         groups = Counter(m.finished)
         for age in running:
             if age > 0:  # never polled yet: says nothing
                 groups[(self._edge(age), self.bins)] += 1
                 m.reach = max(m.reach, age)
-        p = fit(self.bins, groups.items(), self.prior, PRIOR_WEIGHT, start=m.p)
+        prior, start, reach = self.prior, m.p, m.reach
+        m.borrowed = pool is not None and pool.p is not None
+        if pool is not None and pool.p is not None:
+            prior = [(a + b) / 2 for a, b in zip(self.prior, pool.p, strict=True)]
+            start, reach = prior, max(reach, pool.reach)
+        p = fit(self.bins, groups.items(), prior, PRIOR_WEIGHT, start=start)
         m.p = p
         m.fitted_n = m.observed
         cdf = [0.0]
@@ -268,9 +320,7 @@ class PollPlanner:
         # Nobody has been seen past `reach`: what the fit puts far beyond it is the prior's
         # guess, and planning its polls now would push every first poll late. Plan as if all
         # were done by REACH_FACTOR * reach; the plan follows as the batch ages.
-        cdf = [
-            c if e < REACH_FACTOR * m.reach else 1.0 for c, e in zip(cdf, self.edges, strict=True)
-        ]
+        cdf = [c if e < REACH_FACTOR * reach else 1.0 for c, e in zip(cdf, self.edges, strict=True)]
         moved = max((abs(a - b) for a, b in zip(cdf, m.cdf, strict=False)), default=1.0)
         if m.schedule is not None and moved < REPLAN_CHANGE:
             return m.schedule  # the distribution barely moved: keep the plan
@@ -279,10 +329,13 @@ class PollPlanner:
         planner = Planner(self.edges, cdf, min_gap=self.min_interval, max_gap=self.max_interval)
         if self.polls_per_task is not None:
             spend = self.polls_per_task - 1 / EXPLORE_EVERY  # what the early polls cost
-            if m.polled >= OVERSPEND_FROM:
-                # Polls per task so far is a floor on the batch's final figure (the running
-                # tasks will be polled again): past the budget, the rest must spend less.
-                over = m.polls / m.polled - self.polls_per_task
+            if self.tasks_polled >= OVERSPEND_FROM:
+                # Polls per task so far is a floor on the final figure (the running tasks will
+                # be polled again): past the budget, the rest must spend less. The run's
+                # figure is the target, so many small classes cannot add up past it; a class
+                # judged on its own would starve the slow classes, which cost the most polls
+                # (their probes) and decide the batch's p95.
+                over = self.polls_made / self.tasks_polled - self.polls_per_task
                 spend = max(MIN_SPEND, spend - OVERSPEND_GAIN * max(0.0, over))
             m.schedule = planner.best_detection(spend, self.late_share)
         else:

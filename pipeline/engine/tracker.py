@@ -24,6 +24,7 @@ from pipeline.manifest import Job
 from pipeline.pacing import SlidingWindowLimiter
 from pipeline.polling import PollPlanner
 from pipeline.state import Attempt
+from pipeline.timingclass import timing_class
 
 CALLBACK_STRETCH = 4.0  # with callbacks on, fallback polls come this many times later
 NOT_FOUND_LIMIT = 5  # consecutive "not found" answers before a tracked task counts as failed
@@ -38,9 +39,10 @@ def is_moderation(code: str | None, message: str | None) -> bool:
 
 
 def finished_durations(journal: Journal) -> list[tuple[str, float]]:
-    """(model, seconds from submission to the finish) of every task that succeeded in
+    """(timing class, seconds from submission to the finish) of every task that succeeded in
     earlier runs, oldest finish first. Failures are left out: a refusal ends in seconds and
-    says nothing about how long the model takes to generate."""
+    says nothing about how long the model takes to generate. An attempt that kept no inputs
+    (state schema < 4) is classed as its bare model: the model's pool."""
     done = [
         a
         for attempts in journal.history.values()
@@ -48,7 +50,13 @@ def finished_durations(journal: Journal) -> list[tuple[str, float]]:
         if a.phase == "succeeded" and a.submitted_at and a.completed_at
     ]
     done.sort(key=lambda a: a.completed_at or 0.0)
-    return [(a.model, max(0.0, (a.completed_at or 0.0) - (a.submitted_at or 0.0))) for a in done]
+    return [
+        (
+            timing_class(a.model, a.shown_inputs),
+            max(0.0, (a.completed_at or 0.0) - (a.submitted_at or 0.0)),
+        )
+        for a in done
+    ]
 
 
 def poll_budget(timing: Timing, concurrency: int) -> float | None:
@@ -80,6 +88,8 @@ class Active:
     not_found: int = 0  # consecutive "Task not found" answers
     next_due: float = 0.0  # the one poll scheduled for this task; older heap entries are stale
     seen_running: float = 0.0  # its age at the last poll that found it unfinished
+    timing: str = ""  # its timing class: the poll planner's key
+    held: bool = False  # polled, and waiting for its class's first poll (PollPlanner.held)
 
 
 @dataclass(order=True)
@@ -111,7 +121,8 @@ class Tracker:
         self.on_success = on_success
         self.on_failure = on_failure
         self.callbacks = callbacks  # Kie calls back: polling is only the slow fallback
-        # One learned timing per model, started from what earlier runs into this folder saw
+        # One learned timing per timing class (model and the inputs that set how long a task
+        # takes, pipeline/timingclass.py), started from what earlier runs into this folder saw
         # (the state has every task's submit and finish time), within the query budget.
         self.policy = PollPlanner(
             timing.poll_interval,
@@ -146,11 +157,12 @@ class Tracker:
         assert attempt.task_id is not None
         # The poll plan is by age: a task tracked again on a rerun keeps the age it has.
         age = max(0.0, time.time() - attempt.submitted_at) if attempt.submitted_at else 0.0
+        key = timing_class(job.model, job.input)
         self.active[attempt.id] = Active(
-            job, attempt, attempt.task_id, now - age, now + self.timing.max_wait
+            job, attempt, attempt.task_id, now - age, now + self.timing.max_wait, timing=key
         )
         self.by_task[attempt.task_id] = attempt.id
-        self._schedule(attempt.id, now + self._first_poll(job.model, age, attempt.id))
+        self._schedule(attempt.id, now + self._first_poll(key, age, attempt.id))
 
     def _schedule(self, attempt_id: int, at: float) -> None:
         active = self.active.get(attempt_id)
@@ -166,8 +178,9 @@ class Tracker:
         """Seconds to the next poll; with callbacks on, polling is only the slow fallback."""
         age = now - active.submitted
         if active.polls:
-            return self._fallback(self.policy.next_delay(active.job.model, age))
-        return self._first_poll(active.job.model, age, active.attempt.id)
+            active.held = self.policy.held(active.timing, age)
+            return self._fallback(self.policy.next_delay(active.timing, age))
+        return self._first_poll(active.timing, age, active.attempt.id)
 
     def _fallback(self, delay: float) -> float:
         """With callbacks on, a poll is only the safety net for a callback that never came:
@@ -178,10 +191,12 @@ class Tracker:
         return min(delay * CALLBACK_STRETCH, delay + self.timing.callback_fallback)
 
     def _replan_first_polls(self, now: float, models: set[str]) -> None:
-        """A model's poll plan changed: its tasks not polled yet take the new first poll."""
+        """A class's poll plan changed: its tasks not polled yet (or held for its first poll)
+        take the new first poll."""
         for a in self.active.values():
-            if a.job.model in models and not a.polls and a.task_id not in self.hinted:
-                due = a.submitted + self._next_poll(a, a.submitted)
+            if a.timing in models and (not a.polls or a.held) and a.task_id not in self.hinted:
+                last = a.submitted + a.seen_running  # the last poll (for a held task)
+                due = last + self._next_poll(a, last)
                 self._schedule(a.attempt.id, max(now, due))
 
     def poll_now(self, task_id: str) -> None:
@@ -199,7 +214,7 @@ class Tracker:
         while not done():
             self.flush_progress()
             now = time.monotonic()
-            running = ((a.job.model, a.seen_running) for a in self.active.values())
+            running = ((a.timing, a.seen_running) for a in self.active.values())
             changed = self.policy.refit(now, running)
             if changed:
                 self._replan_first_polls(now, changed)
@@ -251,7 +266,7 @@ class Tracker:
     async def _poll(self, active: Active) -> None:
         active.polls += 1
         active.unflushed_polls += 1
-        self.policy.polled(active.job.model, first=active.polls == 1)
+        self.policy.polled(active.timing, first=active.polls == 1)
         now = time.monotonic()
         try:
             try:
@@ -307,9 +322,7 @@ class Tracker:
         if self.active.pop(active.attempt.id, None) is None:
             return
         self._settle_polls(active)
-        self.policy.observe(
-            active.job.model, time.monotonic() - active.submitted, active.seen_running
-        )
+        self.policy.observe(active.timing, time.monotonic() - active.submitted, active.seen_running)
         if info.state == "success" and not info.result_urls:
             self._failed(active, NO_RESULT, "Kie reported success but listed no result URL")
         elif info.state == "success":
