@@ -17,7 +17,7 @@ Interface (for the tracker; `model` is any key: a timing class in practice, see
 - **Classes.** A key `model[field=value,...]` is a timing class of `model`: every answer it
   gets also goes to the model's pool (the bare model name, where earlier runs' tasks that kept
   no inputs go too). A class with no finished task of its own borrows: while its pool has a
-  fit, the class is fitted from that fit (half of the prior, and the EM's start) and its own
+  fit, the class is fitted from that fit (the EM's start, and half of the prior) and its own
   running tasks, which are censored at their ages, so a class slower than its pool moves its
   first poll later as its tasks are seen running; with no pool fit either, it is probed.
 
@@ -279,7 +279,7 @@ class PollPlanner:
             pool = self._borrow(model)
             if not m.observed and pool is None:
                 continue  # probing: nothing to fit yet
-            if m.fitted_at == -math.inf and m.schedule is not None:
+            if m.fitted_at == -math.inf and m.schedule is not None and pool is None:
                 m.fitted_at = now  # planned from history: the first call starts the clock
                 continue
             grown = m.observed > m.fitted_n and m.observed >= m.fitted_n * REFIT_GROWTH
@@ -300,7 +300,7 @@ class PollPlanner:
 
     def _refit(self, m: _Model, running: Iterable[float], pool: _Model | None) -> Schedule:
         """Fit `m` and plan from the fit. `pool`: the model's pool a class with no finished
-        task of its own borrows from (half the prior and the start), else None."""
+        task of its own borrows from (the EM's start, and half the prior), else None."""
         groups = Counter(m.finished)
         for age in running:
             if age > 0:  # never polled yet: says nothing
@@ -310,7 +310,7 @@ class PollPlanner:
         m.borrowed = pool is not None and pool.p is not None
         if pool is not None and pool.p is not None:
             prior = [(a + b) / 2 for a, b in zip(self.prior, pool.p, strict=True)]
-            start, reach = prior, max(reach, pool.reach)
+            start, reach = pool.p, max(reach, pool.reach)
         p = fit(self.bins, groups.items(), prior, PRIOR_WEIGHT, start=start)
         m.p = p
         m.fitted_n = m.observed

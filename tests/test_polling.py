@@ -9,6 +9,7 @@ import pytest
 
 from pipeline import polling
 from pipeline.polling import Planner, PollPlanner, PollPolicy, fit, log_edges, lognormal_cdf
+from pipeline.timingclass import pool_of, timing_class
 
 EDGES = log_edges(0.5, 2000.0, 24)
 
@@ -322,3 +323,102 @@ def test_detection_first_mode_uses_the_share_of_the_median() -> None:
     assert schedule is not None
     assert schedule.detection == pytest.approx(0.2 * schedule.median)
     assert schedule.gap <= schedule.detection
+
+
+# -- timing classes ----------------------------------------------------------------------
+
+
+def test_a_timing_class_is_the_model_and_the_inputs_that_set_how_long_it_takes() -> None:
+    short = timing_class("sora-2-text-to-video", {"prompt": "a boat", "n_frames": "10"})
+    long = timing_class("sora-2-text-to-video", {"prompt": "a cat", "n_frames": 15})
+    assert short == "sora-2-text-to-video[n_frames=10]" != long
+    assert long == timing_class("sora-2-text-to-video", {"n_frames": "15", "seed": 3})
+    assert pool_of(short) == pool_of(long) == "sora-2-text-to-video"
+    # No timing field: the model's pool itself (so single-model batches keep one class).
+    assert timing_class("nano-banana-2", {"prompt": "x", "aspect_ratio": "1:1"}) == (
+        "nano-banana-2"
+    )
+    assert pool_of("nano-banana-2") == "nano-banana-2"
+    # The fields keep one order, whatever order the job writes them in.
+    assert timing_class("m", {"resolution": "720p", "duration": "5"}) == timing_class(
+        "m", {"duration": "5", "resolution": "720p"}
+    )
+
+
+def test_two_classes_of_one_model_get_plans_of_their_own() -> None:
+    plan = PollPlanner(2.0, 300.0, horizon=3600.0)
+    short, long = "sora[n_frames=10]", "sora[n_frames=15]"
+    for _ in range(40):
+        plan.observe(short, 120.0, since=110.0)
+        plan.observe(long, 480.0, since=450.0)
+    assert {short, long} <= plan.refit(0.0)
+    a, b = plan.schedule(short), plan.schedule(long)
+    assert a is not None and b is not None
+    assert a.median < 150.0 and b.median > 400.0
+    assert plan.first_delay(short) < 150.0 < plan.first_delay(long)
+    # Both classes' answers are in the model's pool as well.
+    assert plan.models["sora"].observed == 80
+
+
+def test_a_new_class_of_a_known_model_starts_from_the_models_pool() -> None:
+    plan = PollPlanner(2.0, 300.0, horizon=3600.0)
+    for _ in range(40):
+        plan.observe("sora[n_frames=10]", 120.0, since=110.0)
+    plan.refit(0.0)
+    # Not probed at the shortest interval, not held for most of the horizon: planned as its
+    # model's tasks are, until its own finish.
+    first = plan.first_delay("sora[n_frames=15]")
+    assert 30.0 < first < 200.0
+    assert plan.models["sora[n_frames=15]"].probes == 0
+    assert plan.schedule("sora[n_frames=15]") is not None
+    # An unknown model with no pool at all is still probed.
+    assert plan.first_delay("kling[duration=5]") == 2.0
+
+
+def test_a_borrowing_class_whose_tasks_outlive_its_pool_plans_later_and_waits() -> None:
+    plan = PollPlanner(2.0, 300.0, horizon=3600.0)
+    for _ in range(40):
+        plan.observe("sora[n_frames=10]", 120.0, since=110.0)
+    plan.refit(0.0)
+    new = "sora[n_frames=15]"
+    before = plan.first_delay(new)
+    changed = plan.refit(1.0, [(new, 250.0)] * 30)  # all seen running well past the pool
+    after = plan.schedule(new)
+    assert new in changed and after is not None and after.first > before
+    # A task polled early waits for the new first poll (at most doubling its age) instead of
+    # being polled at the pool's gaps; once the class has a finish of its own, it does not.
+    assert plan.held(new, 100.0)
+    assert plan.next_delay(new, 100.0) == pytest.approx(min(after.first - 100.0, 100.0))
+    plan.observe(new, 480.0, since=450.0)
+    plan.refit(2.0, [(new, 250.0)] * 30)
+    assert not plan.held(new, 100.0)
+
+
+def test_earlier_runs_are_learned_by_class_and_unclassed_rows_go_to_the_pool() -> None:
+    history = [("sora[n_frames=15]", 480.0 + k) for k in range(30)]
+    history += [("sora", 120.0 + k) for k in range(30)]  # rows that kept no inputs
+    plan = PollPlanner(2.0, 300.0, horizon=3600.0, history=history)
+    long = plan.schedule("sora[n_frames=15]")
+    assert long is not None and long.median > 400.0
+    assert plan.models["sora"].observed == 60
+    # A class with no history of its own starts from the pool (both lengths pooled).
+    assert plan.first_delay("sora[n_frames=10]") < plan.first_delay("sora[n_frames=15]")
+
+
+def test_the_budget_holds_over_the_run_however_many_classes_share_it() -> None:
+    def plan_after(polls: int) -> float:
+        plan = PollPlanner(2.0, 30.0, horizon=900.0)
+        for c in range(10):  # ten small classes, none with OVERSPEND_FROM tasks of its own
+            key = f"m[duration={c}]"
+            for k in range(6):
+                plan.observe(key, 100.0 + k, since=90.0 + k)
+                plan.polled(key, first=True)
+        for _ in range(polls):
+            plan.polled("m[duration=0]", first=False)
+        plan.refit(0.0)
+        schedule = plan.schedule("m[duration=9]")
+        assert schedule is not None
+        return schedule.expected_polls
+
+    thrifty, spendthrift = plan_after(60), plan_after(180)  # 2 and 4 polls per task so far
+    assert spendthrift < thrifty - 0.5

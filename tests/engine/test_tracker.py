@@ -13,7 +13,7 @@ from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
-from pipeline.engine.tracker import NOT_FOUND_LIMIT, Tracker
+from pipeline.engine.tracker import NOT_FOUND_LIMIT, Tracker, finished_durations
 from pipeline.events import Event
 from pipeline.manifest import Job, Rate, Settings
 from pipeline.pacing import SlidingWindowLimiter
@@ -194,3 +194,23 @@ def test_a_changed_list_of_results_keeps_the_first_and_says_so(store: StateStore
     again = journal.succeeded(job, first, "generating", ["https://f/9.png"])
     assert again.results == first.results
     assert any(e.kind == "warning" and "keeping the first" in e.detail for e in events)
+
+
+def test_earlier_runs_are_classed_by_the_inputs_each_attempt_kept(store: StateStore) -> None:
+    """The state seeds the poll planner: each finished task under its timing class, and a
+    row from before inputs were kept under its bare model (the model's pool)."""
+    journal = Journal(store, lambda e: None)
+    long, short = make_job("long", n_frames="15"), make_job("short")
+    for job, task in ((long, "t-long"), (short, "t-short")):
+        attempt = journal.intend(job, 1)
+        store.record_task(attempt.id, task)
+        store.record_success(attempt.id, [f"https://x/{task}.mp4"], None)
+    old = store.record_intent("old", "f-old", 1, "sora-2-text-to-video")  # no inputs kept
+    store.record_task(old.id, "t-old")
+    store.record_success(old.id, ["https://x/old.mp4"], None)
+    keys = [key for key, _ in finished_durations(Journal(store, lambda e: None))]
+    assert sorted(keys) == [
+        "sora-2-text-to-video",
+        "sora-2-text-to-video[n_frames=10]",
+        "sora-2-text-to-video[n_frames=15]",
+    ]
