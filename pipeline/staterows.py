@@ -77,6 +77,12 @@ class Attempt:
         return self.results[0] if self.results else None
 
     @property
+    def finished_at(self) -> float:
+        """When the task ended, as best known (a row rebuilt from a ledger may lack the end):
+        what names and orders earlier takes."""
+        return self.completed_at or self.submitted_at or self.intent_at
+
+    @property
     def shown_inputs(self) -> dict[str, str]:
         """The job version this attempt sent (model and inputs as text); empty for rows
         written before it was kept, or damaged."""

@@ -16,8 +16,9 @@ A field left to the model's default is not filled in: the job joins the pool cla
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+
+from pipeline.manifest.refs import as_text
 
 TIMING_FIELDS = (
     "duration",
@@ -34,20 +35,11 @@ TIMING_FIELDS = (
 OPEN = "["  # a class key is `model[field=value,...]`; no model name holds a bracket
 
 
-def as_text(value: object) -> str:
-    """A value as the state keeps it (strings as written, the rest as JSON), so a job of this
-    run and an attempt of an earlier one land in the same class."""
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except TypeError:
-        return str(value)
-
-
 def timing_class(model: str, inputs: Mapping[str, object]) -> str:
     """The class key of a job of `model` with these inputs (the model name when none of
-    TIMING_FIELDS is given)."""
+    TIMING_FIELDS is given). Values are written as the state keeps them (`refs.as_text`,
+    what `Attempt.shown_inputs` holds), so a job of this run and an attempt of an earlier one
+    land in the same class."""
     parts = [f"{name}={as_text(inputs[name])}" for name in TIMING_FIELDS if name in inputs]
     return f"{model}{OPEN}{','.join(parts)}]" if parts else model
 

@@ -148,7 +148,7 @@ def decide(
     action, reason = _action(stage, latest, options, has_file)
     takes = sorted(
         (a for a in history if a is not latest and a.downloaded),
-        key=lambda a: a.completed_at or a.intent_at,
+        key=lambda a: a.finished_at,
         reverse=True,
     )
     if stage == "changed" and takes and options.download:

@@ -44,11 +44,10 @@ class Takes:
 
     def set_aside(self, holder: Attempt) -> None:
         """Every result of `holder` not yet under `media/takes/` moves there."""
-        finished = holder.completed_at or holder.submitted_at or holder.intent_at
         for result in holder.results:
             if not result.file or is_take(result.file):
                 continue
-            stem = take_stem(holder.job_id, holder.fingerprint, finished, result.index)
+            stem = take_stem(holder.job_id, holder.fingerprint, holder.finished_at, result.index)
             target = stem + PurePosixPath(result.file).suffix
             moved = self._move(result, result.file, target)
             self.journal.file_moved(holder, result.index, target if moved else None)

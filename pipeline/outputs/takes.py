@@ -30,7 +30,7 @@ TAKES_CSS = """
 
 
 def _when(take: Attempt) -> str:
-    stamp = iso(take.completed_at or take.intent_at) or ""
+    stamp = iso(take.finished_at) or ""
     return stamp.replace("T", " ").replace("Z", " UTC")
 
 

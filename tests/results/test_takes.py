@@ -146,8 +146,7 @@ def test_a_move_cut_off_before_it_was_recorded_is_finished(tmp_path: Path) -> No
             old.id, 1, StoredResult(1, "u1", "media/hero.png", "x", len(data))
         )
         new = store.record_intent("hero", "f0f0f0f0f0", 1, "m")
-        finished = old.completed_at or 0.0
-        target = take_stem("hero", old.fingerprint, finished, 1) + ".png"
+        target = take_stem("hero", old.fingerprint, old.finished_at, 1) + ".png"
         (out / target).parent.mkdir(parents=True)
         (out / "media/hero.png").rename(out / target)  # the move made it; the record did not
         Takes(Journal(store, lambda event: None), out).make_way("media/hero", new)
