@@ -77,13 +77,8 @@ class Result:
 
 @dataclass(frozen=True)
 class _Options:
-    named_by_type: bool = False  # `dest` is a stem: the extension comes from the type
-    expected: str | None = None
-    trust_url: bool = True
+    expected: str | None = None  # the kind of media the model makes ("image", ...), if known
     limits: Limits = field(default_factory=Limits)
-
-
-_LEGACY = _Options(expected="video", trust_url=False)
 
 
 def _hash_existing(part: Path) -> tuple[hashlib._Hash, int, bytes]:
@@ -122,10 +117,11 @@ def _expected_total(response: Any, offset: int, part: Path) -> int | None:
 
 
 async def fetch_once(
-    client: Any, url: str, dest: Path, part: Path | None = None, options: _Options = _LEGACY
+    client: Any, url: str, dest: Path, part: Path | None = None, options: _Options = _Options()
 ) -> Downloaded:
     """One try: continue `part` (default `dest.part`) where it stopped; raise DownloadError
-    when incomplete. `client` is a KieClient (anything with its `open_file`)."""
+    when incomplete. `dest` is a stem: the extension comes from the type. `client` is a
+    KieClient (anything with its `open_file`)."""
     part = part or part_path(dest)
     if part.is_symlink():  # never append through a link someone put in our folder
         part.unlink()
@@ -192,7 +188,7 @@ async def fetch_once(
     if offset == 0:
         raise DownloadError("download is empty")
     media = media or _media(content_type, url, head, options, part)
-    final = dest.with_name(dest.name + media.extension) if options.named_by_type else dest
+    final = dest.with_name(dest.name + media.extension)
     os.replace(part, final)
     return Downloaded(digest.hexdigest(), offset, final, media)
 
@@ -201,9 +197,7 @@ def _media(
     content_type: str | None, url: str, head: bytes, options: _Options, part: Path
 ) -> MediaType:
     try:
-        return resolve(
-            content_type, url, head, expected=options.expected, trust_url=options.trust_url
-        )
+        return resolve(content_type, url, head, expected=options.expected)
     except MediaMismatch as exc:
         part.unlink(missing_ok=True)
         raise DownloadError(f"not a valid result: {exc}", permanent=True) from None
@@ -273,7 +267,7 @@ async def download_result(
     partial download: only a partial download of the same task is resumed. `expected_media`
     ("image", "video", "audio"): a result of another kind, or a text page, is an error.
     `parts`: one PartFiles per folder and run, so no download lists the folder again."""
-    options = _Options(True, expected_media, True, limits or Limits())
+    options = _Options(expected_media, limits or Limits())
     done, url = await _download(
         client,
         url,
@@ -287,32 +281,3 @@ async def download_result(
     )
     assert done.path is not None and done.media is not None
     return Result(done.path, done.sha256, done.size, done.media.mime, url, done.media.warning)
-
-
-async def download(
-    client: Any,
-    url: str,
-    dest: Path,
-    *,
-    refresh: Callable[[str], Awaitable[str]],
-    tries: int | None = None,
-    pause: Callable[[int], Awaitable[None]],
-    source: str | None = None,
-    limits: Limits | None = None,
-    parts: PartFiles | None = None,
-) -> tuple[Downloaded, str]:
-    """The video path of the first release (`videos/<job>.mp4`), kept until the runner uses
-    `download_result`: the same guarantees and bounds; a text page or a result whose served
-    type disagrees with its bytes is refused. Returns the result and the URL that worked."""
-    options = _Options(False, "video", False, limits or Limits())
-    return await _download(
-        client,
-        url,
-        dest,
-        options,
-        refresh=refresh,
-        pause=pause,
-        tries=tries,
-        source=source,
-        parts=parts,
-    )

@@ -159,14 +159,12 @@ def resolve(
     head: bytes,
     *,
     expected: str | None = None,
-    trust_url: bool = True,
 ) -> MediaType:
     """The type of a result from what was served, the URL and the first bytes (at least
     `HEAD` of them, or the whole file when shorter). Raises MediaMismatch.
 
-    `expected` ("image", "video", "audio" or None): the kind the model produces.
-    `trust_url`: check the bytes against a type known only from the URL's extension
-    (off for the legacy video path, whose test hosts serve arbitrary bytes)."""
+    `expected` ("image", "video", "audio" or None): the kind the model produces. A type
+    known only from the URL's extension is checked against the bytes too."""
     served = canonical(served_type(content_type))
     mime: str | None = None
     if served in TYPES:
@@ -178,7 +176,7 @@ def resolve(
         raise MediaMismatch(f"served as {served} ({len(head)}+ bytes), not {expected} media")
     else:
         mime = sniff(head)
-        if mime is None and trust_url:
+        if mime is None:
             mime = url_type(url)
             check = SIGNATURES.get(canonical(mime or ""))
             if mime is not None and check is not None and not check(head):

@@ -320,18 +320,3 @@ def test_a_symlinked_part_is_replaced_not_written_through(tmp_path: Path) -> Non
     with hostile(serve(MP4, "video/mp4")) as server:
         result = fetch(server, folder / "v", source="t")
     assert outside.read_bytes() == b"precious" and result.path.read_bytes() == MP4
-
-
-def test_the_legacy_download_keeps_its_path_and_refuses_a_text_page(tmp_path: Path) -> None:
-    async def legacy(server: HostileServer, dest: Path) -> tuple[dl.Downloaded, str]:
-        async with KieClient(server.url, "k", timeout=5) as client:
-            return await dl.download(
-                client, server.url + "/v.mp4", dest, refresh=_no_refresh, pause=_no_pause
-            )
-
-    with hostile(serve(MP4, "video/mp4")) as server:
-        done, _ = asyncio.run(legacy(server, tmp_path / "videos" / "j.mp4"))
-    assert (tmp_path / "videos" / "j.mp4").read_bytes() == MP4 and done.size == len(MP4)
-    with hostile(serve(TEXT, "text/plain")) as server, pytest.raises(dl.DownloadError):
-        asyncio.run(legacy(server, tmp_path / "videos" / "k.mp4"))
-    assert not (tmp_path / "videos" / "k.mp4").exists()
