@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.filehosts import FileURLRefused
+from pipeline.kie.filehosts import FileURLRefused
 from pipeline.media import HEAD, MediaMismatch, MediaType, resolve
 from pipeline.partfiles import PartFiles, part_path
 

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from pipeline import pacing
+from pipeline.kie import pacing
+from pipeline.kie.pacing import SlidingWindowLimiter, backoff
 from pipeline.manifest import Rate
-from pipeline.pacing import SlidingWindowLimiter, backoff
 
 
 class FakeClock:

@@ -18,9 +18,9 @@ from typing import Any, TextIO
 
 from pipeline.catalog import pricing
 from pipeline.catalog.pull import CatalogSession, pull
-from pipeline.client import AuthError, KieClient, KieError
 from pipeline.engine.batch import resolve_target
 from pipeline.errors import EXIT_OK, ServiceStop, UsageError
+from pipeline.kie.client import AuthError, KieClient, KieError
 from pipeline.models import KIE_MODELS, MODEL_NAME, Model, ModelFileError, ModelRegistry
 
 

@@ -17,19 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.callbacks import CallbackReceiver
-from pipeline.client import KieClient
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.folder import refuse_links, refuse_lost_state, refuse_outside_files
 from pipeline.engine.runner import Runner, RunOptions, RunSummary
 from pipeline.errors import EnvironmentFault, StateError, UsageError
 from pipeline.events import Fanout
+from pipeline.kie.callbacks import CallbackReceiver
+from pipeline.kie.client import KieClient
+from pipeline.kie.uploads import DEFAULT_UPLOAD_URL, UploadClient
 from pipeline.lock import FolderLock
 from pipeline.manifest import Manifest
 from pipeline.outputs.writer import write_outputs
 from pipeline.progress import ProgressBars, RunLog
 from pipeline.state import StateStore
-from pipeline.uploads_client import DEFAULT_UPLOAD_URL, UploadClient
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 SIMULATED_ENDPOINT = "simulator"  # the state of --simulate runs: any simulator port will do

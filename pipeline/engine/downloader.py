@@ -13,15 +13,15 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import client as kie
 from pipeline.download import DownloadError, PartFiles, download_result
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.takes import Takes, intact
 from pipeline.engine.timing import Timing
+from pipeline.kie import client as kie
+from pipeline.kie.pacing import SlidingWindowLimiter, backoff
 from pipeline.manifest import Job
 from pipeline.medianames import MEDIA_DIR, is_take, result_stem
-from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt, StoredResult
 
 WORKERS = 4

@@ -22,11 +22,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
-from pipeline import client as kie
 from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
+from pipeline.kie import client as kie
+from pipeline.kie.pacing import SlidingWindowLimiter, backoff
 from pipeline.manifest import FileRef, Job, OutputRef, Ref, Resolver, TaskRef
-from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt
 
 # Real seconds after the upstream task finished during which its stored result URL is sent

@@ -22,7 +22,7 @@ GIVE_UP = 600.0  # real seconds of unreachable Kie before the run stops (scaled 
 
 def unreachable(exc: BaseException) -> bool:
     """A failure that means the line to Kie is down (nothing was sent)."""
-    from pipeline import client as kie
+    from pipeline.kie import client as kie
 
     return isinstance(exc, kie.TransportError) and not exc.ambiguous
 

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.downloader import Downloader
@@ -30,10 +29,11 @@ from pipeline.engine.tracker import Tracker
 from pipeline.engine.uploader import Uploader
 from pipeline.engine.upstream import Upstream
 from pipeline.events import Event, Listener, RunTotals
+from pipeline.kie import client as kie
+from pipeline.kie.pacing import SlidingWindowLimiter
+from pipeline.kie.uploads import UploadClient
 from pipeline.manifest import Job, Manifest, Settings
-from pipeline.pacing import SlidingWindowLimiter
 from pipeline.state import Attempt, StateStore
-from pipeline.uploads_client import UploadClient
 
 
 @dataclass

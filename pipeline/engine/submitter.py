@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.inputs import InputError
@@ -33,8 +32,9 @@ from pipeline.engine.outage import unreachable
 from pipeline.engine.timing import Timing
 from pipeline.engine.uploader import UploadFailed
 from pipeline.events import Event
+from pipeline.kie import client as kie
+from pipeline.kie.pacing import SlidingWindowLimiter, backoff
 from pipeline.manifest import FileRef, Job, Resolver
-from pipeline.pacing import SlidingWindowLimiter, backoff
 from pipeline.state import Attempt
 
 CREATE_TRIES = 8  # transient failures (500, transport) per submission before giving up

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.outage import unreachable
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
+from pipeline.kie import client as kie
+from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Job
-from pipeline.pacing import SlidingWindowLimiter
 from pipeline.polling import PollPlanner
 from pipeline.state import Attempt
 from pipeline.timingclass import timing_class

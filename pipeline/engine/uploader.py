@@ -26,14 +26,14 @@ import random
 import time
 from collections.abc import Callable
 
-from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
+from pipeline.kie import client as kie
+from pipeline.kie.pacing import backoff
+from pipeline.kie.uploads import UploadClient
 from pipeline.manifest import FileRef
-from pipeline.pacing import backoff
-from pipeline.uploads_client import UploadClient
 
 UPLOAD_PATH = "run-pipeline"
 PARALLEL_UPLOADS = 4  # uploads (and liveness checks) at once

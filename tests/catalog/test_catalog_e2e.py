@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.catalog.pull import CatalogSession, pull
 from pipeline.cli import main
-from pipeline.client import KieClient
+from pipeline.kie.client import KieClient
 from pipeline.manifest import Rate
 from pipeline.models import ModelRegistry
 from pipeline.simulator import SimConfig, Simulator, running_simulator

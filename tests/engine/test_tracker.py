@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import client as kie
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
 from pipeline.engine.tracker import NOT_FOUND_LIMIT, Tracker, finished_durations
 from pipeline.events import Event
+from pipeline.kie import client as kie
+from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Job, Rate, Settings
-from pipeline.pacing import SlidingWindowLimiter
 from pipeline.state import Attempt, StateStore
 from tests.support.factories import make_job
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import client as kie
+from pipeline.kie import client as kie
 from tests.hostile.server import Conn, Handler, Request, hostile, json_answer, response
 
 KEY = "hostile-test-key"

@@ -12,7 +12,7 @@ from contextlib import closing, contextmanager
 
 import pytest
 
-from pipeline.callbacks import MAX_BODY, CallbackReceiver, signature
+from pipeline.kie.callbacks import MAX_BODY, CallbackReceiver, signature
 
 HMAC_KEY = "whsec-hostile"
 WAIT = 20.0  # a generous bound for anything the server must do "soon"

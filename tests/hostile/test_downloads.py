@@ -15,7 +15,7 @@ import pytest
 
 from pipeline import download as dl
 from pipeline import partfiles
-from pipeline.client import KieClient
+from pipeline.kie.client import KieClient
 from pipeline.simulator.files import video_bytes
 from tests.hostile.server import Conn, Handler, HostileServer, Request, hostile, response
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from pipeline.client import AuthError, MalformedAnswer, PermanentError, ServerError
-from pipeline.uploads_client import UploadClient, UploadInfo
+from pipeline.kie.client import AuthError, MalformedAnswer, PermanentError, ServerError
+from pipeline.kie.uploads import UploadClient, UploadInfo
 from tests.hostile.server import Conn, Handler, Request, hostile, response
 
 KEY = "upload-secret-key"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.callbacks import CallbackReceiver, signature, verify
+from pipeline.kie.callbacks import CallbackReceiver, signature, verify
 from pipeline.simulator import SimConfig
 from tests.support.batch import KEY, SCALE, Batch
 from tests.support.manifests import jobs_yaml

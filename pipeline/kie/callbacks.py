@@ -27,7 +27,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from pipeline.answers import MalformedAnswer, check_task_id
+from pipeline.kie.answers import MalformedAnswer, check_task_id
 
 MAX_BODY = 256 * 1024  # a callback envelope is a few KB (with the create body in `param`)
 TOLERANCE = 300.0  # seconds a signed timestamp stays acceptable

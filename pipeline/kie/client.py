@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from pipeline import __version__
-from pipeline.answers import (
+from pipeline.kie.answers import (
     AuthError,
     InsufficientCredits,
     KeyLimitReached,
@@ -44,7 +44,7 @@ from pipeline.answers import (
     parse_json,
     parse_task_info,
 )
-from pipeline.filehosts import FileHosts, FileURLRefused
+from pipeline.kie.filehosts import FileHosts, FileURLRefused
 
 __all__ = [
     "AuthError",

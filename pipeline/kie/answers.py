@@ -5,7 +5,7 @@ deeper than Python can parse) is a `MalformedAnswer`, never a traceback; a task 
 128 characters or with unprintable ones is malformed; server messages are stripped of control
 and terminal escape characters and truncated before they reach a log, a ledger or stderr.
 
-The tree (`pipeline.client` re-exports every name, which is where callers import them from):
+The tree (`pipeline.kie.client` re-exports every name, which is where callers import them from):
 
     KieError
     ├── RetryableError               try again later; `ambiguous`: it may have taken effect

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from pipeline.answers import MAX_URL, MalformedAnswer, Redirected, TransportError, clean_text
-from pipeline.client import CALL_DEADLINE, MAX_ANSWER, _read_envelope, connections, exchange
-from pipeline.filehosts import FileURLRefused
+from pipeline.kie.answers import MAX_URL, MalformedAnswer, Redirected, TransportError, clean_text
+from pipeline.kie.client import CALL_DEADLINE, MAX_ANSWER, _read_envelope, connections, exchange
+from pipeline.kie.filehosts import FileURLRefused
 
 DEFAULT_UPLOAD_URL = "https://kieai.redpandaai.co"
 UPLOAD_ENDPOINT = "/api/file-stream-upload"

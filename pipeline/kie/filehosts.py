@@ -20,7 +20,7 @@ from typing import Literal
 
 import httpx
 
-from pipeline.answers import clean_text
+from pipeline.kie.answers import clean_text
 
 MAX_REDIRECTS = 5
 
