@@ -69,7 +69,7 @@ from benchmarks.metrics import (  # noqa: E402
 from pipeline.manifest import load_manifest  # noqa: E402
 from pipeline.polling import Planner, log_edges, lognormal_cdf  # noqa: E402
 from pipeline.simulator import SimConfig, Simulator, running_simulator  # noqa: E402
-from pipeline.state import StateStore  # noqa: E402
+from pipeline.state.store import StateStore  # noqa: E402
 
 RUNNER_KEY, BASELINE_KEY = "bench-runner-key", "bench-baseline-key"
 CREATE_LIMIT, QUERY_LIMIT = (20, 10.0), (10, 1.0)  # Kie's, per account / per key

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import download
 from pipeline.kie import client as kie
+from pipeline.results import download
 from pipeline.simulator import SimConfig, Simulator, running_simulator
 
 KEY = "client-test-key"

@@ -8,7 +8,7 @@ from pipeline.engine.planner import Decision, PlanOptions, plan
 from pipeline.errors import StateError
 from pipeline.manifest import Manifest
 from pipeline.request import STATE_FILE
-from pipeline.state import StateStore
+from pipeline.state.store import StateStore
 
 
 def require_state(folder: Path) -> None:

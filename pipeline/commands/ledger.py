@@ -8,10 +8,10 @@ from typing import TextIO
 from pipeline.commands.folder import read_decisions, require_state
 from pipeline.engine.planner import PlanOptions
 from pipeline.errors import EXIT_OK
-from pipeline.lock import FolderLock
 from pipeline.manifest import load_manifest
 from pipeline.outputs.writer import write_outputs
 from pipeline.request import FolderRequest
+from pipeline.state.lock import FolderLock
 
 
 def run(request: FolderRequest, *, stdout: TextIO) -> int:

@@ -19,11 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.engine.folder import STATE_FILE, refuse_links, state_problem
 from pipeline.errors import EXIT_OK, StateError
-from pipeline.lock import FolderLock
 from pipeline.manifest import load_manifest
-from pipeline.state import StateStore
+from pipeline.state.folder import STATE_FILE, refuse_links, state_problem
+from pipeline.state.lock import FolderLock
+from pipeline.state.store import StateStore
 
 _PHASES = {"succeeded": "succeeded", "failed": "failed", "timed_out": "timed_out"}
 _HEADER = re.compile(r"^=== run of .* against (\S+)$")

@@ -94,8 +94,8 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         if request.simulate:
-            from pipeline.lock import FolderLock
             from pipeline.simulator import running_simulator
+            from pipeline.state.lock import FolderLock
 
             # The folder's lock first: the simulator's books live in the folder too.
             stack.enter_context(FolderLock(folder))

@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.engine.diskguard import DiskGuard
-from pipeline.engine.folder import refuse_links, refuse_lost_state, refuse_outside_files
 from pipeline.engine.runner import Runner, RunOptions, RunSummary
 from pipeline.errors import EnvironmentFault, StateError, UsageError
 from pipeline.events import Fanout
 from pipeline.kie.callbacks import CallbackReceiver
 from pipeline.kie.client import KieClient
 from pipeline.kie.uploads import DEFAULT_UPLOAD_URL, UploadClient
-from pipeline.lock import FolderLock
 from pipeline.manifest import Manifest
 from pipeline.outputs.writer import write_outputs
 from pipeline.progress import ProgressBars, RunLog
-from pipeline.state import StateStore
+from pipeline.state.folder import refuse_links, refuse_lost_state, refuse_outside_files
+from pipeline.state.lock import FolderLock
+from pipeline.state.store import StateStore
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 SIMULATED_ENDPOINT = "simulator"  # the state of --simulate runs: any simulator port will do

@@ -20,7 +20,7 @@ from pathlib import Path
 from pipeline.engine.journal import Journal
 from pipeline.errors import EnvironmentFault
 from pipeline.manifest import Job
-from pipeline.state import Attempt
+from pipeline.state.store import Attempt
 
 RESERVE_FILE = ".reserve"
 RESERVE_BYTES = 1 << 20  # what recording some thousands of task ids needs, with room to spare

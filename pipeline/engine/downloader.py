@@ -1,7 +1,7 @@
 """Downloading results: a few workers that take finished tasks off a queue.
 
 Each result of a task (any media, several per task) is streamed to a `.part` file, verified
-and renamed into place by `pipeline.download.download_result`; this part decides where it
+and renamed into place by `pipeline.results.download.download_result`; this part decides where it
 goes (`medianames`), refreshes expired links (from the query budget) and records each file
 through the journal as it lands, so a stopped run keeps what it finished.
 """
@@ -13,7 +13,6 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.download import DownloadError, PartFiles, download_result
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.takes import Takes, intact
@@ -21,8 +20,9 @@ from pipeline.engine.timing import Timing
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter, backoff
 from pipeline.manifest import Job
-from pipeline.medianames import MEDIA_DIR, is_take, result_stem
-from pipeline.state import Attempt, StoredResult
+from pipeline.results.download import DownloadError, PartFiles, download_result
+from pipeline.results.names import MEDIA_DIR, is_take, result_stem
+from pipeline.state.store import Attempt, StoredResult
 
 WORKERS = 4
 

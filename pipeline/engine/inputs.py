@@ -27,7 +27,7 @@ from pipeline.engine.timing import Timing
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter, backoff
 from pipeline.manifest import FileRef, Job, OutputRef, Ref, Resolver, TaskRef
-from pipeline.state import Attempt
+from pipeline.state.store import Attempt
 
 # Real seconds after the upstream task finished during which its stored result URL is sent
 # as is: half the life of a refreshed link, so even a link the downloader just refreshed

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pipeline.events import Event, Listener
 from pipeline.manifest import FileRef, Job
 from pipeline.manifest.refs import shown
-from pipeline.state import Attempt, StateStore, StoredResult, StoredUpload
+from pipeline.state.store import Attempt, StateStore, StoredResult, StoredUpload
 
 
 class Journal:

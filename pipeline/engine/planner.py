@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
 from pipeline.models import CREDIT_USD
-from pipeline.state import Attempt, StoredResult
+from pipeline.state.store import Attempt, StoredResult
 from pipeline.status import STAGE_STATUS, Action, LedgerStatus, Stage, label
 
 FilePresent = Callable[[Attempt], bool]

@@ -33,7 +33,7 @@ from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.kie.uploads import UploadClient
 from pipeline.manifest import Job, Manifest, Settings
-from pipeline.state import Attempt, StateStore
+from pipeline.state.store import Attempt, StateStore
 
 
 @dataclass

@@ -35,7 +35,7 @@ from pipeline.events import Event
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter, backoff
 from pipeline.manifest import FileRef, Job, Resolver
-from pipeline.state import Attempt
+from pipeline.state.store import Attempt
 
 CREATE_TRIES = 8  # transient failures (500, transport) per submission before giving up
 

@@ -18,8 +18,8 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from pipeline.engine.journal import Journal
-from pipeline.medianames import is_take, take_stem
-from pipeline.state import Attempt, StoredResult
+from pipeline.results.names import is_take, take_stem
+from pipeline.state.store import Attempt, StoredResult
 
 
 def intact(path: Path, size: int | None) -> bool:

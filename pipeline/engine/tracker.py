@@ -23,7 +23,7 @@ from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Job
 from pipeline.polling import PollPlanner
-from pipeline.state import Attempt
+from pipeline.state.store import Attempt
 from pipeline.timingclass import timing_class
 
 CALLBACK_STRETCH = 4.0  # with callbacks on, fallback polls come this many times later

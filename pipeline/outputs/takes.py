@@ -16,7 +16,7 @@ from pipeline.engine.planner import Decision
 from pipeline.manifest.refs import shown
 from pipeline.outputs.ledger import iso
 from pipeline.outputs.players import player, strip
-from pipeline.state import Attempt
+from pipeline.state.store import Attempt
 
 TAKES_CSS = """
 .takes { border-top: 1px solid var(--line); font-size: 12.5px; }

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import StateError
-from pipeline.state import StateStore, StoredResult
+from pipeline.state.store import StateStore, StoredResult
 
 
 def test_writers_return_the_committed_row(tmp_path: Path) -> None:

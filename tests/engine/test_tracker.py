@@ -17,7 +17,7 @@ from pipeline.events import Event
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Job, Rate, Settings
-from pipeline.state import Attempt, StateStore
+from pipeline.state.store import Attempt, StateStore
 from tests.support.factories import make_job
 
 Answer = kie.TaskInfo | kie.KieError

@@ -21,7 +21,7 @@ from pipeline.outputs.gallery import GALLERY_FILE, csp, render_gallery, summariz
 from pipeline.outputs.ledger import row
 from pipeline.outputs.players import FIRST_FRAME
 from pipeline.outputs.writer import write_outputs
-from pipeline.state import Attempt
+from pipeline.state.store import Attempt
 from tests.support.factories import attempt, make_job, result
 
 HOSTILE = '<script>alert(1)</script> "quoted" & <img src=x onerror="alert(2)">'

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import download as dl
-from pipeline import partfiles
 from pipeline.kie.client import KieClient
+from pipeline.results import download as dl
+from pipeline.results import partfiles
 from pipeline.simulator.files import video_bytes
 from tests.hostile.server import Conn, Handler, HostileServer, Request, hostile, response
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from pipeline import state as state_module
 from pipeline.cli import main
 from pipeline.engine import batch as batch_module
 from pipeline.engine import diskguard
 from pipeline.engine.timing import Timing
 from pipeline.errors import StateError
 from pipeline.progress import RunLog
-from pipeline.state import StateStore
+from pipeline.state import store as state_module
+from pipeline.state.store import StateStore
 from tests.support.batch import Batch, MakeBatch, batch_factory
 from tests.support.manifests import jobs_yaml
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pipeline.engine.planner import Decision, PlanOptions, decide, estimate, plan
 from pipeline.engine.upstream import Upstream
 from pipeline.manifest import Job, Manifest, OutputRef, Settings
-from pipeline.state import Attempt
+from pipeline.state.store import Attempt
 from tests.support.factories import attempt, make_job
 
 STILL = make_job("still", "A mug")

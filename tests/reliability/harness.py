@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.download import part_path
 from pipeline.engine.planner import PlanOptions, decide
 from pipeline.manifest import Manifest, load_manifest
+from pipeline.results.download import part_path
 from pipeline.simulator import Simulator
-from pipeline.state import Attempt, StateStore
+from pipeline.state.store import Attempt, StateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = ROOT / "pipeline" / "simulator" / "media"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cli import main
-from pipeline.state import StateStore
+from pipeline.state.store import StateStore
 
 
 def _on_video_write(error: BaseException) -> None:

@@ -25,7 +25,7 @@ import pytest
 from pipeline.engine.planner import PlanOptions, decide
 from pipeline.manifest import load_manifest
 from pipeline.simulator import FaultRates, SimConfig, Simulator, running_simulator
-from pipeline.state import StateStore
+from pipeline.state.store import StateStore
 from tests.reliability.harness import (
     assert_no_traceback,
     integrity,

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from pipeline.errors import StateError
-from pipeline.state import SCHEMA_VERSION, StateStore
+from pipeline.state.store import SCHEMA_VERSION, StateStore
 from tests.reliability.harness import (
     assert_no_traceback,
     audit,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import download
+from pipeline.results import download
 from pipeline.simulator import FaultRates
 from tests.reliability.harness import (
     audit,

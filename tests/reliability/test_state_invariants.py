@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from pipeline.download import part_path
 from pipeline.engine.planner import PlanOptions, decide
 from pipeline.engine.runner import Runner, RunOptions
 from pipeline.manifest import Manifest, Settings, load_manifest
-from pipeline.state import Attempt, StateStore
+from pipeline.results.download import part_path
+from pipeline.state.store import Attempt, StateStore
 from tests.reliability.fake_kie import (
     CREATE_ACTIONS,
     DOWNLOAD_ACTIONS,

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 import pipeline.simulator
-from pipeline import stateschema
 from pipeline.cli import main
 from pipeline.errors import StateError
 from pipeline.simulator import Simulator
-from pipeline.state import StateStore
+from pipeline.state import schema as stateschema
+from pipeline.state.store import StateStore
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema1"
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.download import part_path
 from pipeline.outputs.ledger import FIELDS
-from pipeline.state import StateStore
+from pipeline.results.download import part_path
+from pipeline.state.store import StateStore
 from tests.support.batch import Batch, MakeBatch
 
 MIXED = """\

@@ -13,8 +13,8 @@ import pytest
 
 from pipeline.engine.journal import Journal
 from pipeline.engine.takes import Takes
-from pipeline.medianames import is_take, take_stem
-from pipeline.state import StateStore, StoredResult
+from pipeline.results.names import is_take, take_stem
+from pipeline.state.store import StateStore, StoredResult
 from tests.support.batch import Batch, MakeBatch
 
 POSTER = """\

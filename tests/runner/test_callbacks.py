@@ -98,7 +98,7 @@ def test_verify_reasons() -> None:
 
 def test_forged_callback_changes_no_state(batch: Batch, tmp_path: Path) -> None:
     """A forged 'success' for a real task must not mark it succeeded: only recordInfo can."""
-    from pipeline.state import StateStore
+    from pipeline.state.store import StateStore
 
     batch.write(jobs_yaml(2))
     assert batch.run("--no-download") == 0

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from pipeline.lock import FolderLock
 from pipeline.simulator import FaultRates, SimConfig
+from pipeline.state.lock import FolderLock
 from tests.support.batch import KEY, SCALE, Batch
 from tests.support.manifests import jobs_yaml
 
@@ -174,7 +174,7 @@ def test_expired_result_urls_are_refreshed(batch: Batch) -> None:
 
 @pytest.mark.sim(faults=FaultRates(truncated_download=0.5))
 def test_truncated_downloads_are_resumed_and_verified(batch: Batch) -> None:
-    from pipeline.download import sha256_file
+    from pipeline.results.download import sha256_file
     from pipeline.simulator import files
 
     batch.write(jobs_yaml(6))

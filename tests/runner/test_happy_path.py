@@ -57,7 +57,7 @@ def test_removed_jobs_leave_the_ledger_but_stay_in_state(batch: Batch) -> None:
     batch.write(jobs_yaml(2))
     assert batch.run() == 0
     assert [r["id"] for r in batch.rows()] == ["job-000", "job-001"]
-    from pipeline.state import StateStore
+    from pipeline.state.store import StateStore
 
     with StateStore.open(batch.folder / "state.sqlite", readonly=True) as store:
         assert "job-002" in store.attempts_by_job()

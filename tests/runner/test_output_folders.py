@@ -10,10 +10,10 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.commands.run import simulator_config
-from pipeline.lock import FolderLock
 from pipeline.request import RunRequest
 from pipeline.simulator.persist import FILE_NAME as SIM_FILE
-from pipeline.state import StateStore, TaskIdConflict
+from pipeline.state.lock import FolderLock
+from pipeline.state.store import StateStore, TaskIdConflict
 from tests.hostile.server import hostile, json_answer
 from tests.support.batch import Batch
 

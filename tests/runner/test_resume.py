@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.state import StateStore
+from pipeline.state.store import StateStore
 from tests.support.batch import KEY, SCALE, Batch
 from tests.support.manifests import jobs_yaml
 

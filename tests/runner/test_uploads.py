@@ -14,7 +14,7 @@ from pipeline.engine.batch import Target, run_batch
 from pipeline.engine.runner import RunOptions
 from pipeline.manifest import load_manifest
 from pipeline.simulator import Simulator
-from pipeline.state import StateStore
+from pipeline.state.store import StateStore
 from tests.support.batch import Batch, MakeBatch
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from pipeline.kie.filehosts import FileURLRefused
-from pipeline.media import HEAD, MediaMismatch, MediaType, resolve
-from pipeline.partfiles import PartFiles, part_path
+from pipeline.results.media import HEAD, MediaMismatch, MediaType, resolve
+from pipeline.results.partfiles import PartFiles, part_path
 
 __all__ = ["DownloadError", "Downloaded", "Limits", "PartFiles", "Result", "part_path"]
 

@@ -1,6 +1,6 @@
 """The state file: every submission's intent, task id, outcome, results and downloads. Its
-rows are read and written here; opening a file, with its checks, is `statefile`; the schema
-and its migrations are `stateschema`.
+rows are read and written here; opening a file, with its checks, is `opening`; the schema
+and its migrations are `schema`.
 
 Durability rules (they are what makes resuming safe):
 - the intent row is committed before the createTask call, the task id right after it;
@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline import statefile
 from pipeline.errors import StateError
-from pipeline.staterows import Attempt, Phase, StoredResult, StoredUpload
-from pipeline.stateschema import SCHEMA_VERSION
+from pipeline.state import opening
+from pipeline.state.rows import Attempt, Phase, StoredResult, StoredUpload
+from pipeline.state.schema import SCHEMA_VERSION
 
 
 class TaskIdConflict(StateError):
@@ -55,7 +55,7 @@ class StateStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self.copy: tempfile.TemporaryDirectory[str] | None = None  # see statefile.Opened
+        self.copy: tempfile.TemporaryDirectory[str] | None = None  # see opening.Opened
         self.migrated_copy = False
 
     @classmethod
@@ -71,8 +71,8 @@ class StateStore:
         """Open (creating unless readonly), check schema version and endpoint, migrate a
         file of an older schema (in place, or a copy in memory when readonly) and, when
         `manifest` (a resolved path) is given, check that the folder belongs to it (see
-        `statefile`)."""
-        opened = statefile.connect(
+        `opening`)."""
+        opened = opening.connect(
             path, endpoint, readonly=readonly, manifest=manifest, rebind=rebind
         )
         store = cls(opened.conn, path)
@@ -92,11 +92,11 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with statefile.transaction(self.conn):
+        with opening.transaction(self.conn):
             yield
 
     def meta(self, key: str) -> str | None:
-        return statefile.meta(self.conn, key)
+        return opening.meta(self.conn, key)
 
     # -- reading ---------------------------------------------------------------------------
 

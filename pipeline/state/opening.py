@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import stateschema
 from pipeline.errors import StateError
-from pipeline.stateschema import SCHEMA_VERSION
+from pipeline.state import schema
+from pipeline.state.schema import SCHEMA_VERSION
 
 
 @dataclass
@@ -127,8 +127,8 @@ def _check(opened: Opened, path: Path, endpoint: str | None, *, create: bool) ->
         if tables or not create:  # another program's SQLite file: never write our tables
             raise StateError(f"{path} is not a run-pipeline state file")
         with transaction(conn):
-            stateschema.create(conn)
-            stateschema.migrate(conn, 1)
+            schema.create(conn)
+            schema.migrate(conn, 1)
             conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (str(time.time()),))
             if endpoint:
                 conn.execute("INSERT INTO meta VALUES ('endpoint', ?)", (endpoint,))
@@ -187,7 +187,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     version is read again inside the transaction, in case another process got there first
     (`status` takes no lock)."""
     with transaction(conn):
-        stateschema.migrate(conn, int(meta(conn, "schema_version") or 0))
+        schema.migrate(conn, int(meta(conn, "schema_version") or 0))
 
 
 def _migrate_copy(opened: Opened) -> None:

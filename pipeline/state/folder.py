@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from pipeline.errors import StateError
-from pipeline.state import Attempt
+from pipeline.state.store import Attempt
 
 STATE_FILE = "state.sqlite"
 OWN_FILES = (
