@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(simulate)
-    from pipeline.catalog import command as models_command
+    from pipeline.commands import models as models_command
 
     models_command.add_arguments(
         sub.add_parser("models", help="Kie's model catalog: list, pull, show")

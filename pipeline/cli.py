@@ -23,7 +23,7 @@ from pipeline.errors import (
     PipelineError,
 )
 from pipeline.manifest import ManifestError
-from pipeline.models import schemas_dir
+from pipeline.paths import schemas_dir
 from pipeline.request import FolderRequest, ValidateRequest
 
 
@@ -42,7 +42,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         code: int = simulator_cli.run(args)
         return code
     if args.command == "models":
-        from pipeline.catalog import command as models_command
+        from pipeline.commands import models as models_command
 
         return models_command.run(args, stdout=stdout, stderr=stderr, environ=os.environ)
     if args.command == "rebuild-state":

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.engine.planner import Decision, Estimate, dependency_order, price_of
 from pipeline.manifest import FileRef, Manifest
-from pipeline.models import CREDIT_USD
+from pipeline.models.registry import CREDIT_USD
 from pipeline.outputs.ledger import status_counts
 from pipeline.status import STAGE_ORDER
 

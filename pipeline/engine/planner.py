@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
-from pipeline.models import CREDIT_USD
+from pipeline.models.registry import CREDIT_USD
 from pipeline.state.store import Attempt, StoredResult
 from pipeline.status import STAGE_STATUS, Action, LedgerStatus, Stage, label
 

@@ -21,7 +21,7 @@ from pipeline.manifest.inputs import RefReader, Slot, slots
 from pipeline.manifest.prompts import PromptFiles
 from pipeline.manifest.schema import RUNNER_KEYS, did_you_mean, label, schema_issues, unsafe_id
 from pipeline.manifest.yamlsource import Located, Path_
-from pipeline.models import DEFAULT_MODEL, MODEL_NAME, Model, ModelFileError, ModelRegistry
+from pipeline.models.registry import DEFAULT_MODEL, MODEL_NAME, Model, ModelFileError, ModelRegistry
 
 # Job fields a matrix may not vary: identity, where the prompt comes from, and where the
 # result is announced (the prompt would make unreadable ids; write one job per prompt).

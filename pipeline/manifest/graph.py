@@ -18,7 +18,7 @@ from pipeline.manifest.model import Job
 from pipeline.manifest.refs import FileRef, OutputRef, Ref, TaskRef, identity
 from pipeline.manifest.schema import did_you_mean
 from pipeline.manifest.yamlsource import Located
-from pipeline.models import Model
+from pipeline.models.registry import Model
 
 
 @dataclass

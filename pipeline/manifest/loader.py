@@ -18,7 +18,7 @@ from pipeline.manifest.graph import link
 from pipeline.manifest.model import Manifest, Rate, Settings
 from pipeline.manifest.schema import kind, manifest_validator, schema_issues
 from pipeline.manifest.yamlsource import Located, check_size, load_yaml, read_text
-from pipeline.models import ModelRegistry
+from pipeline.models.registry import ModelRegistry
 
 _INT_SETTINGS = frozenset({"concurrency", "max_attempts", "max_credits"})
 _FLOAT_SETTINGS = frozenset({"poll_interval", "poll_max_interval", "max_wait", "upload_max_age"})

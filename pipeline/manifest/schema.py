@@ -14,7 +14,7 @@ from jsonschema.exceptions import ValidationError
 
 from pipeline.manifest.errors import Issue, short, shown
 from pipeline.manifest.yamlsource import Located, Path_
-from pipeline.models import schemas_dir
+from pipeline.paths import schemas_dir
 
 # Job keys the runner itself reads; every other job key is an input field of the model.
 RUNNER_KEYS = frozenset({"id", "model", "prompt", "prompt_file", "callback_url", "matrix"})

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from pipeline.engine.planner import Decision
 from pipeline.manifest import Job, Manifest
 from pipeline.manifest.refs import as_text
-from pipeline.models import PriceTable, load_prices
+from pipeline.models.registry import PriceTable, load_prices
 from pipeline.outputs.players import player, strip
 from pipeline.outputs.takes import TAKES_CSS, takes
 from pipeline.status import LEDGER_ORDER, label

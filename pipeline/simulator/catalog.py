@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pipeline.models import Model, ModelRegistry
+from pipeline.models.registry import Model, ModelRegistry
 from pipeline.simulator.ratelimit import SlidingWindow
 
 if TYPE_CHECKING:

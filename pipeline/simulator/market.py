@@ -20,7 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from pipeline.models import schemas_dir
+from pipeline.paths import schemas_dir
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 SORA_PAUSED = "Kie paused all Sora 2 models on 2026-06-11; OpenAI shut Sora 2 down on 2026-09-24"

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.fingerprint import fingerprint
-from pipeline.models import ModelRegistry
+from pipeline.models.registry import ModelRegistry
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
 from pipeline.simulator.config import SimConfig, apply_changes, new_balances

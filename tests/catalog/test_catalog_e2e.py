@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.catalog.pull import CatalogSession, pull
 from pipeline.cli import main
 from pipeline.kie.client import KieClient
 from pipeline.manifest import Rate
-from pipeline.models import ModelRegistry
+from pipeline.models.pull import CatalogSession, pull
+from pipeline.models.registry import ModelRegistry
 from pipeline.simulator import SimConfig, Simulator, running_simulator
 
 KEY = "sim-key"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipeline.errors import EXIT_USAGE, PipelineError
-from pipeline.models import (
+from pipeline.models.registry import (
     CREDIT_USD,
     ModelFileError,
     ModelRegistry,

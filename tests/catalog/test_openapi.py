@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.catalog import openapi
-from pipeline.catalog.openapi import CREATE_TASK, CatalogError, Refused
+from pipeline.models import openapi
+from pipeline.models.openapi import CREATE_TASK, CatalogError, Refused
 
 
 def document(input_schema: Any, components: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import yaml
 from pipeline.cli import main
 from pipeline.engine.planner import Decision, PlanOptions, decide
 from pipeline.manifest import Job, Manifest, Settings
-from pipeline.models import load_prices
+from pipeline.models.registry import load_prices
 from pipeline.outputs.gallery import GALLERY_FILE, csp, render_gallery, summarize
 from pipeline.outputs.ledger import row
 from pipeline.outputs.players import FIRST_FRAME

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pipeline.fingerprint import fingerprint
 from pipeline.manifest import Manifest, ManifestError, load_manifest
 from pipeline.manifest.schema import SAFE_ID
-from pipeline.models import ModelRegistry
+from pipeline.models.registry import ModelRegistry
 
 # MANIFEST_EXAMPLES=5000 for a longer hunt; 200 keeps the suite quick.
 SETTINGS = settings(

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline.manifest import load_manifest
-from pipeline.models import ModelRegistry
+from pipeline.models.registry import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "manifests").rglob("*.yaml"))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pipeline.manifest import Rate, load_manifest
-from pipeline.models import ModelRegistry
+from pipeline.models.registry import ModelRegistry
 
 VALID = Path(__file__).parent / "corpus" / "valid"
 CASES = sorted(p.name for p in VALID.iterdir() if p.is_dir())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.models import schemas_dir
+from pipeline.paths import schemas_dir
 from tests.hostile.server import hostile, json_answer, response
 from tests.support.batch import Batch, MakeBatch
 

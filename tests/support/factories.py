@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.fingerprint import fingerprint
 from pipeline.manifest import Job
-from pipeline.models import load_prices
+from pipeline.models.registry import load_prices
 from pipeline.state.store import Attempt, Phase, StoredResult
 
 _ids = count(1)

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.catalog import pricing
-from pipeline.catalog.pull import CatalogSession, pull
 from pipeline.engine.batch import resolve_target
 from pipeline.errors import EXIT_OK, ServiceStop, UsageError
 from pipeline.kie.client import AuthError, KieClient, KieError
-from pipeline.models import KIE_MODELS, MODEL_NAME, Model, ModelFileError, ModelRegistry
+from pipeline.models import pricing
+from pipeline.models.pull import CatalogSession, pull
+from pipeline.models.registry import KIE_MODELS, MODEL_NAME, Model, ModelFileError, ModelRegistry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

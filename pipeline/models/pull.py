@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline.catalog import openapi
 from pipeline.errors import EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from pipeline.kie.client import KieClient, KieError, RateLimited
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Rate
+from pipeline.models import openapi
 
 CATALOG_RATE = Rate(1, 1.0)
 RETRIES_ON_429 = 5

@@ -26,9 +26,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from pipeline.catalog import pricing
-from pipeline.catalog.pricing import CREDIT_USD
 from pipeline.errors import EXIT_USAGE, PipelineError
+from pipeline.models import pricing
+from pipeline.models.pricing import CREDIT_USD
+from pipeline.paths import schemas_dir
 
 DEFAULT_MODEL = "sora-2-text-to-video"
 KIE_MODELS = "kie-models"  # the folder `models pull` writes and the lookup reads
@@ -43,7 +44,6 @@ __all__ = [
     "ModelRegistry",
     "PriceTable",
     "load_prices",
-    "schemas_dir",
 ]
 
 
@@ -51,15 +51,6 @@ class ModelFileError(PipelineError):
     """A model file that is not valid JSON, not a valid JSON Schema or not a model file."""
 
     exit_code = EXIT_USAGE
-
-
-def schemas_dir() -> Path:
-    """The folder holding manifest.schema.json and models/."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_schemas"
-    if packaged.is_dir():
-        return packaged
-    return here.parent / "schemas"
 
 
 def bundled_dir() -> Path:
