@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.pollplan import Planner, Schedule
+from pipeline.engine.polling.maths import Planner, Schedule
 
 LATE = 0.05
 

@@ -66,8 +66,8 @@ from benchmarks.metrics import (  # noqa: E402
     min_span,
     quantile,
 )
+from pipeline.engine.polling.schedule import Planner, log_edges, lognormal_cdf  # noqa: E402
 from pipeline.manifest import load_manifest  # noqa: E402
-from pipeline.polling import Planner, log_edges, lognormal_cdf  # noqa: E402
 from pipeline.simulator import SimConfig, Simulator, running_simulator  # noqa: E402
 from pipeline.state.store import StateStore  # noqa: E402
 

@@ -7,9 +7,16 @@ import random
 
 import pytest
 
-from pipeline import polling
-from pipeline.polling import Planner, PollPlanner, PollPolicy, fit, log_edges, lognormal_cdf
-from pipeline.timingclass import pool_of, timing_class
+from pipeline.engine.polling import schedule as polling
+from pipeline.engine.polling.classes import pool_of, timing_class
+from pipeline.engine.polling.schedule import (
+    Planner,
+    PollPlanner,
+    PollPolicy,
+    fit,
+    log_edges,
+    lognormal_cdf,
+)
 
 EDGES = log_edges(0.5, 2000.0, 24)
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
 from pipeline.engine.outage import unreachable
+from pipeline.engine.polling.classes import timing_class
+from pipeline.engine.polling.schedule import PollPlanner
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Job
-from pipeline.polling import PollPlanner
 from pipeline.state.store import Attempt
-from pipeline.timingclass import timing_class
 
 CALLBACK_STRETCH = 4.0  # with callbacks on, fallback polls come this many times later
 NOT_FOUND_LIMIT = 5  # consecutive "not found" answers before a tracked task counts as failed

@@ -11,8 +11,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.fingerprint import fingerprint
 from pipeline.manifest.errors import Issue
+from pipeline.manifest.fingerprint import fingerprint
 from pipeline.manifest.inputs import Slot, a_media
 from pipeline.manifest.model import Job
 from pipeline.manifest.refs import FileRef, OutputRef, Ref, TaskRef, identity

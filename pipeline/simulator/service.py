@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.fingerprint import fingerprint
+from pipeline.manifest.fingerprint import fingerprint
 from pipeline.models.registry import ModelRegistry
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog

@@ -19,8 +19,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.fingerprint import fingerprint
 from pipeline.manifest import Manifest, ManifestError, load_manifest
+from pipeline.manifest.fingerprint import fingerprint
 from pipeline.manifest.schema import SAFE_ID
 from pipeline.models.registry import ModelRegistry
 

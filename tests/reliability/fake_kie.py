@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from pipeline.fingerprint import fingerprint
 from pipeline.kie import client as kie
+from pipeline.manifest.fingerprint import fingerprint
 
 CREATE_ACTIONS = ("ok", "500", "429", "reset", "refused", "lost", "crash_before", "crash_after")
 QUERY_ACTIONS = ("running", "500", "429", "garbled", "crash")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sim_helpers import CREATE, CREDIT, QUERY, MakeSim, body, client, create, wait_end
 
-from pipeline.fingerprint import fingerprint
+from pipeline.manifest.fingerprint import fingerprint
 from pipeline.simulator import ConfigError, SimConfig, Simulator
 from pipeline.simulator.files import RangeNotSatisfiable, parse_range
 from pipeline.simulator.ratelimit import SlidingWindow

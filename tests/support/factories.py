@@ -5,8 +5,8 @@ from __future__ import annotations
 from itertools import count
 from typing import Any
 
-from pipeline.fingerprint import fingerprint
 from pipeline.manifest import Job
+from pipeline.manifest.fingerprint import fingerprint
 from pipeline.models.registry import load_prices
 from pipeline.state.store import Attempt, Phase, StoredResult
 

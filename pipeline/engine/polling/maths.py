@@ -1,6 +1,6 @@
 """The maths of a poll plan, for one latency distribution: fitting it from interval-censored
 answers (Turnbull's EM on a grid) and placing polls to trade polls per task against detection
-delay (`Planner`). No clocks, no models, no state: `pipeline.polling` drives it."""
+delay (`Planner`). No clocks, no models, no state: `pipeline.engine.polling.schedule` drives it."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ where it buys the most. Nothing here assumes a time scale: an image model that a
 seconds and a video model that takes 12 minutes are both learned from their own answers.
 
 Interface (for the tracker; `model` is any key: a timing class in practice, see
-`pipeline.timingclass`, `model[n_frames=15]` or a bare model name):
+`pipeline.engine.polling.classes`, `model[n_frames=15]` or a bare model name):
 
     planner = PollPlanner(min_interval, max_interval, horizon=max_wait,
                           history=[(model, seconds), ...])   # earlier runs, may be empty
@@ -64,7 +64,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pipeline.pollplan import (
+from pipeline.engine.polling.classes import pool_of
+from pipeline.engine.polling.maths import (
     BINS_PER_DOUBLING,
     TAIL_GROWTH,
     TAIL_QUANTILE,
@@ -74,7 +75,6 @@ from pipeline.pollplan import (
     log_edges,
     lognormal_cdf,
 )
-from pipeline.timingclass import pool_of
 
 POLLS_PER_TASK: float | None = 2.8  # polls per task for the plan (probes use a little more)
 DETECTION_SHARE = 0.15  # with POLLS_PER_TASK None: detect within this share of the median ...
