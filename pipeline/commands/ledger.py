@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from pipeline.cli.requests import FolderRequest
 from pipeline.commands.folder import read_decisions, require_state
 from pipeline.engine.planner import PlanOptions
 from pipeline.errors import EXIT_OK
 from pipeline.manifest import load_manifest
 from pipeline.outputs.writer import write_outputs
-from pipeline.request import FolderRequest
 from pipeline.state.lock import FolderLock
 
 

@@ -9,12 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from pipeline import report
+from pipeline.cli import report
+from pipeline.cli.requests import STATE_FILE, RunRequest
 from pipeline.commands.folder import read_decisions
 from pipeline.engine.planner import PlanOptions, estimate
 from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
 from pipeline.manifest import Manifest, load_manifest
-from pipeline.request import STATE_FILE, RunRequest
 from pipeline.status import UNFINISHED
 
 if TYPE_CHECKING:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from pipeline import report
+from pipeline.cli import report
+from pipeline.cli.requests import FolderRequest
 from pipeline.commands.folder import read_decisions
 from pipeline.engine.planner import PlanOptions
 from pipeline.errors import EXIT_OK
 from pipeline.manifest import load_manifest
 from pipeline.outputs.ledger import status_counts
-from pipeline.request import FolderRequest
 
 
 def run(request: FolderRequest, *, stdout: TextIO) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from pipeline.cli.requests import ValidateRequest
 from pipeline.errors import EXIT_OK, EXIT_USAGE
 from pipeline.manifest import ManifestError, load_manifest
-from pipeline.request import ValidateRequest
 
 
 def run(request: ValidateRequest, *, stdout: TextIO) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from pipeline.cli.progress import ProgressBars, RunLog
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.runner import Runner, RunOptions, RunSummary
 from pipeline.errors import EnvironmentFault, StateError, UsageError
@@ -26,7 +27,6 @@ from pipeline.kie.client import KieClient
 from pipeline.kie.uploads import DEFAULT_UPLOAD_URL, UploadClient
 from pipeline.manifest import Manifest
 from pipeline.outputs.writer import write_outputs
-from pipeline.progress import ProgressBars, RunLog
 from pipeline.state.folder import refuse_links, refuse_lost_state, refuse_outside_files
 from pipeline.state.lock import FolderLock
 from pipeline.state.store import StateStore

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.simulator.cli import main
+from pipeline.commands.simulate import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.kie.client import KieClient
 from pipeline.manifest import Rate
 from pipeline.models.pull import CatalogSession, pull

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.engine.planner import Decision, PlanOptions, decide
 from pipeline.manifest import Job, Manifest, Settings
 from pipeline.models.registry import load_prices

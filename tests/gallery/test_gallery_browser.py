@@ -19,7 +19,7 @@ import pytest
 import yaml
 from webdriver_client import Browser, chromium
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.outputs.gallery import GALLERY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
+from pipeline.cli.progress import RunLog
 from pipeline.engine import batch as batch_module
 from pipeline.engine import diskguard
 from pipeline.engine.timing import Timing
 from pipeline.errors import StateError
-from pipeline.progress import RunLog
 from pipeline.state import store as state_module
 from pipeline.state.store import StateStore
 from tests.support.batch import Batch, MakeBatch, batch_factory

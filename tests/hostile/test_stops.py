@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from tests.hostile.server import Conn, Request, hostile, response
 from tests.support.batch import KEY, Batch, MakeBatch, batch_factory
 from tests.support.manifests import jobs_yaml

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from tests.support.batch import Batch, MakeBatch
 
 SETTINGS = "settings:\n  download: false\n"  # a task's success is what a downstream needs

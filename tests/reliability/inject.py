@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.state.store import StateStore
 
 

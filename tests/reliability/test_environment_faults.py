@@ -275,7 +275,7 @@ def test_state_from_a_newer_version_is_refused(
         err = capsys.readouterr().err
         assert "newer run-pipeline" in err and f"schema {SCHEMA_VERSION + 1}" in err, err
         assert_no_traceback(err)
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     assert main(["status", str(batch.manifest), "--out", str(batch.out)]) == 3
     assert "newer run-pipeline" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import pipeline.simulator
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.errors import StateError
 from pipeline.simulator import Simulator
 from pipeline.state import schema as stateschema

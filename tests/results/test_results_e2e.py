@@ -121,7 +121,7 @@ def status_json(batch: Batch) -> dict[str, Any]:
     import io
     from contextlib import redirect_stdout
 
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     out = io.StringIO()
     with redirect_stdout(out):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.engine.submitter import CREATE_TRIES
 from tests.hostile.server import Conn, Request, hostile, response
 from tests.support.manifests import jobs_yaml

@@ -202,7 +202,7 @@ def test_a_locked_output_folder_is_refused(
 def test_state_from_another_endpoint_is_refused(
     batch: Batch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     batch.write(jobs_yaml(1))
     assert batch.run() == 0

@@ -45,7 +45,7 @@ def test_a_bug_before_any_folder_exists_is_logged_to_a_temporary_file(
         raise KeyError("injected")
 
     monkeypatch.setattr(validate, "run", broken)
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     assert main(["validate", str(batch.manifest)]) == 70
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -85,7 +85,7 @@ def test_status_and_ledger_commands_read_the_state_without_network(
 ) -> None:
     import json
 
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     batch.write(jobs_yaml(3))
     assert batch.run() == 0

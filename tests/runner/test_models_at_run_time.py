@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.paths import schemas_dir
 from tests.hostile.server import hostile, json_answer, response
 from tests.support.batch import Batch, MakeBatch

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
+from pipeline.cli.progress import ProgressBars
 from pipeline.events import Event, RunTotals
-from pipeline.progress import ProgressBars
 from pipeline.simulator import SimConfig, running_simulator
 from tests.support.batch import KEY
 

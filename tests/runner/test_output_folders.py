@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
+from pipeline.cli.requests import RunRequest
 from pipeline.commands.run import simulator_config
-from pipeline.request import RunRequest
 from pipeline.simulator.persist import FILE_NAME as SIM_FILE
 from pipeline.state.lock import FolderLock
 from pipeline.state.store import StateStore, TaskIdConflict

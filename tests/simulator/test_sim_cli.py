@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sim_helpers import CREDIT
 
+from pipeline.commands.simulate import add_arguments, config_from_args
 from pipeline.simulator import FaultRates
-from pipeline.simulator.cli import add_arguments, config_from_args
 
 
 @contextmanager

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from pipeline.cli import main
-from pipeline.simulator.cli import main as simulator_main
+from pipeline.cli.main import main
+from pipeline.commands.simulate import main as simulator_main
 
 
 def test_a_bad_setting_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,7 +65,7 @@ class Batch:
         return self.command(*extra)[3:]
 
     def run(self, *extra: str) -> int:
-        from pipeline.cli import main
+        from pipeline.cli.main import main
 
         return main(self.args(*extra))
 

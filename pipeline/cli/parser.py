@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.argtypes import host_port, positive, rate
+from pipeline.cli.argtypes import host_port, positive, rate
+from pipeline.cli.requests import Overrides, RunRequest
 from pipeline.errors import UsageError, exit_code_table
-from pipeline.request import Overrides, RunRequest
 
 COMMANDS = (
     "run",
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the built-in Kie simulator on loopback until "
         "Ctrl-C. The first line on stdout is its base URL.",
     )
-    from pipeline.simulator import cli as simulator_cli
+    from pipeline.commands import simulate as simulator_cli
 
     simulator_cli.add_arguments(simulate)
     from pipeline.commands import models as models_command

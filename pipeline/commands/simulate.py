@@ -15,7 +15,7 @@ import sys
 import threading
 from types import FrameType
 
-from pipeline.argtypes import positive, rate
+from pipeline.cli.argtypes import positive, rate
 from pipeline.errors import EnvironmentFault, UsageError
 from pipeline.simulator.config import ConfigError, FaultRates, SimConfig
 
@@ -331,7 +331,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM, then return 0. Errors are raised, not printed: the
-    product's one error funnel (`pipeline.cli.main`) maps them to their exit codes."""
+    product's one error funnel (`pipeline.cli.main.main`) maps them to their exit codes."""
     try:
         config = config_from_args(args)
     except ConfigError as exc:
@@ -377,6 +377,6 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """`python -m pipeline.simulator ...` is `run-pipeline simulate ...`, through the same
     error funnel."""
-    from pipeline.cli import main as pipeline_main
+    from pipeline.cli.main import main as pipeline_main
 
     return pipeline_main(["simulate", *(sys.argv[1:] if argv is None else argv)])

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline import __version__
-from pipeline.arguments import build_parser, normalise, run_request
+from pipeline.cli.parser import build_parser, normalise, run_request
+from pipeline.cli.requests import FolderRequest, ValidateRequest
 from pipeline.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -24,7 +25,6 @@ from pipeline.errors import (
 )
 from pipeline.manifest import ManifestError
 from pipeline.paths import schemas_dir
-from pipeline.request import FolderRequest, ValidateRequest
 
 
 def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -37,7 +37,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         stdout.write((schemas_dir() / "manifest.schema.json").read_text(encoding="utf-8"))
         return EXIT_OK
     if args.command == "simulate":
-        from pipeline.simulator import cli as simulator_cli
+        from pipeline.commands import simulate as simulator_cli
 
         code: int = simulator_cli.run(args)
         return code
@@ -46,10 +46,10 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
         return models_command.run(args, stdout=stdout, stderr=stderr, environ=os.environ)
     if args.command == "rebuild-state":
-        from pipeline.arguments import DEFAULT_BASE_URL
+        from pipeline.cli.parser import DEFAULT_BASE_URL
+        from pipeline.cli.requests import output_folder
         from pipeline.commands import rebuild
         from pipeline.engine.batch import SIMULATED_ENDPOINT
-        from pipeline.request import output_folder
 
         manifest = Path(args.manifest)
         folder = output_folder(manifest, args.out, args.simulate)
@@ -76,7 +76,7 @@ def _crash_log(args: argparse.Namespace | None) -> Path:
     if isinstance(manifest, str):
         out = getattr(args, "out", None)
         simulate = bool(getattr(args, "simulate", False))
-        from pipeline.request import output_folder
+        from pipeline.cli.requests import output_folder
 
         folder = output_folder(Path(manifest), out, simulate)
         if folder.is_dir():
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return exc.exit_code
     except PipelineError as exc:
-        from pipeline.progress import printable  # the message may quote a server
+        from pipeline.cli.progress import printable  # the message may quote a server
 
         print(f"run-pipeline: error: {printable(str(exc))}", file=stderr)
         return exc.exit_code
