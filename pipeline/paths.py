@@ -17,3 +17,26 @@ def schemas_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return here.parent / "schemas"
+
+
+# Kie's two hosts; the API key goes to these (or to what --base-url / --upload-url name) only.
+DEFAULT_BASE_URL = "https://api.kie.ai"
+DEFAULT_UPLOAD_URL = "https://kieai.redpandaai.co"
+
+# The output folder's own files (see README, "Output folder").
+STATE_FILE = "state.sqlite"
+RUN_LOG = "run.log"
+LEDGER_JSONL = "ledger.jsonl"
+LEDGER_CSV = "ledger.csv"
+GALLERY_FILE = "index.html"
+MEDIA_DIR = "media"
+
+# Model files a project pins or adds (`models pull` writes here; the lookup reads it).
+KIE_MODELS = "kie-models"
+
+
+def output_folder(manifest: Path, out: Path | None, simulate: bool) -> Path:
+    """`--out`, else outputs/<manifest stem>/ (with -simulated for simulator runs)."""
+    if out is not None:
+        return out
+    return Path("outputs") / (manifest.stem + ("-simulated" if simulate else ""))

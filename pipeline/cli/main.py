@@ -14,8 +14,17 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline import __version__
-from pipeline.cli.parser import build_parser, normalise, run_request
-from pipeline.cli.requests import FolderRequest, ValidateRequest
+from pipeline.cli.parser import build_parser, normalise, request_of
+from pipeline.cli.requests import (
+    LedgerRequest,
+    ModelsRequest,
+    RebuildRequest,
+    Request,
+    SchemaRequest,
+    SimulateRequest,
+    StatusRequest,
+    ValidateRequest,
+)
 from pipeline.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -27,46 +36,40 @@ from pipeline.manifest import ManifestError
 from pipeline.paths import schemas_dir
 
 
-def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    """One branch per command; each command module gets a typed request."""
-    if args.command == "validate":
+def _dispatch(request: Request, stdout: TextIO, stderr: TextIO) -> int:
+    """One branch per command; each command module gets its typed request. The commands are
+    imported here, so that a command loads only what it needs."""
+    environ = os.environ
+    if isinstance(request, ValidateRequest):
         from pipeline.commands import validate
 
-        return validate.run(ValidateRequest(tuple(args.manifests)), stdout=stdout)
-    if args.command == "schema":
+        return validate.run(request, stdout=stdout)
+    if isinstance(request, SchemaRequest):
         stdout.write((schemas_dir() / "manifest.schema.json").read_text(encoding="utf-8"))
         return EXIT_OK
-    if args.command == "simulate":
-        from pipeline.commands import simulate as simulator_cli
+    if isinstance(request, SimulateRequest):
+        from pipeline.commands import simulate
 
-        code: int = simulator_cli.run(args)
-        return code
-    if args.command == "models":
-        from pipeline.commands import models as models_command
+        return simulate.run(request)
+    if isinstance(request, ModelsRequest):
+        from pipeline.commands import models
 
-        return models_command.run(args, stdout=stdout, stderr=stderr, environ=os.environ)
-    if args.command == "rebuild-state":
-        from pipeline.cli.parser import DEFAULT_BASE_URL
-        from pipeline.cli.requests import output_folder
+        return models.run(request, stdout=stdout, stderr=stderr, environ=environ)
+    if isinstance(request, RebuildRequest):
         from pipeline.commands import rebuild
-        from pipeline.engine.batch import SIMULATED_ENDPOINT
 
-        manifest = Path(args.manifest)
-        folder = output_folder(manifest, args.out, args.simulate)
-        url = args.base_url or os.environ.get("KIE_BASE_URL") or DEFAULT_BASE_URL
-        endpoint = SIMULATED_ENDPOINT if args.simulate else url.rstrip("/")
-        return rebuild.run(manifest, folder, endpoint, stdout=stdout)
-    if args.command in ("status", "ledger"):
-        from pipeline.commands import ledger, status
+        return rebuild.run(request, environ, stdout=stdout)
+    if isinstance(request, StatusRequest):
+        from pipeline.commands import status
 
-        json_out = bool(getattr(args, "json", False))
-        request = FolderRequest(Path(args.manifest), args.out, args.simulate, json_out)
-        if args.command == "status":
-            return status.run(request, stdout=stdout)
+        return status.run(request, stdout=stdout)
+    if isinstance(request, LedgerRequest):
+        from pipeline.commands import ledger
+
         return ledger.run(request, stdout=stdout)
     from pipeline.commands import run
 
-    return run.run(run_request(args), stdout=stdout, stderr=stderr, environ=os.environ)
+    return run.run(request, stdout=stdout, stderr=stderr, environ=environ)
 
 
 def _crash_log(args: argparse.Namespace | None) -> Path:
@@ -76,7 +79,7 @@ def _crash_log(args: argparse.Namespace | None) -> Path:
     if isinstance(manifest, str):
         out = getattr(args, "out", None)
         simulate = bool(getattr(args, "simulate", False))
-        from pipeline.cli.requests import output_folder
+        from pipeline.paths import output_folder
 
         folder = output_folder(Path(manifest), out, simulate)
         if folder.is_dir():
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(stdout)
             return EXIT_USAGE
-        return _dispatch(args, stdout, stderr)
+        return _dispatch(request_of(args), stdout, stderr)
     except ManifestError as exc:
         for issue in [*exc.issues, *exc.warnings]:
             print(issue, file=stderr)
@@ -125,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return exc.exit_code
     except PipelineError as exc:
-        from pipeline.cli.progress import printable  # the message may quote a server
+        from pipeline.outputs.runlog import printable  # the message may quote a server
 
         print(f"run-pipeline: error: {printable(str(exc))}", file=stderr)
         return exc.exit_code

@@ -1,8 +1,8 @@
 """The command line's grammar: the argparse parser, and the typed requests built from it.
 
-`cli.py` parses with `build_parser()`, turns the namespace into a request with
-`run_request()` (or the small requests of the other commands) and never passes the
-namespace further down.
+`cli.main` parses with `build_parser()`, turns the namespace into a request with
+`request_of()` and never passes the namespace further down. Building the parser loads neither
+the engine nor the HTTP stack (`run-pipeline validate` starts fast; a test checks it).
 """
 
 from __future__ import annotations
@@ -12,9 +12,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.cli import simargs
 from pipeline.cli.argtypes import host_port, positive, rate
-from pipeline.cli.requests import Overrides, RunRequest
+from pipeline.cli.requests import (
+    LedgerRequest,
+    ModelsRequest,
+    Overrides,
+    RebuildRequest,
+    Request,
+    RunRequest,
+    SchemaRequest,
+    StatusRequest,
+    ValidateRequest,
+)
 from pipeline.errors import UsageError, exit_code_table
+from pipeline.paths import DEFAULT_BASE_URL, KIE_MODELS
 
 COMMANDS = (
     "run",
@@ -26,7 +38,6 @@ COMMANDS = (
     "simulate",
     "models",
 )
-DEFAULT_BASE_URL = "https://api.kie.ai"
 
 DESCRIPTION = """\
 Run a batch of Kie AI generations (video, image and audio models) described by a YAML
@@ -302,15 +313,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the built-in Kie simulator on loopback until "
         "Ctrl-C. The first line on stdout is its base URL.",
     )
-    from pipeline.commands import simulate as simulator_cli
-
-    simulator_cli.add_arguments(simulate)
-    from pipeline.commands import models as models_command
-
-    models_command.add_arguments(
-        sub.add_parser("models", help="Kie's model catalog: list, pull, show")
-    )
+    simargs.add_arguments(simulate)
+    _add_models_arguments(sub.add_parser("models", help="Kie's model catalog: list, pull, show"))
     return parser
+
+
+def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    listing = sub.add_parser("list", help="list the models of Kie's catalog")
+    listing.add_argument("--type", metavar="TEXT", help='only this task type, e.g. "Text to Video"')
+    listing.add_argument(
+        "--search", metavar="TEXT", help="only models whose name or title has TEXT"
+    )
+    listing.add_argument("--json", action="store_true", help="Kie's answer as JSON on stdout")
+    listing.add_argument("--base-url", metavar="URL", help="Kie API endpoint")
+    pulling = sub.add_parser(
+        "pull",
+        help="write model files from Kie's catalog",
+        description="Write one model file "
+        f"per MODEL under DIR (default ./{KIE_MODELS}/) and print each path written.",
+    )
+    pulling.add_argument("models", nargs="+", metavar="MODEL")
+    pulling.add_argument("--dir", type=Path, metavar="DIR", help=f"default: ./{KIE_MODELS}/")
+    pulling.add_argument("--base-url", metavar="URL", help="Kie API endpoint")
+    show = sub.add_parser("show", help="a model's file: fields, price, status (no network)")
+    show.add_argument("model", metavar="MODEL")
+    show.add_argument("--json", action="store_true", help="the model file as JSON, plus its path")
 
 
 def normalise(argv: Sequence[str]) -> list[str]:
@@ -322,7 +350,45 @@ def normalise(argv: Sequence[str]) -> list[str]:
     return ["run", *args]
 
 
+def request_of(args: argparse.Namespace) -> Request:
+    """The typed request of the command `args` names (usage checks included)."""
+    command = args.command
+    if command == "validate":
+        return ValidateRequest(tuple(args.manifests))
+    if command == "schema":
+        return SchemaRequest()
+    if command == "simulate":
+        return simargs.simulate_request(args)
+    if command == "models":
+        return _models_request(args)
+    if command == "rebuild-state":
+        return RebuildRequest(Path(args.manifest), args.out, args.simulate, args.base_url)
+    if command in ("status", "ledger"):
+        kind = StatusRequest if command == "status" else LedgerRequest
+        return kind(Path(args.manifest), args.out, args.simulate, bool(getattr(args, "json", 0)))
+    return run_request(args)
+
+
+def _models_request(args: argparse.Namespace) -> ModelsRequest:
+    action = args.models_command
+    if action == "show":
+        return ModelsRequest("show", (args.model,), json=args.json)
+    if action == "pull":
+        return ModelsRequest("pull", tuple(args.models), base_url=args.base_url, dir=args.dir)
+    return ModelsRequest(
+        "list", type=args.type, search=args.search, json=args.json, base_url=args.base_url
+    )
+
+
 def run_request(args: argparse.Namespace) -> RunRequest:
+    """The run's request; the usage checks that need more than one option are here."""
+    if args.callback_listen and not args.callback_url:
+        raise UsageError(
+            "--callback-listen needs --callback-url: the public URL that reaches "
+            "the listener, which Kie is told to call"
+        )
+    if args.credits is not None and not args.simulate:
+        raise UsageError("--credits sets the simulated account's balance: it needs --simulate")
     return RunRequest(
         manifest=Path(args.manifest),
         out=args.out,

@@ -1,62 +1,16 @@
-"""Listeners that turn runner events into run.log lines and tqdm progress bars."""
+"""Progress bars: a listener that turns the engine's events into tqdm bars on a terminal.
+(run.log, the other listener, is written by `pipeline.outputs.runlog`.)"""
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Never, TextIO
 
 from tqdm import tqdm
 
 from pipeline.events import Event, RunTotals
-
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """`text` with every control character (terminal escape codes included) shown as
-    `\\xNN`: text from a server never moves the cursor, recolours or retitles a terminal,
-    nor splits one log line into two."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-class RunLog:
-    """run.log: one line per transition: time, job, from, to, task, detail."""
-
-    def __init__(self, path: Path, mirror: TextIO | None = None) -> None:
-        # Appended to, never through a symbolic link (that would write outside the folder).
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        self.handle = os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
-        self.mirror = mirror
-
-    def __call__(self, event: Event) -> None:
-        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        if event.kind == "transition":
-            line = (
-                f"{stamp} {event.job_id} {event.old} -> {event.new}"
-                f" task={event.task_id or '-'}" + (f" {event.detail}" if event.detail else "")
-            )
-        else:
-            line = (
-                f"{stamp} {event.kind.upper()}"
-                + (f" {event.job_id}" if event.job_id else "")
-                + f" {event.detail}"
-            )
-        self.write(line)
-
-    def write(self, line: str) -> None:
-        line = printable(line.replace("\n", " "))
-        self.handle.write(line + "\n")
-        self.handle.flush()
-        if self.mirror is not None:
-            print(line, file=self.mirror, flush=True)
-
-    def close(self) -> None:
-        self.handle.close()
 
 
 def terminal_columns(stream: TextIO) -> int | None:

@@ -1,24 +1,24 @@
-"""What the user asked for, typed: built from argparse by the CLI, read by the commands.
+"""What the user asked for, typed: one request per command, built from argparse by
+`cli.parser`, read by the commands and (the run request) by the engine's session.
 
-Nothing past `cli.py` sees an `argparse.Namespace`; the commands and the engine read these
-frozen objects, so a command can also be driven from Python without faking a parser.
+Nothing past `cli.parser` sees an `argparse.Namespace`; the commands and the engine read these
+frozen objects, so a command can also be driven from Python without faking a parser. A new
+run flag is a field of `RunRequest` (or of `Overrides` when it overrides a manifest setting)
+and its argument in the parser; the engine reads it from the request it is given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from pipeline.manifest import OnAmbiguous, Rate, Settings
+from pipeline.manifest import Manifest, OnAmbiguous, Rate, Settings
+from pipeline.paths import output_folder
 
-STATE_FILE = "state.sqlite"
-
-
-def output_folder(manifest: Path, out: Path | None, simulate: bool) -> Path:
-    """`--out`, else outputs/<manifest stem>/ (with -simulated for simulator runs)."""
-    if out is not None:
-        return out
-    return Path("outputs") / (manifest.stem + ("-simulated" if simulate else ""))
+if TYPE_CHECKING:
+    from pipeline.simulator.config import SimConfig
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Overrides:
 
 @dataclass(frozen=True)
 class FolderRequest:
-    """A command about one manifest's output folder (status, ledger)."""
+    """A command about one manifest's output folder (`status`, `ledger`)."""
 
     manifest: Path
     out: Path | None = None
@@ -81,7 +81,85 @@ class RunRequest:
     def folder(self) -> Path:
         return output_folder(self.manifest, self.out, self.simulate)
 
+    @property
+    def scale(self) -> float:
+        """The time scale durations are multiplied by (1 against Kie; see engine.timing)."""
+        return self.time_scale or 1.0
+
+    def settings(self, manifest: Manifest) -> Settings:
+        """The manifest's settings with the command line's overrides applied."""
+        return self.overrides.apply(manifest.settings)
+
+
+@dataclass(frozen=True)
+class StatusRequest(FolderRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class LedgerRequest(FolderRequest):
+    pass
+
 
 @dataclass(frozen=True)
 class ValidateRequest:
     manifests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SchemaRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class RebuildRequest:
+    """`run-pipeline rebuild-state MANIFEST`: `base_url` names the endpoint the tasks
+    belong to when run.log does not say."""
+
+    manifest: Path
+    out: Path | None = None
+    simulate: bool = False
+    base_url: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        return output_folder(self.manifest, self.out, self.simulate)
+
+    def endpoint(self, environ: Mapping[str, str]) -> str:
+        from pipeline.kie.target import endpoint
+
+        return endpoint(self.base_url, environ, simulate=self.simulate)
+
+
+@dataclass(frozen=True)
+class ModelsRequest:
+    """`run-pipeline models list|pull|show`."""
+
+    action: Literal["list", "pull", "show"]
+    names: tuple[str, ...] = ()  # pull: the models; show: the one model
+    type: str | None = None  # list --type
+    search: str | None = None  # list --search
+    json: bool = False
+    base_url: str | None = None
+    dir: Path | None = None  # pull --dir
+
+
+@dataclass(frozen=True)
+class SimulateRequest:
+    """`run-pipeline simulate`: where to listen, and the simulator's whole configuration."""
+
+    host: str
+    port: int
+    config: SimConfig
+
+
+Request = (
+    RunRequest
+    | ValidateRequest
+    | StatusRequest
+    | LedgerRequest
+    | RebuildRequest
+    | ModelsRequest
+    | SimulateRequest
+    | SchemaRequest
+)

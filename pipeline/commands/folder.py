@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.cli.requests import STATE_FILE
 from pipeline.engine.planner import Decision, PlanOptions, plan
 from pipeline.errors import StateError
 from pipeline.manifest import Manifest
+from pipeline.paths import STATE_FILE
 from pipeline.state.store import StateStore
 
 

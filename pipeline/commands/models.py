@@ -7,7 +7,6 @@ use (kie-models/ folders up from here, then the bundled catalog) and makes no ca
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import difflib
@@ -16,49 +15,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.engine.batch import resolve_target
+from pipeline.cli.requests import ModelsRequest
 from pipeline.errors import EXIT_OK, ServiceStop, UsageError
 from pipeline.kie.client import AuthError, KieClient, KieError
+from pipeline.kie.target import resolve_target
 from pipeline.models import pricing
 from pipeline.models.pull import CatalogSession, pull
-from pipeline.models.registry import KIE_MODELS, MODEL_NAME, Model, ModelFileError, ModelRegistry
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help="list the models of Kie's catalog")
-    listing.add_argument("--type", metavar="TEXT", help='only this task type, e.g. "Text to Video"')
-    listing.add_argument(
-        "--search", metavar="TEXT", help="only models whose name or title has TEXT"
-    )
-    listing.add_argument("--json", action="store_true", help="Kie's answer as JSON on stdout")
-    listing.add_argument("--base-url", metavar="URL", help="Kie API endpoint")
-    pulling = sub.add_parser(
-        "pull",
-        help="write model files from Kie's catalog",
-        description="Write one model file "
-        f"per MODEL under DIR (default ./{KIE_MODELS}/) and print each path written.",
-    )
-    pulling.add_argument("models", nargs="+", metavar="MODEL")
-    pulling.add_argument("--dir", type=Path, metavar="DIR", help=f"default: ./{KIE_MODELS}/")
-    pulling.add_argument("--base-url", metavar="URL", help="Kie API endpoint")
-    show = sub.add_parser("show", help="a model's file: fields, price, status (no network)")
-    show.add_argument("model", metavar="MODEL")
-    show.add_argument("--json", action="store_true", help="the model file as JSON, plus its path")
+from pipeline.models.registry import MODEL_NAME, Model, ModelFileError, ModelRegistry
+from pipeline.paths import KIE_MODELS
 
 
 def run(
-    args: argparse.Namespace, *, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
+    request: ModelsRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping[str, str]
 ) -> int:
-    if args.models_command == "show":
-        return _show(args.model, as_json=args.json, stdout=stdout)
-    names = list(getattr(args, "models", ()))
-    for name in names:
+    if request.action == "show":
+        return _show(request.names[0], as_json=request.json, stdout=stdout)
+    for name in request.names:
         if not MODEL_NAME.fullmatch(name):
             raise UsageError(f"not a model name: {name!r} (e.g. kling-2.6/text-to-video)")
-    target = resolve_target(args.base_url, environ)
+    target = resolve_target(request.base_url, environ)
     try:
-        return asyncio.run(_remote(args, target.base_url, target.api_key, stdout, stderr))
+        return asyncio.run(_remote(request, target.base_url, target.api_key, stdout, stderr))
     except AuthError as exc:
         raise ServiceStop(f"Kie refused the API key: {exc.message}") from None
     except KieError as exc:
@@ -66,18 +43,18 @@ def run(
 
 
 async def _remote(
-    args: argparse.Namespace, base_url: str, key: str, stdout: TextIO, stderr: TextIO
+    request: ModelsRequest, base_url: str, key: str, stdout: TextIO, stderr: TextIO
 ) -> int:
     async with KieClient(base_url, key) as client:
         session = CatalogSession(client)
-        if args.models_command == "list":
-            models = await session.list_models(args.type, args.search)
-            if args.json:
+        if request.action == "list":
+            models = await session.list_models(request.type, request.search)
+            if request.json:
                 stdout.write(json.dumps({"total": len(models), "models": models}, indent=2) + "\n")
             else:
                 _table(models, stdout)
             return EXIT_OK
-        dest = args.dir or Path.cwd() / KIE_MODELS
+        dest = request.dir or Path.cwd() / KIE_MODELS
         registry = ModelRegistry([dest.resolve(), *ModelRegistry.for_folder(Path.cwd()).search])
 
         def previous(name: str) -> dict[str, Any] | None:
@@ -89,7 +66,7 @@ async def _remote(
 
         today = datetime.datetime.now(datetime.UTC).date().isoformat()
         report = await pull(
-            session, args.models, dest, base_url=base_url, fetched=today, previous=previous
+            session, list(request.names), dest, base_url=base_url, fetched=today, previous=previous
         )
     for line in report.lines:
         print(line, file=stdout)
@@ -195,4 +172,4 @@ def _field(spec: Mapping[str, Any], required: bool) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["run"]

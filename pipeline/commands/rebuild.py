@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipeline.cli.requests import RebuildRequest
 from pipeline.errors import EXIT_OK, StateError
 from pipeline.manifest import load_manifest
-from pipeline.state.folder import STATE_FILE, refuse_links, state_problem
+from pipeline.paths import STATE_FILE
+from pipeline.state.folder import refuse_links, state_problem
 from pipeline.state.lock import FolderLock
 from pipeline.state.store import StateStore
 
@@ -125,8 +128,10 @@ def _version(current: str, logged: str | None) -> str:
     return f"logged-{logged}"
 
 
-def run(manifest_path: Path, folder: Path, endpoint: str | None, *, stdout: TextIO) -> int:
-    manifest = load_manifest(manifest_path)
+def run(request: RebuildRequest, environ: Mapping[str, str], *, stdout: TextIO) -> int:
+    manifest = load_manifest(request.manifest)
+    folder = request.folder
+    endpoint = request.endpoint(environ)
     refuse_links(folder)
     state = folder / STATE_FILE
     with FolderLock(folder):

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pipeline.cli import report
-from pipeline.cli.requests import STATE_FILE, RunRequest
+from pipeline.cli.requests import RunRequest
 from pipeline.commands.folder import read_decisions
 from pipeline.engine.planner import PlanOptions, estimate
 from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
+from pipeline.events import Listener, RunTotals
+from pipeline.kie.target import Target, resolve_target, simulated
 from pipeline.manifest import Manifest, load_manifest
+from pipeline.paths import STATE_FILE
 from pipeline.status import UNFINISHED
 
 if TYPE_CHECKING:
@@ -61,70 +64,52 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
     manifest = load_manifest(request.manifest)
     for warning in manifest.warnings:
         print(warning, file=stderr)
-    settings = request.overrides.apply(manifest.settings)
+    settings = request.settings(manifest)
     folder = request.folder
+    plan_options = PlanOptions.of(settings, retry_failed=request.retry_failed)
     if request.dry_run:
-        plan_options = PlanOptions.of(settings, retry_failed=request.retry_failed)
         decisions, has_state = read_decisions(manifest, folder, plan_options, missing_ok=True)
         est = estimate(decisions)
         print(report.plan_table(manifest, decisions, est, has_state=has_state), file=stdout)
         return EXIT_OK
     if settings.max_credits is not None:
-        refuse_unpriced(
-            manifest, folder, PlanOptions.of(settings, retry_failed=request.retry_failed)
-        )
-    if request.callback_listen and not request.callback_url:
-        raise UsageError(
-            "--callback-listen needs --callback-url: the public URL that reaches "
-            "the listener, which Kie is told to call"
-        )
+        refuse_unpriced(manifest, folder, plan_options)
+    if request.simulate:
+        request = replace(request, time_scale=request.time_scale or SIMULATE_TIME_SCALE)
     # Imported here: validate, --dry-run and status never load the HTTP stack.
-    from pipeline.engine.batch import SIMULATED_ENDPOINT, Target, resolve_target, run_batch
-    from pipeline.engine.runner import RunOptions
+    from pipeline.engine.session import run_session
 
-    options = RunOptions(
-        settings=settings,
-        retry_failed=request.retry_failed,
-        partial=request.partial,
-        time_scale=request.time_scale or 1.0,
-        callback_url=request.callback_url,
-    )
-    if request.sim_credits is not None and not request.simulate:
-        raise UsageError("--credits sets the simulated account's balance: it needs --simulate")
-    started = time.monotonic()
-    with contextlib.ExitStack() as stack:
-        if request.simulate:
-            from pipeline.simulator import running_simulator
-            from pipeline.state.lock import FolderLock
+    def connect(stack: contextlib.ExitStack[bool | None]) -> Target:
+        """Under the folder's lock: the simulator's books live in the folder too."""
+        if not request.simulate:
+            return resolve_target(request.base_url, environ, request.upload_url)
+        from pipeline.simulator import running_simulator
 
-            # The folder's lock first: the simulator's books live in the folder too.
-            stack.enter_context(FolderLock(folder))
-            scale = request.time_scale or SIMULATE_TIME_SCALE
-            sim = stack.enter_context(running_simulator(simulator_config(request, scale)))
-            if request.sim_credits is not None:
-                sim.control(credits=request.sim_credits)
-            target = Target(sim.base_url, SIMULATOR_KEY, SIMULATED_ENDPOINT, sim.base_url)
-            options = replace(options, time_scale=scale, seed=request.seed)
-            print(
-                f"run-pipeline: simulating Kie at {sim.base_url} (time scale {scale:g}); "
-                f"outputs in {folder}",
-                file=stderr,
-            )
-        else:
-            target = resolve_target(request.base_url, environ, request.upload_url)
-        summary = run_batch(
-            manifest,
-            folder,
-            target,
-            options,
-            quiet=request.quiet,
-            verbose=request.verbose,
-            stderr=stderr,
-            listen=request.callback_listen,
-            hmac_key=environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
-            rebind=request.rebind,
-            locked=request.simulate,
+        sim = stack.enter_context(running_simulator(simulator_config(request, request.scale)))
+        if request.sim_credits is not None:
+            sim.control(credits=request.sim_credits)
+        print(
+            f"run-pipeline: simulating Kie at {sim.base_url} (time scale {request.scale:g}); "
+            f"outputs in {folder}",
+            file=stderr,
         )
+        return simulated(sim.base_url, SIMULATOR_KEY)
+
+    def progress(totals: RunTotals) -> Listener:
+        from pipeline.cli.progress import ProgressBars
+
+        enabled = False if request.quiet else None
+        return ProgressBars(totals, download=settings.download, enabled=enabled, stream=stderr)
+
+    started = time.monotonic()
+    summary = run_session(
+        request,
+        manifest,
+        connect,
+        progress,
+        stderr=stderr,
+        hmac_key=environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
+    )
     elapsed = time.monotonic() - started
     print(
         report.summary_line(manifest, summary, folder, elapsed=elapsed, verbose=request.verbose),

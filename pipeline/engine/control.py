@@ -14,11 +14,12 @@ import contextlib
 from collections.abc import Callable
 
 from pipeline.engine.outage import Outage
+from pipeline.engine.timing import OUTAGE_GIVE_UP
 from pipeline.events import Event, Listener
 
 
 class RunControl:
-    def __init__(self, emit: Listener) -> None:
+    def __init__(self, emit: Listener, outage_give_up: float = OUTAGE_GIVE_UP) -> None:
         self.emit = emit
         self.stop_submitting = False
         self.stop_reason: str | None = None
@@ -29,7 +30,7 @@ class RunControl:
         self.interrupt_seen = asyncio.Event()  # set once, by the first interrupt
         self._on_hard_stop: list[Callable[[], None]] = []
         # Kie unreachable: reported once, and a long outage stops the run (see outage.py).
-        self.outage = Outage(emit, lambda reason: self.stop(reason, hard=True))
+        self.outage = Outage(emit, lambda reason: self.stop(reason, hard=True), outage_give_up)
 
     @property
     def over(self) -> bool:

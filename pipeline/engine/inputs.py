@@ -32,7 +32,6 @@ from pipeline.state.store import Attempt
 # Real seconds after the upstream task finished during which its stored result URL is sent
 # as is: half the life of a refreshed link, so even a link the downloader just refreshed
 # outlives the create by minutes.
-URL_FRESH_FOR = 600.0
 QUERY_TRIES = 4  # transient failures of one query (download-url, recordInfo) before giving up
 
 FileUploads = Callable[[FileRef], Awaitable[str]]
@@ -82,7 +81,7 @@ class Inputs:
         self.jobs = jobs
         self.rng = rng
         self.files = files
-        self.fresh_for = URL_FRESH_FOR * timing.scale
+        self.fresh_for = timing.url_fresh_for
         self.refreshed = 0  # result URLs refreshed before a create (for tests and logs)
 
     async def resolver(

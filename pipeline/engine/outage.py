@@ -17,8 +17,6 @@ from datetime import datetime
 
 from pipeline.events import Event, Listener
 
-GIVE_UP = 600.0  # real seconds of unreachable Kie before the run stops (scaled by Timing)
-
 
 def unreachable(exc: BaseException) -> bool:
     """A failure that means the line to Kie is down (nothing was sent)."""
@@ -28,9 +26,7 @@ def unreachable(exc: BaseException) -> bool:
 
 
 class Outage:
-    def __init__(
-        self, emit: Listener, stop: Callable[[str], None], give_up: float = GIVE_UP
-    ) -> None:
+    def __init__(self, emit: Listener, stop: Callable[[str], None], give_up: float) -> None:
         self.emit = emit
         self.stop = stop
         self.give_up = give_up

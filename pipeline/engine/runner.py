@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.cli.requests import RunRequest
 from pipeline.engine.control import RunControl
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.downloader import Downloader
 from pipeline.engine.inputs import Inputs, succeeded_task
 from pipeline.engine.journal import Journal
-from pipeline.engine.outage import GIVE_UP
 from pipeline.engine.planner import Decision, PlanOptions, decide, plan, price_of
 from pipeline.engine.stopping import gather_until_stopped
 from pipeline.engine.submitter import Submission, Submitter
@@ -32,7 +32,7 @@ from pipeline.events import Event, Listener, RunTotals
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.kie.uploads import UploadClient
-from pipeline.manifest import Job, Manifest, Settings
+from pipeline.manifest import Job, Manifest
 from pipeline.state.store import Attempt, StateStore
 
 
@@ -51,43 +51,29 @@ class RunSummary:
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    settings: Settings  # as the user gave them, in real seconds
-    time_scale: float = 1.0  # a hint for time-compressed simulations (see engine.timing)
-    retry_failed: bool = False
-    partial: bool = False  # start even when the balance does not cover the plan
-    callback_url: str | None = None
-    seed: int | None = None
-
-    @property
-    def plan(self) -> PlanOptions:
-        return PlanOptions.of(self.settings, retry_failed=self.retry_failed)
-
-
 class Runner:
     def __init__(
         self,
         manifest: Manifest,
+        request: RunRequest,
         store: StateStore,
         client: kie.KieClient,
         folder: Path,
-        options: RunOptions,
         emit: Listener,
         uploads: UploadClient | None = None,  # the file host, for {file: ...} inputs
         disk: DiskGuard | None = None,
     ) -> None:
         self.manifest = manifest
         self.jobs = {job.id: job for job in manifest.jobs}
-        self.options = options
-        self.settings = options.settings
-        self.timing = timing = Timing.of(options.settings, options.time_scale)
+        self.request = request
+        self.settings = settings = request.settings(manifest)  # in real seconds
+        self.plan_options = PlanOptions.of(settings, retry_failed=request.retry_failed)
+        self.timing = timing = Timing.of(settings, request.scale)
         self.client = client
         self.emit = emit
-        rng = random.Random(options.seed)
+        rng = random.Random(request.seed)
         self.journal = Journal(store, emit)
-        self.control = RunControl(emit)
-        self.control.outage.give_up = GIVE_UP * timing.scale
+        self.control = RunControl(emit, timing.outage_give_up)
         self.creates = SlidingWindowLimiter(timing.create_rate, rng=rng)
         self.queries = SlidingWindowLimiter(timing.query_rate, rng=rng)
         self.downloader = Downloader(
@@ -108,8 +94,8 @@ class Runner:
             timing,
             on_success=self._succeeded,
             on_failure=self._failed,
-            callbacks=options.callback_url is not None,
-            concurrency=options.settings.concurrency,
+            callbacks=request.callback_url is not None,
+            concurrency=settings.concurrency,
         )
         # Local input files ({file: PATH}) are uploaded for the jobs about to be submitted.
         self.uploader = (
@@ -126,7 +112,7 @@ class Runner:
             self.creates,
             timing,
             rng,
-            callback_url=options.callback_url,
+            callback_url=request.callback_url,
             room=self._room,
             admit=self._admit,
             release=self._release,
@@ -143,7 +129,7 @@ class Runner:
     # -- what the run does ---------------------------------------------------------------
 
     def decisions(self) -> list[Decision]:
-        options = self.options.plan.in_run() if self.started else self.options.plan
+        options = self.plan_options.in_run() if self.started else self.plan_options
         return plan(self.manifest, self.journal.history, options, self.downloader.has_file)
 
     def prepare(self) -> RunTotals:
@@ -220,7 +206,7 @@ class Runner:
         self.emit(
             Event("info", detail=f"balance {balance:g} credits; this run needs up to {needed}")
         )
-        if balance < needed and not self.options.partial:
+        if balance < needed and not self.request.partial:
             self.control.stop(
                 f"the balance ({balance:g} credits) is short of the {needed} this run "
                 "needs; top up, or pass --partial to submit what it covers",
@@ -248,7 +234,7 @@ class Runner:
 
     def _failed(self, job: Job, attempt: Attempt) -> None:
         """A task failed: the job goes round again while it has attempts left."""
-        decision = decide(job, self.journal.attempts(job.id), self.options.plan.in_run())
+        decision = decide(job, self.journal.attempts(job.id), self.plan_options.in_run())
         if decision.stage == "retry" and not self.control.stop_submitting:
             self.emit(Event("info", job.id, detail="retrying: " + decision.reason))
             self.submitter.add(Submission(job, len(decision.current) + 1))

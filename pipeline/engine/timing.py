@@ -21,6 +21,8 @@ MAINTENANCE_CAP = 300.0
 PROGRESS_FLUSH = 2.0  # between batched writes of poll progress (wall-clock: it paces the disk)
 CALLBACK_FALLBACK = 120.0  # most a fallback poll comes after the planned one (see tracker)
 OUTPUTS_EVERY = 2.0  # between rewrites of the ledger and gallery during a run
+URL_FRESH_FOR = 600.0  # an upstream's result URL is sent as is while younger (engine.inputs)
+OUTAGE_GIVE_UP = 600.0  # seconds of unreachable Kie before the run stops (engine.outage)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Timing:
     callback_fallback: float
     outputs_every: float
     upload_max_age: float
+    url_fresh_for: float
+    outage_give_up: float
 
     @classmethod
     def of(cls, settings: Settings, scale: float = 1.0) -> Timing:
@@ -60,4 +64,6 @@ class Timing:
             callback_fallback=CALLBACK_FALLBACK,  # a cap; the fallback follows the poll plan
             outputs_every=OUTPUTS_EVERY,  # wall-clock: it paces disk writes, not Kie
             upload_max_age=settings.upload_max_age * scale,
+            url_fresh_for=URL_FRESH_FOR * scale,
+            outage_give_up=OUTAGE_GIVE_UP * scale,
         )

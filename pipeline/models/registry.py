@@ -29,10 +29,9 @@ from jsonschema.exceptions import SchemaError
 from pipeline.errors import EXIT_USAGE, PipelineError
 from pipeline.models import pricing
 from pipeline.models.pricing import CREDIT_USD
-from pipeline.paths import schemas_dir
+from pipeline.paths import KIE_MODELS, schemas_dir
 
 DEFAULT_MODEL = "sora-2-text-to-video"
-KIE_MODELS = "kie-models"  # the folder `models pull` writes and the lookup reads
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 MEDIA = ("image", "video", "audio")
 

@@ -1,9 +1,10 @@
-"""`python -m pipeline.simulator [options]`: the same as `run-pipeline simulate`."""
+"""`python -m pipeline.simulator [options]`: the same as `run-pipeline simulate`, through the
+product's one error funnel."""
 
 from __future__ import annotations
 
 import sys
 
-from pipeline.commands.simulate import main
+from pipeline.cli.main import main
 
-sys.exit(main())
+sys.exit(main(["simulate", *sys.argv[1:]]))

@@ -23,8 +23,9 @@ from pipeline.simulator.files import (
 )
 from pipeline.simulator.hostile import DEEP_JSON, GATEWAY_STATUSES, gateway_page, gzip_bomb
 from pipeline.simulator.hosting import handle_upload
+from pipeline.simulator.replies import Reply
 from pipeline.simulator.results import CONTENT_TYPES, result_bytes
-from pipeline.simulator.service import KieService, Reply
+from pipeline.simulator.service import KieService
 from pipeline.simulator.uploads import UPLOAD_ROUTES, mime_for
 
 Action = Literal["answer", "reset", "close"]

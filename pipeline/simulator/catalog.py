@@ -19,9 +19,10 @@ from urllib.parse import quote
 
 from pipeline.models.registry import Model, ModelRegistry
 from pipeline.simulator.ratelimit import SlidingWindow
+from pipeline.simulator.replies import MAINTENANCE, UNAUTHORIZED, Reply
 
 if TYPE_CHECKING:
-    from pipeline.simulator.service import KieService, Reply
+    from pipeline.simulator.service import KieService
 
 PREFIX = "/api/v1/models"
 BUDGET = (1, 1.0)  # catalog calls per seconds, per account
@@ -220,7 +221,6 @@ class Catalog:
         query: Mapping[str, list[str]],
     ) -> Reply:
         """One catalog call (the caller holds the service lock)."""
-        from pipeline.simulator.service import MAINTENANCE, UNAUTHORIZED, Reply
 
         if service.config.maintenance:
             return MAINTENANCE

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from pipeline.simulator.service import UNAUTHORIZED, Reply
+from pipeline.simulator.replies import UNAUTHORIZED, Reply
 from pipeline.simulator.uploads import UploadError, decode_base64, json_body, parse_multipart
 
 if TYPE_CHECKING:

@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,33 +26,13 @@ from pipeline.simulator.files import Grant, file_path, parse_file_path
 from pipeline.simulator.market import Market, refusal
 from pipeline.simulator.persist import Store, account_id, task_from_json
 from pipeline.simulator.ratelimit import SlidingWindow
+from pipeline.simulator.replies import MAINTENANCE, NOT_SUPPORTED, PAUSED, UNAUTHORIZED, Reply
 from pipeline.simulator.results import extension, orientation
 from pipeline.simulator.rng import Streams
 from pipeline.simulator.scheduler import Scheduler
 from pipeline.simulator.stats import Stats
 from pipeline.simulator.tasks import Task, plan_task, profile_for
 from pipeline.simulator.uploads import Upload, UploadStore
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One envelope Kie would send, before any transport fault is applied."""
-
-    code: int
-    msg: str
-    data: Any = None
-    account: int | None = None  # who asked (None: not authenticated)
-    created: Task | None = None  # createTask: the task this call created
-
-    def envelope(self) -> dict[str, Any]:
-        return {"code": self.code, "msg": self.msg, "data": self.data}
-
-
-MAINTENANCE = Reply(455, "Service unavailable: the system is under maintenance")
-UNAUTHORIZED = Reply(401, "Unauthorized: missing or invalid API key")
-# Kie's own words (late 2026), body code 500 both.
-NOT_SUPPORTED = "The model name you specified is not supported"
-PAUSED = "This interface is temporarily paused"
 
 
 class KieService:

@@ -20,18 +20,18 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from pipeline.errors import StateError
+from pipeline.paths import GALLERY_FILE, LEDGER_CSV, LEDGER_JSONL, RUN_LOG, STATE_FILE
 from pipeline.state.store import Attempt
 
-STATE_FILE = "state.sqlite"
 OWN_FILES = (
     STATE_FILE,
     f"{STATE_FILE}-wal",
     f"{STATE_FILE}-shm",
     ".lock",
-    "run.log",
-    "ledger.jsonl",
-    "ledger.csv",
-    "index.html",
+    RUN_LOG,
+    LEDGER_JSONL,
+    LEDGER_CSV,
+    GALLERY_FILE,
     ".reserve",
 )
 MEDIA_DIRS = ("videos", "media")
@@ -62,7 +62,7 @@ def _link_message(folder: Path, path: Path) -> str:
 def earlier_work(folder: Path) -> str | None:
     """What in the folder shows an earlier run submitted tasks: a ledger row with a task id
     or a log line recording one; None when nothing does."""
-    ledger = folder / "ledger.jsonl"
+    ledger = folder / LEDGER_JSONL
     if ledger.is_file():
         for line in _lines(ledger):
             try:
@@ -71,7 +71,7 @@ def earlier_work(folder: Path) -> str | None:
                 continue
             if isinstance(row, dict) and row.get("task_id"):
                 return f"{ledger.name} lists task {row['task_id']} for job {row.get('id')}"
-    log = folder / "run.log"
+    log = folder / RUN_LOG
     if log.is_file():
         for line in _lines(log):
             if _SUBMITTED.search(line):

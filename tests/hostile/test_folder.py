@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.cli.progress import RunLog
-from pipeline.engine import batch as batch_module
 from pipeline.engine import diskguard
+from pipeline.engine import session as session_module
 from pipeline.engine.timing import Timing
 from pipeline.errors import StateError
+from pipeline.outputs.runlog import RunLog
 from pipeline.state import store as state_module
 from pipeline.state.store import StateStore
 from tests.support.batch import Batch, MakeBatch, batch_factory
@@ -262,13 +262,13 @@ def test_the_ledger_is_rewritten_off_the_event_loop(
     batch = make_batch(scale=0.02)
     batch.write(jobs_yaml(6))
     threads: list[str] = []
-    real = batch_module.write_outputs
+    real = session_module.write_outputs
 
     def write_outputs(*args: Any) -> Any:
         threads.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(batch_module, "write_outputs", write_outputs)
+    monkeypatch.setattr(session_module, "write_outputs", write_outputs)
     monkeypatch.setattr(Timing, "of", _fast_outputs(Timing.of))
     assert batch.run() == 0
     main_thread = threading.main_thread().name

@@ -27,8 +27,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from pipeline.cli.requests import Overrides, RunRequest
 from pipeline.engine.planner import PlanOptions, decide
-from pipeline.engine.runner import Runner, RunOptions
+from pipeline.engine.runner import Runner
 from pipeline.manifest import Manifest, Settings, load_manifest
 from pipeline.results.download import part_path
 from pipeline.state.store import Attempt, StateStore
@@ -122,15 +123,21 @@ class RunnerMachine(RuleBasedStateMachine):
         """One process lifetime. True when it was killed."""
         self.kie.start(script)
         assert self.kie.killed is not None
-        options = RunOptions(settings=SETTINGS, time_scale=SCALE, seed=self.runs)
+        request = RunRequest(
+            self.manifest_path,
+            out=self.out,
+            time_scale=SCALE,
+            seed=self.runs,
+            overrides=Overrides(max_attempts=SETTINGS.max_attempts, concurrency=2),
+        )
         store = StateStore.open(self.out / "state.sqlite", "fake")
         try:
             runner = Runner(
                 self.manifest,
+                request,
                 store,
-                self.kie,
+                self.kie,  # type: ignore[arg-type]
                 self.out,
-                options,  # type: ignore[arg-type]
                 lambda event: None,
             )
             runner.prepare()

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 from collections import Counter
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from pipeline.engine.batch import Target, run_batch
-from pipeline.engine.runner import RunOptions
+from pipeline.cli.requests import RunRequest
+from pipeline.engine.session import run_session
+from pipeline.events import Fanout
+from pipeline.kie.target import Target
 from pipeline.manifest import load_manifest
 from pipeline.simulator import Simulator
 from pipeline.state.store import StateStore
@@ -203,8 +206,10 @@ def test_a_file_changed_during_the_run_is_not_sent(make_batch: MakeBatch) -> Non
     put(batch, "assets/mug.png", png("mug, changed mid-run"))
     sim = batch.sim
     target = Target(sim.base_url, batch.key, sim.base_url, sim.base_url)
-    options = RunOptions(settings=loaded.settings, time_scale=batch.scale)
-    summary = run_batch(loaded, batch.out, target, options, quiet=True, verbose=False)
+    request = RunRequest(batch.manifest, out=batch.out, time_scale=batch.scale, quiet=True)
+    summary = run_session(
+        request, loaded, lambda stack: target, lambda totals: Fanout([]), stderr=sys.stderr
+    )
     statuses = {d.job.id: d.status for d in summary.decisions}
     assert statuses == {"a": "failed", "c": "succeeded"}
     row = batch.ledger()["a"]
@@ -247,7 +252,7 @@ def test_manifest_setting_upload_max_age(tmp_path: Path) -> None:
 
 
 def test_the_upload_host_comes_from_the_flag_then_the_environment() -> None:
-    from pipeline.engine.batch import resolve_target
+    from pipeline.kie.target import resolve_target
 
     env = {"KIE_API_KEY": "k", "KIE_UPLOAD_URL": "https://uploads.example/"}
     assert resolve_target(None, env).upload_url == "https://uploads.example"

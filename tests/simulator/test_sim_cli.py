@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sim_helpers import CREDIT
 
-from pipeline.commands.simulate import add_arguments, config_from_args
+from pipeline.cli.simargs import add_arguments, config_from_args
 from pipeline.simulator import FaultRates
 
 

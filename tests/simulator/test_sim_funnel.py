@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.commands.simulate import main as simulator_main
 
 
 def test_a_bad_setting_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert simulator_main(["--time-scale", "0"]) == 2
+    assert main(["simulate", "--time-scale", "0"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "time-scale" in line
+
+
+def test_python_m_pipeline_simulator_goes_through_the_funnel() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.simulator", "--time-scale", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("run-pipeline: error:") and "time-scale" in done.stderr
 
 
 def test_a_port_in_use_exits_3_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
