@@ -16,7 +16,6 @@ a kill during it leaves nothing ambiguous behind.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -25,14 +24,14 @@ from typing import TypeVar
 from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
 from pipeline.kie import client as kie
-from pipeline.kie.pacing import SlidingWindowLimiter, backoff
+from pipeline.kie.pacing import SlidingWindowLimiter
+from pipeline.kie.policy import retried
 from pipeline.manifest import FileRef, Job, OutputRef, Ref, Resolver, TaskRef
 from pipeline.state.store import Attempt
 
 # Real seconds after the upstream task finished during which its stored result URL is sent
 # as is: half the life of a refreshed link, so even a link the downloader just refreshed
 # outlives the create by minutes.
-QUERY_TRIES = 4  # transient failures of one query (download-url, recordInfo) before giving up
 
 FileUploads = Callable[[FileRef], Awaitable[str]]
 T = TypeVar("T")
@@ -159,26 +158,26 @@ class Inputs:
         return fresh
 
     async def _ask(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """One query from the query budget, retried over transient failures."""
-        for tries in range(1, QUERY_TRIES + 1):
-            try:
-                async with self.queries.slot():
+        """One query from the query budget, retried over transient failures (the policy's
+        tries for a query)."""
+
+        async def attempt() -> T:
+            async with self.queries.slot():
+                try:
                     answer = await call()
-            except kie.RateLimited:
-                self.queries.rejected()
-            except kie.RetryableError as exc:
-                if tries == QUERY_TRIES:
-                    raise InputError(
-                        f"could not get {what}: {exc.message}", permanent=False
-                    ) from None
-            except kie.KieError as exc:
-                raise InputError(f"could not get {what}: {exc.message}", permanent=False) from None
-            else:
-                self.queries.succeeded()
-                return answer
-            await asyncio.sleep(
-                backoff(
-                    tries, base=self.timing.backoff_base, cap=self.timing.backoff_cap, rng=self.rng
-                )
+                except kie.RateLimited:
+                    self.queries.rejected()
+                    raise
+            self.queries.succeeded()
+            return answer
+
+        try:
+            return await retried(
+                attempt,
+                "query",
+                base=self.timing.backoff_base,
+                cap=self.timing.backoff_cap,
+                rng=self.rng,
             )
-        raise InputError(f"could not get {what}: rate limited", permanent=False)
+        except kie.KieError as exc:
+            raise InputError(f"could not get {what}: {exc.message}", permanent=False) from None

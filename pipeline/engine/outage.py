@@ -18,13 +18,6 @@ from datetime import datetime
 from pipeline.events import Event, Listener
 
 
-def unreachable(exc: BaseException) -> bool:
-    """A failure that means the line to Kie is down (nothing was sent)."""
-    from pipeline.kie import client as kie
-
-    return isinstance(exc, kie.TransportError) and not exc.ambiguous
-
-
 class Outage:
     def __init__(self, emit: Listener, stop: Callable[[str], None], give_up: float) -> None:
         self.emit = emit

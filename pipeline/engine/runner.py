@@ -31,6 +31,7 @@ from pipeline.engine.upstream import Upstream
 from pipeline.events import Event, Listener, RunTotals
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
+from pipeline.kie.policy import Action, verdict
 from pipeline.kie.uploads import UploadClient
 from pipeline.manifest import Job, Manifest
 from pipeline.state.store import Attempt, StateStore
@@ -197,11 +198,12 @@ class Runner:
         try:
             async with self.queries.slot():
                 balance = await self.client.credit()
-        except kie.AuthError as exc:
-            self.control.stop(f"the API key was refused ({exc.message})", hard=True)
-            return
         except kie.KieError as exc:
-            self.emit(Event("warning", detail=f"could not read the balance: {exc.message}"))
+            what = verdict(exc, "query")
+            if what.action is Action.STOP and what.hard:  # the key refused, the URL wrong
+                self.control.stop(what.stop or exc.message, hard=True)
+            else:  # the balance is a courtesy check: the creates will say what they must
+                self.emit(Event("warning", detail=f"could not read the balance: {exc.message}"))
             return
         self.emit(
             Event("info", detail=f"balance {balance:g} credits; this run needs up to {needed}")

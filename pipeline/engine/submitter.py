@@ -28,16 +28,14 @@ from pipeline.engine.control import RunControl
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.inputs import InputError
 from pipeline.engine.journal import Journal
-from pipeline.engine.outage import unreachable
 from pipeline.engine.timing import Timing
 from pipeline.engine.uploader import UploadFailed
 from pipeline.events import Event
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter, backoff
+from pipeline.kie.policy import TRIES, Action, Verdict, verdict
 from pipeline.manifest import FileRef, Job, Resolver
 from pipeline.state.store import Attempt
-
-CREATE_TRIES = 8  # transient failures (500, transport) per submission before giving up
 
 
 @dataclass
@@ -255,15 +253,8 @@ class Submitter:
         except InputError as exc:
             self._unresolved(s, exc)
             return
-        except kie.RateLimited:
-            self.creates.rejected()
-            self.ready.appendleft(s)  # not the job's fault: first in line again
-            return
-        except kie.RetryableError as exc:
-            self._retry_later(s, exc)
-            return
-        except kie.PermanentError as exc:
-            self._refused(s, exc)
+        except kie.KieError as exc:
+            self._not_created(s, exc, verdict(exc, "create", model=s.job.model))
             return
         finally:
             self.creates.release()
@@ -275,15 +266,24 @@ class Submitter:
             attempt = self.journal.submitted(s.job, s.attempt, task_id)
         self.on_submitted(s.job, attempt)
 
-    def _retry_later(self, s: Submission, exc: kie.RetryableError) -> None:
+    def _not_created(self, s: Submission, exc: kie.KieError, what: Verdict) -> None:
+        """The create did not answer with a task id: what now is the policy's call."""
+        if what.action is Action.PACE:
+            self.creates.rejected()
+            self.ready.appendleft(s)  # not the job's fault: first in line again
+        elif what.action in (Action.RETRY, Action.WAIT_OUT):
+            self._retry_later(s, exc, what)
+        else:
+            self._refused(s, exc, what)
+
+    def _retry_later(self, s: Submission, exc: kie.KieError, what: Verdict) -> None:
         assert s.attempt is not None
-        s.ambiguous = s.ambiguous or exc.ambiguous
-        down = unreachable(exc)
+        s.ambiguous = s.ambiguous or getattr(exc, "ambiguous", False)
+        down = what.unreachable
         if down:  # Kie cannot be reached: one outage for the run, not a failure of this job
             self.control.outage.failed(exc)
             s.unsent = True
-        maintenance = isinstance(exc, kie.Maintenance) or down
-        if maintenance:  # it can last long: wait it out with a long backoff, uncounted
+        if what.action is Action.WAIT_OUT:  # it can last long: a long backoff, uncounted
             s.waits += 1
             delay = backoff(
                 s.waits,
@@ -293,7 +293,7 @@ class Submitter:
             )
         else:
             s.failures += 1
-            if s.failures >= CREATE_TRIES or self.control.interrupted:
+            if s.failures >= TRIES["create"] or self.control.interrupted:
                 self._give_up(s, str(exc))
                 return
             delay = backoff(
@@ -336,20 +336,23 @@ class Submitter:
         else:
             self.journal.emit(Event("warning", s.job.id, detail=reason))
 
-    def _refused(self, s: Submission, exc: kie.PermanentError) -> None:
+    def _refused(self, s: Submission, exc: kie.KieError, what: Verdict) -> None:
         assert s.attempt is not None
-        if isinstance(exc, kie.ModelUnavailable):  # paused or unknown: this job fails, and
-            # the model gets no further creates in this run; the rest of the batch goes on
+        code = str(exc.code) if exc.code is not None else None
+        if what.action is Action.MODEL_GONE:  # paused or unknown: this job fails, and the
+            # model gets no further creates in this run; the rest of the batch goes on
             self.unavailable.setdefault(s.job.model, exc.message)
             self.release(s)
-            code = str(exc.code) if exc.code is not None else "model"
-            self.journal.create_failed(s.job, s.attempt, exc.message, code=code, permanent=True)
+            self.journal.create_failed(
+                s.job, s.attempt, exc.message, code=code or "model", permanent=True
+            )
             self.control.notify()
             return
-        if isinstance(exc, kie.Rejected | kie.NotFound):  # this input will never pass
-            code = str(exc.code) if exc.code is not None else "error"
+        if what.action is Action.FAIL_JOB:  # this input will never pass
             self.release(s)
-            self.journal.create_failed(s.job, s.attempt, exc.message, code=code, permanent=True)
+            self.journal.create_failed(
+                s.job, s.attempt, exc.message, code=code or "error", permanent=True
+            )
             return
         # 401, 402, 505, ...: nothing was created by this call; the job goes back to pending
         # (an intent whose earlier try may have reached Kie stays, so a rerun knows).
@@ -360,21 +363,4 @@ class Submitter:
             self.journal.withdraw(s.job, s.attempt, exc.message)
             s.attempt = None
         self.ready.appendleft(s)
-        if isinstance(exc, kie.AuthError):
-            self.control.stop(f"the API key was refused ({exc.message})", hard=True)
-        elif isinstance(exc, kie.InsufficientCredits):
-            self.control.stop(
-                f"out of credits ({exc.message}); tracking what is in flight", hard=False
-            )
-        elif isinstance(exc, kie.KeyLimitReached):
-            self.control.stop(
-                f"{exc.message}: the key's own limit, not the account's balance; raise it in "
-                "Kie's dashboard or use another key; tracking what is in flight",
-                hard=False,
-            )
-        elif isinstance(exc, kie.ModelDisabled):
-            self.control.stop(f"model {s.job.model} is disabled ({exc.message})", hard=False)
-        elif isinstance(exc, kie.Redirected):
-            self.control.stop(exc.message, hard=True)
-        else:
-            self.control.stop(f"Kie refused a create ({exc.message})", hard=False)
+        self.control.stop(what.stop or exc.message, hard=what.hard)

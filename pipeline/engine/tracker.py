@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
-from pipeline.engine.outage import unreachable
 from pipeline.engine.polling.classes import timing_class
 from pipeline.engine.polling.schedule import PollPlanner
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
+from pipeline.kie.policy import Action, verdict
 from pipeline.manifest import Job
 from pipeline.state.store import Attempt
 
@@ -280,34 +280,8 @@ class Tracker:
             if active.attempt.id in self.active:
                 self._timed_out(active)
             return
-        except kie.RateLimited:
-            self.queries.rejected()
-            self._schedule(active.attempt.id, now + self.timing.poll_interval)
-            return
-        except kie.AuthError as exc:
-            self.control.stop(f"the API key was refused ({exc.message})", hard=True)
-            return
-        except kie.Redirected as exc:  # a proxy or a wrong --base-url: no poll will get through
-            self.control.stop(exc.message, hard=True)
-            return
-        except kie.NotFound as exc:
-            # A task can be unknown for a moment right after creation; one that stays unknown
-            # (expired from Kie's records, or made by a simulator that is gone) has failed.
-            active.not_found += 1
-            if active.not_found >= NOT_FOUND_LIMIT:
-                self._lost(active, exc)
-            else:
-                self._schedule(active.attempt.id, now + self._next_poll(active, now))
-            return
         except kie.KieError as exc:
-            if unreachable(exc):  # one outage, not a warning per poll
-                self.control.outage.failed(exc)
-            else:
-                self.control.outage.answered()
-                self.journal.emit(
-                    Event("warning", active.job.id, task_id=active.task_id, detail=f"query: {exc}")
-                )
-            self._schedule(active.attempt.id, now + self._next_poll(active, now))
+            self._not_answered(active, exc, now)
             return
         self.control.outage.answered()
         active.not_found = 0
@@ -333,6 +307,34 @@ class Tracker:
         else:
             self._failed(active, info.fail_code, info.fail_msg)
         self.control.notify()
+
+    def _not_answered(self, active: Active, exc: kie.KieError, now: float) -> None:
+        """A poll without the task's record: what now is the policy's call."""
+        what = verdict(exc, "query")
+        if what.action is Action.PACE:
+            self.queries.rejected()
+            self._schedule(active.attempt.id, now + self.timing.poll_interval)
+            return
+        if what.action is Action.STOP:  # a refused key, a proxy or a wrong --base-url
+            self.control.stop(what.stop or exc.message, hard=what.hard)
+            return
+        if what.action is Action.NOT_FOUND:
+            # A task can be unknown for a moment right after creation; one that stays unknown
+            # (expired from Kie's records, or made by a simulator that is gone) has failed.
+            active.not_found += 1
+            if active.not_found >= NOT_FOUND_LIMIT:
+                self._lost(active, exc)
+            else:
+                self._schedule(active.attempt.id, now + self._next_poll(active, now))
+            return
+        if what.unreachable:  # one outage, not a warning per poll
+            self.control.outage.failed(exc)
+        else:
+            self.control.outage.answered()
+            self.journal.emit(
+                Event("warning", active.job.id, task_id=active.task_id, detail=f"query: {exc}")
+            )
+        self._schedule(active.attempt.id, now + self._next_poll(active, now))
 
     def _lost(self, active: Active, exc: kie.KieError) -> None:
         self.active.pop(active.attempt.id, None)

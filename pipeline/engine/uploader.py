@@ -31,13 +31,12 @@ from pipeline.engine.journal import Journal
 from pipeline.engine.timing import Timing
 from pipeline.events import Event
 from pipeline.kie import client as kie
-from pipeline.kie.pacing import backoff
+from pipeline.kie.policy import Action, retried, verdict
 from pipeline.kie.uploads import UploadClient
 from pipeline.manifest import FileRef
 
 UPLOAD_PATH = "run-pipeline"
 PARALLEL_UPLOADS = 4  # uploads (and liveness checks) at once
-UPLOAD_TRIES = 6  # transient failures of one upload before its jobs fail for this run
 
 _Key = tuple[str, str]  # (sha256, extension)
 
@@ -129,43 +128,40 @@ class Uploader:
         return url
 
     async def _upload(self, ref: FileRef) -> tuple[str, float]:
-        failures = 0
-        while True:
+        async def attempt() -> tuple[str, float]:
             async with self._slots:
                 data = await self._read(ref)
                 at = self.clock()  # before sending: the host's retention starts no earlier
-                try:
-                    info = await self.client.upload_bytes(data, UPLOAD_PATH, upload_name(ref))
-                except kie.RetryableError as exc:
-                    error: kie.RetryableError = exc
-                except kie.AuthError as exc:
-                    self.control.stop(f"the API key was refused ({exc.message})", hard=True)
-                    raise UploadFailed(f"upload of {ref.name} refused: {exc.message}") from None
-                except kie.PermanentError as exc:
-                    raise UploadFailed(
-                        f"the upload host refused {ref.name}: {exc.message}"
-                    ) from None
-                else:
-                    self.uploads += 1
-                    self.journal.uploaded(ref, info.url, at)
-                    return info.url, at
-            failures += 1
-            if failures >= UPLOAD_TRIES or self.control.over:
-                raise UploadFailed(
-                    f"upload of {ref.name} failed {failures} times ({error.message}); "
-                    "the next run tries again"
-                )
+                info = await self.client.upload_bytes(data, UPLOAD_PATH, upload_name(ref))
+            self.uploads += 1
+            self.journal.uploaded(ref, info.url, at)
+            return info.url, at
+
+        def warn(exc: kie.KieError, failures: int) -> None:
             self.journal.emit(
-                Event("warning", detail=f"upload of {ref.name}: {error.message}; retrying")
+                Event("warning", detail=f"upload of {ref.name}: {exc.message}; retrying")
             )
-            await asyncio.sleep(
-                backoff(
-                    failures,
-                    base=self.timing.backoff_base,
-                    cap=self.timing.backoff_cap,
-                    rng=self.rng,
-                )
+
+        try:
+            return await retried(
+                attempt,
+                "upload",
+                base=self.timing.backoff_base,
+                cap=self.timing.backoff_cap,
+                rng=self.rng,
+                on_retry=warn,
+                over=lambda: self.control.over,
             )
+        except kie.KieError as exc:
+            what = verdict(exc, "upload")
+            if what.action is Action.STOP:
+                self.control.stop(what.stop or exc.message, hard=what.hard)
+                raise UploadFailed(f"upload of {ref.name} refused: {exc.message}") from None
+            if what.action is Action.FAIL_JOB:
+                raise UploadFailed(f"the upload host refused {ref.name}: {exc.message}") from None
+            raise UploadFailed(
+                f"upload of {ref.name} failed ({exc.message}); the next run tries again"
+            ) from None
 
     @staticmethod
     async def _read(ref: FileRef) -> bytes:

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.engine.submitter import CREATE_TRIES
+from pipeline.kie.policy import TRIES
 from tests.hostile.server import Conn, Request, hostile, response
 from tests.support.manifests import jobs_yaml
 
+CREATE_TRIES = TRIES["create"]
 JOBS = 9
 
 
