@@ -3,6 +3,7 @@
 
     python3 dev.py demo   # creates .venv, installs, runs the demo batch on the built-in simulator
     python3 dev.py test   # creates .venv, installs, runs ruff, mypy and the whole test suite
+    python3 dev.py catalog  # regenerates schemas/models/ from Kie's docs snapshot + overlay
 
 Extra arguments after the command are passed on (to run-pipeline, or to pytest).
 The virtual environment is (re)installed only when pyproject.toml changed.
@@ -45,13 +46,15 @@ def run(cmd: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test"}:
+    if not argv or argv[0] not in {"demo", "test", "catalog"}:
         print(__doc__, file=sys.stderr)
         return 2
     ensure_venv()
     command, rest = argv[0], argv[1:]
     if command == "demo":
         return run([str(BIN / "run-pipeline"), "manifests/campaign.yaml", "--simulate", *rest])
+    if command == "catalog":
+        return run([str(PY), "-m", "pipeline.catalog.generate", *rest])
     for step in (
         [str(BIN / "ruff"), "format", "--check", *LINTED],
         [str(BIN / "ruff"), "check", *LINTED],

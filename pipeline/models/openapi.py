@@ -14,6 +14,20 @@ model. What those documents really contain, and what we do about it:
 The `input` we write is closed (`additionalProperties: false`): Kie ignores unknown fields and
 still bills the task, so an unknown field is an error here. URL fields that take files are
 marked `x-media` (from the field's name) and `x-max-bytes` (from "Maximum file size: N MB").
+
+What the English docs snapshot (schemas/kie-docs/) showed besides, all read here so that the
+bundled catalog and `models pull` share one conversion:
+- A `$ref` whose target the document does not hold (58 pages lost `nsfw_checker`): the field
+  is kept, untyped (any value passes), marked `x-unresolved-ref`; we do not invent a type. Only
+  when the document's own request example gives the field a boolean is it typed boolean.
+- apidog's `x-apidog-refs` (a map of `$ref`s whose targets' properties join the object's): the
+  properties are merged in; a dangling one adds the field its component is named after, as
+  above. Other `x-` keys, `example` and `examples` are documentation and are dropped.
+- Property names with a trailing space (`"reference_video_urls "`, 3 pages): trimmed (unless
+  that would clash with another field), as the examples of two of those pages send them.
+- URL fields: by name, or by `format: uri` (on the field or its items); what they take is the
+  MIME types the description accepts, else the name. Limits stated only in descriptions are
+  read by `prose.py`, in Kie's fixed phrasings only.
 """
 
 from __future__ import annotations
@@ -25,12 +39,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from pipeline.catalog import conditions, examples, prose
 from pipeline.errors import EXIT_USAGE, PipelineError
 
 CREATE_TASK = "/api/v1/jobs/createTask"
 _DROPPED = {"nullable", "example", "xml", "externalDocs", "discriminator", "readOnly", "writeOnly"}
-_KEPT_EXTENSIONS = {"x-media", "x-max-bytes"}
-_MAX_SIZE = re.compile(r"maximum file size:?\s*(\d+)\s*MB", re.IGNORECASE)
+_DROPPED |= {"examples"}  # documentation, and Kie's sometimes break their own schema
+_KEPT_EXTENSIONS = {"x-media", "x-max-bytes", "x-unresolved-ref", prose.FROM_TEXT}
 _SUBSCHEMA = {"items", "not", "additionalProperties", "contains", "oneOf", "anyOf", "allOf"}
 _RESULT_FIELDS = ("max_images", "num_images", "n")
 
@@ -75,16 +90,22 @@ def _convert(document: Mapping[str, Any], node: Any, refs: tuple[str, ...]) -> A
         ref = node["$ref"]
         if ref in refs:
             raise CatalogError(f"$ref {ref!r} refers to itself; a model input cannot recurse")
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        if _dangling(document, ref):
+            return {**_convert(document, siblings, refs), **_unresolved(ref)}
         target = resolve(document, ref)
         if not isinstance(target, dict):
             raise CatalogError(f"$ref {ref!r} is not a schema")
-        siblings = {k: v for k, v in node.items() if k != "$ref"}
         return _convert(document, {**target, **siblings}, (*refs, ref))
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROPPED or (key.startswith("x-") and key not in _KEPT_EXTENSIONS):
             continue
-        if key in ("properties", "patternProperties", "$defs"):
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {_trim(k, value): _convert(document, v, refs) for k, v in value.items()}
+        elif key == "required" and isinstance(value, list):
+            out[key] = [_trim(k, node.get("properties") or {}) for k in value]
+        elif key in ("patternProperties", "$defs"):
             out[key] = {k: _convert(document, v, refs) for k, v in value.items()}
         elif key in _SUBSCHEMA and isinstance(value, dict | list):
             out[key] = _convert(document, value, refs)
@@ -99,7 +120,54 @@ def _convert(document: Mapping[str, Any], node: Any, refs: tuple[str, ...]) -> A
             out.pop("minimum" if key == "exclusiveMinimum" else "maximum", None)
     if node.get("nullable") is True:
         _allow_null(out)
+    if isinstance(node.get("x-apidog-refs"), dict) and isinstance(out.get("properties"), dict):
+        _merge_apidog_refs(document, node["x-apidog-refs"], out, refs)
     return out
+
+
+def _dangling(document: Mapping[str, Any], ref: str) -> bool:
+    """A local $ref whose target the document does not hold (the snapshot lost some)."""
+    if not ref.startswith("#/"):
+        return False
+    try:
+        resolve(document, ref)
+    except CatalogError:
+        return True
+    return False
+
+
+def _unresolved(ref: str) -> dict[str, Any]:
+    return {"x-unresolved-ref": ref}
+
+
+def _trim(name: str, siblings: Mapping[str, Any]) -> str:
+    """A property name without its stray outer spaces, unless another field has that name."""
+    bare = name.strip()
+    return bare if bare == name or bare not in siblings else name
+
+
+def _merge_apidog_refs(
+    document: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    out: dict[str, Any],
+    refs: tuple[str, ...],
+) -> None:
+    """apidog's `x-apidog-refs`: each target's properties join the object's (those it already
+    has win: apidog inlines most of them). A dangling target adds the one field its component
+    is named after (`#/components/schemas/nsfw_checker` -> `nsfw_checker`), untyped."""
+    props: dict[str, Any] = out["properties"]
+    for entry in extra.values():
+        ref = entry.get("$ref") if isinstance(entry, dict) else None
+        if not isinstance(ref, str):
+            continue
+        if _dangling(document, ref):
+            name = unquote(ref.rsplit("/", 1)[-1])
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name not in props:
+                props[name] = _unresolved(ref)
+            continue
+        target = _convert(document, {"$ref": ref}, refs)
+        for name, field in (target.get("properties") or {}).items():
+            props.setdefault(name, field)
 
 
 def _allow_null(schema: dict[str, Any]) -> None:
@@ -113,23 +181,34 @@ def _allow_null(schema: dict[str, Any]) -> None:
 
 
 def media_of(name: str, schema: Mapping[str, Any]) -> str | None:
-    """What a field takes, judged by its name and type: "image", "video", "audio" or None."""
-    if not (
-        name.endswith(("_url", "_urls"))
-        or name in ("url", "urls", "image_input", "input_urls", "image", "images")
-    ):
+    """What a URL field takes, judged by its description's accepted MIME types, else by its
+    name: "image", "video", "audio", or None (not a URL field, or a `format: uri` field whose
+    name and text say nothing)."""
+    items = schema.get("items")
+    named = name.endswith(("_url", "_urls")) or name in (
+        "url",
+        "urls",
+        "image_input",
+        "input_urls",
+        "image",
+        "images",
+    )
+    uri = "uri" in (schema.get("format"), items.get("format") if isinstance(items, dict) else None)
+    if not (named or uri):
         return None
     kinds = schema.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
-    items = schema.get("items")
     item_type = items.get("type") if isinstance(items, dict) else None
     if "string" not in kinds and not ("array" in kinds and item_type == "string"):
         return None
-    if "video" in name:
+    stated = prose.accepted_media(str(schema.get("description") or ""))
+    if stated:
+        return stated
+    if "video" in name or "clip" in name:
         return "video"
-    if "audio" in name:
+    if "audio" in name or "voice" in name:
         return "audio"
-    return "image"
+    return "image" if named or any(w in name for w in ("image", "frame", "mask")) else None
 
 
 def _close(schema: dict[str, Any]) -> None:
@@ -142,9 +221,10 @@ def _close(schema: dict[str, Any]) -> None:
         media = media_of(name, field)
         if media and "x-media" not in field:
             field["x-media"] = media
-        size = _MAX_SIZE.search(str(field.get("description") or ""))
+        size = prose.max_bytes(str(field.get("description") or ""))
         if media and size and "x-max-bytes" not in field:
-            field["x-max-bytes"] = int(size.group(1)) * 1024 * 1024
+            field["x-max-bytes"] = size
+        prose.apply_limits(field)
 
 
 def input_schema(model: str, document: Any) -> dict[str, Any]:
@@ -174,12 +254,18 @@ def input_schema(model: str, document: Any) -> dict[str, Any]:
     raw = body.get("properties", {}).get("input") if isinstance(body, dict) else None
     if not isinstance(raw, dict):
         raise CatalogError(f"{model}: createTask's request body declares no `input` object")
+    if "x-unresolved-ref" in raw and not ({"properties", "oneOf", "anyOf"} & set(raw)):
+        raise CatalogError(f"{model}: `input` is a $ref that points at nothing")
     schema: dict[str, Any] = raw
     branches = schema.get("oneOf") or schema.get("anyOf")
     for part in (schema, *(b for b in branches or () if isinstance(b, dict))):
+        conditions.drop_impossible(part)
         _close(part)
     if branches:
         schema.pop("additionalProperties", None)  # the branches are closed; the union is not
+    example = examples.request_example(post)
+    for part in (schema, *(b for b in branches or () if isinstance(b, dict))):
+        examples.type_from_example(part, example.get("input") if example else None)
     return schema
 
 
@@ -191,7 +277,7 @@ def media_from_task_types(task_types: list[str]) -> str | None:
         for word in target:
             if word in ("video", "image", "audio"):
                 return word
-            if word in ("music", "speech", "sound", "voice"):
+            if word in ("music", "speech", "sound", "voice", "dialogue"):
                 return "audio"
     return None
 
@@ -200,7 +286,11 @@ def output_of(schema: Mapping[str, Any], media: str | None) -> dict[str, Any]:
     props = schema.get("properties", {})
     for name in _RESULT_FIELDS:
         field = props.get(name)
-        if isinstance(field, dict) and field.get("type") == "integer":
+        counts = isinstance(field, dict) and (
+            field.get("type") in ("integer", "number")  # Kie types some counts as number
+            or all(str(v).isdigit() for v in field.get("enum") or ["x"])  # or "1".."4"
+        )
+        if isinstance(field, dict) and counts:
             default = field.get("default", 1)
             return {"media": media, "max_results": {"field": name, "default": default}}
     return {"media": media, "max_results": 1}

@@ -177,10 +177,10 @@ def test_list_json_for_scripts_and_filters(
     names = [m["model"] for m in answer["models"]]
     assert answer["total"] == len(names) == len(ModelRegistry().names()) + 2
     assert {"kling-2.6/text-to-video", "suno/v5-music", "gemini-3-pro"} <= set(names)
-    assert main(models(sim, "list", "--type", "Text to Image", "--search", "banana")) == 0
+    assert main(models(sim, "list", "--type", "Image Models", "--search", "banana-2")) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["MODEL", "TYPE", "PRICE"]
-    assert [line.split()[0] for line in table[1:-1]] == ["nano-banana-2", "nano-banana-pro"]
+    assert [line.split()[0] for line in table[1:-1]] == ["nano-banana-2", "nano-banana-2-lite"]
     assert table[-1] == "2 models"
 
 
@@ -201,9 +201,10 @@ def test_show_uses_the_lookup_and_makes_no_call(
     assert main(["models", "show", "kling-2.6/text-to-video"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("kling-2.6/text-to-video: Kling 2.6 Text to Video")
-    assert '"5" | "10", default "5"' in out and "(bundled)" in out
+    assert '"5" | "10", required' in out and "(bundled)" in out
     assert main(["models", "show", "kling-2.6/text-to-video", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["input"]["required"] == ["prompt", "sound"]
+    required = json.loads(capsys.readouterr().out)["input"]["required"]
+    assert required == ["aspect_ratio", "duration", "prompt", "sound"]
     assert main(["models", "show", "kling-2.6/text-to-vdeo"]) == 2
     assert "did you mean 'kling-2.6/text-to-video'" in capsys.readouterr().err
 

@@ -101,14 +101,15 @@ def test_one_of_names_the_closest_form(tmp_path: Path) -> None:
         version: 1
         jobs:
           - id: shot
-            model: kling-3.0/video
+            model: kling-3.0-omni/image-to-video
             prompt: A lamp
-            duration: "99"
+            image_urls: [https://example.com/lamp.png]
+            duration: 99
         """,
     )
     (found,) = problems(path)
     assert found.startswith("3:5: jobs[0] (shot) matches none of the model's 2 input forms")
-    assert "closest is 'Single shot'" in found and '"99"' in found
+    assert "closest is 'Single First Frame'" in found and "99" in found
 
 
 def test_unknown_model_slug_suggests_the_closest(tmp_path: Path) -> None:

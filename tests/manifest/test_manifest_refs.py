@@ -75,7 +75,7 @@ def test_render_and_body_substitute_references(tmp_path: Path) -> None:
     assert video.body(resolve=resolve)["input"]["image_urls"] == [
         "https://results.example/mug-still/1.png"
     ]
-    assert upscale.render(resolve) == {"task_id": "task-mug-video"}
+    assert upscale.render(resolve) == {"task_id": "task-mug-video", "resolution": "720p"}
     assert still.render(resolve)["image_input"][0].startswith("https://files.example/")
     with pytest.raises(UnresolvedReference):
         video.body("https://hooks.example/kie")

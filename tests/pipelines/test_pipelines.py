@@ -294,8 +294,10 @@ def test_the_dry_run_shows_stages_and_the_cost_of_everything_that_would_run(
     ]
     video = next(line for line in lines if " video " in line)
     assert "-> wait: waiting for still (pending)" in video
-    # Every job would run: 18 (still) + 55 (video) + 10 + 10 (grok); the upscale has no price.
+    # Every job would run: 18 (still) + 55 (video) + 10 (grok upscale); the topaz upscale and
+    # grok text-to-video (Kie types its duration a number; the old rule keyed on "6") have no
+    # price until the price-list rules land.
     waiting = "Would submit 5 task(s), 3 of them once their upstream jobs succeed"
-    assert f"{waiting}: an estimated 93 credits" in out
-    assert "(+1 of unknown price)" in out
+    assert f"{waiting}: an estimated 83 credits" in out
+    assert "(+2 of unknown price)" in out
     assert not batch.out.exists()
