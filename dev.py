@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         return run([str(BIN / "run-pipeline"), "manifests/campaign.yaml", "--simulate", *rest])
     if command == "catalog":
-        return run([str(PY), "-m", "pipeline.catalog.generate", *rest])
+        return run([str(PY), "-m", "pipeline.models.generate", *rest])
     for step in (
         [str(BIN / "ruff"), "format", "--check", *LINTED],
         [str(BIN / "ruff"), "check", *LINTED],

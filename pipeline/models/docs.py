@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.catalog import examples, openapi
+from pipeline.models import examples, openapi
 
 JSON = "application/json"
 # The docs' sections ("docs/en/Market/Video Models/Kling") say what a model makes.

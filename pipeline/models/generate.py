@@ -25,10 +25,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.catalog import docs
-from pipeline.catalog.pull import dump
 from pipeline.errors import PipelineError
-from pipeline.models import ModelFileError, model_from_data, schemas_dir
+from pipeline.models import docs
+from pipeline.models.pull import dump
+from pipeline.models.registry import ModelFileError, model_from_data
+from pipeline.paths import schemas_dir
 
 SNAPSHOT = "en-2026-08-19"
 OVERLAY = "catalog-overlay.json"

@@ -39,8 +39,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from pipeline.catalog import conditions, examples, prose
 from pipeline.errors import EXIT_USAGE, PipelineError
+from pipeline.models import conditions, examples, prose
 
 CREATE_TASK = "/api/v1/jobs/createTask"
 _DROPPED = {"nullable", "example", "xml", "externalDocs", "discriminator", "readOnly", "writeOnly"}

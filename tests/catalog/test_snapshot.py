@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from pipeline.catalog import docs, examples, generate, openapi, prose
-from pipeline.models import ModelRegistry, schemas_dir
+from pipeline.models import docs, examples, generate, openapi, prose
+from pipeline.models.registry import ModelRegistry
+from pipeline.paths import schemas_dir
 
 SNAPSHOT = schemas_dir() / "kie-docs" / generate.SNAPSHOT
 OVERLAY = schemas_dir() / generate.OVERLAY

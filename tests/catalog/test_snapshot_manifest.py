@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.catalog import docs, examples, openapi
-from pipeline.cli import main
-from pipeline.models import ModelRegistry
+from pipeline.cli.main import main
+from pipeline.models import docs, examples, openapi
+from pipeline.models.registry import ModelRegistry
 from tests.catalog.test_snapshot import CONTRADICTIONS, job_pages, renames
 
 LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>\S.*)$")
