@@ -6,18 +6,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-EventKind = Literal["transition", "info", "warning", "stop"]
+from pipeline.status import JobState
+
+# transition: a job moved from `old` to `new` (see `pipeline.status.JobState`);
+# outage / recovered: Kie became unreachable / answered again (one each per outage);
+# info, warning: a line for the log (and, without a job, for the terminal); stop: the run stops.
+EventKind = Literal["transition", "info", "warning", "stop", "outage", "recovered"]
 
 
 @dataclass(frozen=True)
 class Event:
-    """One thing that happened. A transition moves a job from `old` to `new` status:
-    pending, submitting, submitted, running, succeeded, failed, timed_out, downloaded."""
+    """One thing that happened. A transition moves a job from `old` to `new` state: the
+    ledger statuses, the steps between them and Kie's own task states (`JobState`)."""
 
     kind: EventKind
     job_id: str | None = None
-    old: str | None = None
-    new: str | None = None
+    old: JobState | None = None
+    new: JobState | None = None
     task_id: str | None = None
     detail: str = ""
 

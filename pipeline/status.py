@@ -6,8 +6,9 @@ Three vocabularies, for three readers:
 - the **stage** of a job's history (`--dry-run`, `status` reasons): what the state file says
   happened so far;
 - the **action** the next run takes for it (the planner's answer).
-Live transitions in events and run.log use the ledger statuses plus the steps in between
-(`submitting`, `submitted`, Kie's own states, `downloaded`).
+Live transitions in events and run.log (`JobState`) use the ledger statuses plus the steps
+in between (`submitting`, `submitted`, `downloaded`) and Kie's own task states (`KieState`).
+Names never hold spaces: the same word is written in run.log, JSON, the ledger and the plan.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ LEDGER_ORDER: tuple[LedgerStatus, ...] = (
 # What counts as not done for the exit code (1).
 UNFINISHED: frozenset[str] = frozenset({"failed", "timed_out", "blocked", "running", "pending"})
 
-Stage = Literal["new", "changed", "retry", "ambiguous", "in flight", "timed out", "done", "failed"]
+Stage = Literal["new", "changed", "retry", "ambiguous", "in_flight", "timed_out", "done", "failed"]
 STAGE_ORDER: tuple[Stage, ...] = (
     "new",
     "changed",
     "retry",
     "ambiguous",
-    "in flight",
-    "timed out",
+    "in_flight",
+    "timed_out",
     "done",
     "failed",
 )
@@ -48,15 +49,16 @@ STAGE_STATUS: dict[Stage, LedgerStatus] = {
     "changed": "pending",
     "retry": "failed",
     "ambiguous": "pending",
-    "in flight": "running",
-    "timed out": "timed_out",
+    "in_flight": "running",
+    "timed_out": "timed_out",
     "done": "succeeded",
     "failed": "failed",
 }
 
-_LABELS = {"timed_out": "timed out"}
-
-
-def label(status: str) -> str:
-    """A status as a person reads it."""
-    return _LABELS.get(status, status)
+# Kie's own states of a task (recordInfo's `state`; a family's flags are read into these).
+KieState = Literal["waiting", "queuing", "generating", "success", "fail"]
+KIE_STATES: frozenset[str] = frozenset({"waiting", "queuing", "generating", "success", "fail"})
+FINISHED_KIE_STATES: frozenset[str] = frozenset({"success", "fail"})
+# The steps of a job between ledger statuses, in live transitions.
+Step = Literal["submitting", "submitted", "downloaded"]
+JobState = LedgerStatus | Step | KieState

@@ -81,10 +81,10 @@ class ProgressBars:
     def __call__(self, event: Event) -> None:
         if not self.enabled:
             return
-        if event.kind in {"stop", "warning"} and event.job_id is None:
-            self._line(f"run-pipeline: {event.detail}")
-            return
-        if event.kind == "info" and event.detail.startswith("Kie reachable again"):
+        if (event.kind in {"stop", "warning"} and event.job_id is None) or event.kind in {
+            "outage",
+            "recovered",
+        }:
             self._line(f"run-pipeline: {event.detail}")
             return
         if event.kind != "transition":

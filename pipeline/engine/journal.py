@@ -24,6 +24,7 @@ from pipeline.events import Event, Listener
 from pipeline.manifest import FileRef, Job
 from pipeline.manifest.refs import shown
 from pipeline.state.store import Attempt, StateStore, StoredResult, StoredUpload
+from pipeline.status import JobState, KieState
 
 
 class Journal:
@@ -49,7 +50,7 @@ class Journal:
         return attempt
 
     def _event(
-        self, job: Job, old: str, new: str, task_id: str | None = None, detail: str = ""
+        self, job: Job, old: JobState, new: JobState, task_id: str | None = None, detail: str = ""
     ) -> None:
         self.revision += 1
         self.emit(Event("transition", job.id, old, new, task_id, detail))
@@ -136,7 +137,7 @@ class Journal:
 
     # -- tracking ------------------------------------------------------------------------
 
-    def remote_state(self, job: Job, task_id: str, old: str, new: str) -> None:
+    def remote_state(self, job: Job, task_id: str, old: KieState, new: KieState) -> None:
         """Kie's state of a task moved (waiting -> generating); written in batches by
         `progress`, since polling re-learns it."""
         self._event(job, old, new, task_id)
@@ -148,7 +149,7 @@ class Journal:
         self,
         job: Job,
         attempt: Attempt,
-        old: str,
+        old: KieState,
         urls: Sequence[str],
         credits: float | None = None,
     ) -> Attempt:
@@ -174,7 +175,7 @@ class Journal:
         self,
         job: Job,
         attempt: Attempt,
-        old: str,
+        old: KieState,
         *,
         code: str | None,
         message: str,

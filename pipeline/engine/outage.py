@@ -48,7 +48,7 @@ class Outage:
             self.since, self.started = time.time(), now
             self.emit(
                 Event(
-                    "warning",
+                    "outage",
                     detail=f"Kie is unreachable since {self.stamp()} ({exc}); "
                     "waiting for it, no job is timed out meanwhile",
                 )
@@ -68,7 +68,7 @@ class Outage:
         length = time.monotonic() - self.started
         self.emit(
             Event(
-                "info",
+                "recovered",
                 detail=f"Kie reachable again after {length:.1f} s "
                 f"(unreachable since {self.stamp()})",
             )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
 from pipeline.models.registry import CREDIT_USD
 from pipeline.state.store import Attempt, StoredResult
-from pipeline.status import STAGE_STATUS, Action, LedgerStatus, Stage, label
+from pipeline.status import STAGE_STATUS, Action, LedgerStatus, Stage
 
 FilePresent = Callable[[Attempt], bool]
 
@@ -81,9 +81,9 @@ def _stage(job: Job, history: Sequence[Attempt], current: Sequence[Attempt], lim
     if latest.phase == "intent":
         return "ambiguous"
     if latest.phase == "submitted":
-        return "in flight"
+        return "in_flight"
     if latest.phase == "timed_out":
-        return "timed out"
+        return "timed_out"
     if latest.phase == "succeeded":
         return "done"
     submitted = sum(1 for a in current if a.task_id or a.phase == "intent")
@@ -103,9 +103,9 @@ def _action(
         if options.on_ambiguous == "skip":
             return "none", "a create may have reached Kie; skipped (--on-ambiguous skip)"
         return "submit", "a create may have reached Kie; resubmitted, flagged possible duplicate"
-    if stage == "in flight":
+    if stage == "in_flight":
         return "track", "submitted; tracked to the end"
-    if stage == "timed out":
+    if stage == "timed_out":
         if options.retry_failed:
             return "submit", "timed out; resubmitted (--retry-failed)"
         return "track", "timed out; tracked again"
@@ -186,7 +186,7 @@ def _gate(decision: Decision, upstream: Sequence[Decision]) -> Decision:
         )
     waiting = [u for u in upstream if u.stage != "done"]
     if waiting:
-        names = ", ".join(f"{u.job.id} ({label(u.status)})" for u in waiting)
+        names = ", ".join(f"{u.job.id} ({u.status})" for u in waiting)
         return replace(decision, action="wait", reason=f"waiting for {names}")
     return decision
 

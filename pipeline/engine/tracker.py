@@ -25,6 +25,7 @@ from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.kie.policy import Action, verdict
 from pipeline.manifest import Job
 from pipeline.state.store import Attempt
+from pipeline.status import KieState
 
 CALLBACK_STRETCH = 4.0  # with callbacks on, fallback polls come this many times later
 NOT_FOUND_LIMIT = 5  # consecutive "not found" answers before a tracked task counts as failed
@@ -84,7 +85,7 @@ class Active:
     deadline: float
     polls: int = 0
     unflushed_polls: int = 0
-    state: str = "waiting"
+    state: KieState = "waiting"
     not_found: int = 0  # consecutive "Task not found" answers
     next_due: float = 0.0  # the one poll scheduled for this task; older heap entries are stale
     seen_running: float = 0.0  # its age at the last poll that found it unfinished

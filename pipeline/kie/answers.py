@@ -30,7 +30,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from pipeline.status import KIE_STATES, KieState
 
 MAX_MESSAGE = 300  # characters kept of any server message
 MAX_TASK_ID = 128
@@ -198,7 +200,7 @@ class TaskInfo:
     `creditsConsumed` (None when not reported)."""
 
     task_id: str
-    state: str  # waiting | queuing | generating | success | fail
+    state: KieState
     result_urls: tuple[str, ...]
     fail_code: str | None
     fail_msg: str | None
@@ -209,18 +211,17 @@ class TaskInfo:
         return self.state in {"success", "fail"}
 
 
-_STATES = {"waiting", "queuing", "generating", "success", "fail"}
-_FLAGS = {0: "generating", 1: "success", 2: "fail", 3: "fail"}
+_FLAGS: dict[int, KieState] = {0: "generating", 1: "success", 2: "fail", 3: "fail"}
 
 
 def _text(value: Any) -> str | None:
     return None if value in (None, "") else clean_text(value)
 
 
-def _state(data: dict[str, Any]) -> str:
+def _state(data: dict[str, Any]) -> KieState:
     state = data.get("state")
-    if isinstance(state, str) and state in _STATES:
-        return state
+    if isinstance(state, str) and state in KIE_STATES:
+        return cast(KieState, state)
     flag = data.get("successFlag")
     if isinstance(flag, int) and not isinstance(flag, bool) and flag in _FLAGS:
         return _FLAGS[flag]

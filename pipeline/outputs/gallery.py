@@ -27,7 +27,7 @@ from pipeline.manifest.refs import as_text
 from pipeline.models.registry import PriceTable, load_prices
 from pipeline.outputs.players import player, strip
 from pipeline.outputs.takes import TAKES_CSS, takes
-from pipeline.status import LEDGER_ORDER, label
+from pipeline.status import LEDGER_ORDER
 
 GALLERY_FILE = "index.html"
 
@@ -233,7 +233,7 @@ def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
         _frame(job, r, decision.reason),
         '<div class="body"><div class="head">',
         f'<span class="id">{escape(job.id)}</span>',
-        f'<span class="badge s-{escape(status)}">{escape(label(status))}</span></div>',
+        f'<span class="badge s-{escape(status)}">{escape(status)}</span></div>',
         f'<p class="prompt">{escape(job.prompt)}</p>',
         _source(job),
         f"<dl>{rows}</dl>",
@@ -254,7 +254,7 @@ def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
 
 def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
     tiles = [(str(summary.jobs), "jobs")]
-    tiles += [(str(summary.counts[s]), label(s)) for s in LEDGER_ORDER if summary.counts[s]]
+    tiles += [(str(summary.counts[s]), s) for s in LEDGER_ORDER if summary.counts[s]]
     unpriced = f" + {summary.unpriced} unpriced" if summary.unpriced else ""
     tiles.append((f"{summary.credits:,}{unpriced}", "credits spent (est.)"))
     tiles.append((f"${summary.usd:,.2f}", "dollars (est.)"))

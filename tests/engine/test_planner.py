@@ -52,13 +52,13 @@ def test_an_intent_without_a_task_is_ambiguous(policy: str, action: str) -> None
 
 def test_a_submitted_task_is_tracked() -> None:
     d = decide(JOB, [attempt(JOB, "submitted")], PlanOptions())
-    assert (d.stage, d.action, d.status) == ("in flight", "track", "running")
+    assert (d.stage, d.action, d.status) == ("in_flight", "track", "running")
 
 
 @pytest.mark.parametrize(("retry_failed", "action"), [(False, "track"), (True, "submit")])
 def test_a_timed_out_task_is_tracked_again_unless_retried(retry_failed: bool, action: str) -> None:
     d = decide(JOB, [attempt(JOB, "timed_out")], PlanOptions(retry_failed=retry_failed))
-    assert (d.stage, d.action, d.status) == ("timed out", action, "timed_out")
+    assert (d.stage, d.action, d.status) == ("timed_out", action, "timed_out")
 
 
 def test_success_without_the_file_is_downloaded() -> None:

@@ -70,7 +70,7 @@ def test_a_job_whose_upstream_failed_for_good_is_blocked_for_free() -> None:
 def test_a_timed_out_upstream_is_tracked_and_its_downstream_waits() -> None:
     d = decisions([STILL, FILM], {"still": [attempt(STILL, "timed_out")]})
     assert d["still"].action == "track"
-    assert (d["film"].action, d["film"].reason) == ("wait", "waiting for still (timed out)")
+    assert (d["film"].action, d["film"].reason) == ("wait", "waiting for still (timed_out)")
 
 
 def test_a_job_with_a_task_of_its_version_is_not_held_back() -> None:

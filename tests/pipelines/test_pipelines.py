@@ -219,7 +219,7 @@ def test_a_timed_out_upstream_keeps_its_downstream_waiting(
     rows = batch.ledger()
     assert rows["film"]["status"] == "timed_out" and rows["film-hd"]["status"] == "pending"
     reasons = {j["id"]: j["reason"] for j in status_json(batch, capsys)["jobs"]}
-    assert reasons["film-hd"] == "waiting for film (timed out)"
+    assert reasons["film-hd"] == "waiting for film (timed_out)"
     assert creates(batch) == 1
 
     batch.write(TIMEOUT.format(max_wait=900))
