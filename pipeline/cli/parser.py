@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.cli.argtypes import host_port, positive, rate
+from pipeline.cli.argtypes import credits, host_port, positive, rate
 from pipeline.cli.requests import Overrides, RunRequest
 from pipeline.errors import UsageError, exit_code_table
 
@@ -139,10 +139,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     knobs.add_argument(
         "--max-credits",
-        type=positive(int),
+        type=credits,
         metavar="N",
-        help="credit budget of the batch (earlier runs into the same folder "
-        "count): no new submission beyond it",
+        help="credit budget of the batch, a decimal such as 1500.5 (earlier runs into "
+        "the same folder count): no new submission beyond it",
     )
     knobs.add_argument(
         "--partial",

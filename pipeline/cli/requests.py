@@ -7,6 +7,7 @@ frozen objects, so a command can also be driven from Python without faking a par
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from pathlib import Path
 
 from pipeline.manifest import OnAmbiguous, Rate, Settings
@@ -33,7 +34,7 @@ class Overrides:
     max_wait: float | None = None
     max_attempts: int | None = None
     download: bool | None = None
-    max_credits: int | None = None
+    max_credits: Decimal | None = None
     on_ambiguous: OnAmbiguous | None = None
     upload_max_age: float | None = None
 
