@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.models import pricing
+from pipeline.models.openapi import CREATE_TASK, model_file
 from pipeline.models.pricetext import rule_from_prose
+from pipeline.models.registry import Model, model_from_data
 
 Fields = dict[str, dict[str, Any]]
 
@@ -422,3 +425,52 @@ def test_evaluate(
     rule = rule_from_prose(prose, fields)
     assert rule is not None
     assert pricing.credits(json.loads(json.dumps(rule)), _filled(fields, given)) == credits
+
+
+# --- through `models pull`'s conversion, to the price a dry run shows -----------------------
+
+
+def _pulled(prose: str | None) -> Model:
+    """The model file `models pull` writes for a Seedance-like document with this price text,
+    loaded as the runner loads it."""
+    body = {
+        "type": "object",
+        "properties": {
+            "model": {"type": "string"},
+            "input": {
+                "type": "object",
+                "properties": {
+                    "prompt": {"type": "string"},
+                    "resolution": {"type": "string", "enum": ["720p", "1080p"], "default": "720p"},
+                    "duration": {"type": "integer", "default": 5},
+                },
+                "required": ["prompt"],
+            },
+        },
+    }
+    document = {
+        "openapi": "3.0.1",
+        "paths": {
+            CREATE_TASK: {
+                "post": {"requestBody": {"content": {"application/json": {"schema": body}}}}
+            }
+        },
+    }
+    data = model_file(
+        "test/pulled", document, listing=None, pricing_desc=prose, source_url="u", fetched="d"
+    )
+    return model_from_data(json.loads(json.dumps(data)), Path("test/pulled.json"))
+
+
+def test_a_pulled_per_second_price_by_resolution_is_priced_exactly() -> None:
+    model = _pulled("24.8 credits/s ($0.124) for 720 p or 40 credits/s ($0.20) for 1080 p")
+    assert model.price_for({"prompt": "p"}) == Decimal(124)  # 720p and 5 s by default
+    assert model.price_for({"prompt": "p", "resolution": "1080p", "duration": 8}) == 320
+    assert pricing.describe(model.price_rule).startswith("a table of 2 prices by resolution")
+
+
+@pytest.mark.parametrize("prose", ["Pricing varies by resolution", "Contact us", "", None])
+def test_a_pulled_text_without_a_price_is_price_unknown(prose: str | None) -> None:
+    model = _pulled(prose)
+    assert model.price_rule is None and model.price_for({"prompt": "p"}) is None
+    assert pricing.describe(model.price_rule) == "price unknown (no rule)"
