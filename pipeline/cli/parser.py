@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.cli import simargs
-from pipeline.cli.argtypes import host_port, positive, rate
+from pipeline.cli.argtypes import credits, host_port, positive, rate
 from pipeline.cli.requests import (
     LedgerRequest,
     ModelsRequest,
@@ -150,10 +150,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     knobs.add_argument(
         "--max-credits",
-        type=positive(int),
+        type=credits,
         metavar="N",
-        help="credit budget of the batch (earlier runs into the same folder "
-        "count): no new submission beyond it",
+        help="credit budget of the batch, a decimal such as 1500.5 (earlier runs into "
+        "the same folder count): no new submission beyond it",
     )
     knobs.add_argument(
         "--partial",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.engine.planner import Decision, Estimate, dependency_order, price_of
 from pipeline.manifest import FileRef, Manifest
-from pipeline.models.registry import CREDIT_USD
+from pipeline.models.pricing import credits_text, usd, usd_text
 from pipeline.outputs.ledger import status_counts
 from pipeline.status import STAGE_ORDER
 
@@ -56,7 +57,7 @@ def plan_table(
             if stages[d.job.id] != stage:
                 continue
             price = price_of(d.job)
-            cost = f"{price} cr" if price is not None else "price unknown"
+            cost = f"{credits_text(price)} cr" if price is not None else "price unknown"
             named = d.job.upstream and d.action != "wait"  # a wait names them already
             source = f" <- {', '.join(d.job.upstream)}" if named else ""
             lines.append(
@@ -71,8 +72,8 @@ def plan_table(
     waiting = f", {est.waiting} of them once their upstream jobs succeed" if est.waiting else ""
     blocked = sum(1 for d in decisions if d.status == "blocked")
     lines.append(
-        f"Would submit {est.tasks} task(s){waiting}: an estimated {est.credits} credits "
-        f"(${est.usd:,.2f}){unpriced}."
+        f"Would submit {est.tasks} task(s){waiting}: an estimated "
+        f"{credits_text(est.credits)} credits ({usd_text(est.usd)}){unpriced}."
         + (f" {blocked} job(s) blocked (cost nothing)." if blocked else "")
         + " Dry run: nothing sent, nothing written."
     )
@@ -113,8 +114,8 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-def _money(credits: float) -> str:
-    return f"{credits:,.0f} credits (${credits * CREDIT_USD:,.2f})"
+def _money(credits: Decimal) -> str:
+    return f"{credits_text(credits)} credits ({usd_text(usd(credits))})"
 
 
 def money_line(summary: RunSummary) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -33,7 +34,7 @@ class Overrides:
     max_wait: float | None = None
     max_attempts: int | None = None
     download: bool | None = None
-    max_credits: int | None = None
+    max_credits: Decimal | None = None
     on_ambiguous: OnAmbiguous | None = None
     upload_max_age: float | None = None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
 from pipeline.models.registry import CREDIT_USD
@@ -232,13 +233,13 @@ def plan(
 @dataclass(frozen=True)
 class Estimate:
     tasks: int
-    credits: int
+    credits: Decimal
     unpriced: int  # tasks whose price is unknown (a model without a price rule)
-    usd: float
+    usd: Decimal
     waiting: int = 0  # of the tasks, those submitted once the jobs they wait for succeed
 
 
-def price_of(job: Job) -> int | None:
+def price_of(job: Job) -> Decimal | None:
     """Credits one task of `job` costs (estimated from its model file's price rule, filled
     in by the loader), or None when its model has no known price."""
     return job.credits
@@ -248,7 +249,8 @@ def estimate(decisions: Sequence[Decision]) -> Estimate:
     """Credits the next run would commit to new submissions, those of jobs waiting for
     other jobs included (an estimate: Kie's reported figure, where it gives one, is the
     truth). A blocked job costs nothing."""
-    tasks = credits = unpriced = waiting = 0
+    tasks = unpriced = waiting = 0
+    credits = Decimal(0)
     for decision in decisions:
         if decision.action not in ("submit", "wait"):
             continue

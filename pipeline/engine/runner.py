@@ -13,6 +13,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from pipeline.cli.requests import RunRequest
@@ -34,6 +35,7 @@ from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.kie.policy import Action, verdict
 from pipeline.kie.uploads import UploadClient
 from pipeline.manifest import Job, Manifest
+from pipeline.models.pricing import as_credits, credits_text
 from pipeline.state.store import Attempt, StateStore
 
 
@@ -42,11 +44,11 @@ class RunSummary:
     decisions: list[Decision]
     stop_reason: str | None = None  # set when the account or service stopped the run
     interrupted: bool = False
-    credits_committed: int = 0
+    credits_committed: Decimal = Decimal(0)
     queries: int = 0
     creates: int = 0
     # What Kie itself reported (creditsConsumed) for the tasks that ended in this run.
-    credits_reported: float = 0.0
+    credits_reported: Decimal = Decimal(0)
     reported_tasks: int = 0
     # Models Kie said are paused or unknown in this run, with its message.
     unavailable: dict[str, str] = field(default_factory=dict)
@@ -122,9 +124,10 @@ class Runner:
             files=files,
             disk=disk,
         )
-        self.credits_committed = 0  # this run: reserved when a create starts
-        self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
-        self.credits_reported = 0.0  # Kie's creditsConsumed of the tasks ended in this run
+        # Decimals, as Kie's prices are (24.8 per second): budgets add up without drift.
+        self.credits_committed = Decimal(0)  # this run: reserved when a create starts
+        self.credits_before = Decimal(0)  # earlier runs, for the current jobs (the budget)
+        self.credits_reported = Decimal(0)  # Kie's creditsConsumed of the tasks ended here
         self.reported_tasks = 0
 
     # -- what the run does ---------------------------------------------------------------
@@ -172,11 +175,12 @@ class Runner:
     # -- money ---------------------------------------------------------------------------
 
     def _admit(self, submission: Submission) -> bool:
-        price = price_of(submission.job) or 0
+        price = price_of(submission.job) or Decimal(0)
         budget = self.settings.max_credits
         if budget is not None and self.credits_before + self.credits_committed + price > budget:
             self.control.stop(
-                f"credit budget of {budget} reached; the rest stays pending", hard=False
+                f"credit budget of {credits_text(budget)} reached; the rest stays pending",
+                hard=False,
             )
             return False
         submission.credits = price
@@ -185,14 +189,15 @@ class Runner:
 
     def _release(self, submission: Submission) -> None:
         self.credits_committed -= submission.credits
-        submission.credits = 0
+        submission.credits = Decimal(0)
 
     async def check_balance(self) -> None:
         """Before the first create: refuse to start a batch the balance cannot pay for."""
         held = [d.job for d in self.upstream.held.values()]
-        needed = sum(price_of(j) or 0 for j in [s.job for s in self.submitter.ready] + held)
+        jobs = [s.job for s in self.submitter.ready] + held
+        needed = sum((price_of(j) or Decimal(0) for j in jobs), Decimal(0))
         if self.settings.max_credits is not None:
-            needed = min(needed, max(self.settings.max_credits - self.credits_before, 0))
+            needed = min(needed, max(self.settings.max_credits - self.credits_before, Decimal(0)))
         if not needed:
             return
         try:
@@ -205,12 +210,11 @@ class Runner:
             else:  # the balance is a courtesy check: the creates will say what they must
                 self.emit(Event("warning", detail=f"could not read the balance: {exc.message}"))
             return
-        self.emit(
-            Event("info", detail=f"balance {balance:g} credits; this run needs up to {needed}")
-        )
-        if balance < needed and not self.request.partial:
+        have, need = credits_text(balance), credits_text(needed)
+        self.emit(Event("info", detail=f"balance {have} credits; this run needs up to {need}"))
+        if as_credits(balance) < needed and not self.request.partial:
             self.control.stop(
-                f"the balance ({balance:g} credits) is short of the {needed} this run "
+                f"the balance ({have} credits) is short of the {need} this run "
                 "needs; top up, or pass --partial to submit what it covers",
                 hard=False,
             )
@@ -225,7 +229,7 @@ class Runner:
 
     def _succeeded(self, job: Job, attempt: Attempt, info: kie.TaskInfo) -> None:
         if info.credits is not None:
-            self.credits_reported += info.credits
+            self.credits_reported += as_credits(info.credits)
             self.reported_tasks += 1
         for decision in self.upstream.succeeded(job.id, self._done_upstream):
             if not self.control.stop_submitting:

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from pipeline.engine.control import RunControl
 from pipeline.engine.diskguard import DiskGuard
@@ -48,7 +49,7 @@ class Submission:
     ambiguous: bool = False  # an earlier try may have reached Kie
     failures: int = 0
     waits: int = 0  # maintenance (455) waits, which do not count as failures
-    credits: int = 0  # reserved from the batch budget
+    credits: Decimal = Decimal(0)  # reserved from the batch budget
     unsent: bool = False  # the last try never reached Kie (unreachable): no new try to count
     urls: dict[FileRef, str] | None = None  # the job's files, uploaded (once per submission)
 

@@ -18,9 +18,10 @@ from pipeline.manifest.graph import link
 from pipeline.manifest.model import Manifest, Rate, Settings
 from pipeline.manifest.schema import kind, manifest_validator, schema_issues
 from pipeline.manifest.yamlsource import Located, check_size, load_yaml, read_text
+from pipeline.models.pricing import as_credits
 from pipeline.models.registry import ModelRegistry
 
-_INT_SETTINGS = frozenset({"concurrency", "max_attempts", "max_credits"})
+_INT_SETTINGS = frozenset({"concurrency", "max_attempts"})
 _FLOAT_SETTINGS = frozenset({"poll_interval", "poll_max_interval", "max_wait", "upload_max_age"})
 
 
@@ -129,4 +130,6 @@ def _settings(raw: Mapping[str, Any]) -> Settings:
         values[key] = int(values[key])  # JSON Schema counts 5.0 as an integer
     for key in _FLOAT_SETTINGS & set(values):
         values[key] = float(values[key])
+    if "max_credits" in values:  # 1500.5 stays 1500.5: a float's shortest form, exactly
+        values["max_credits"] = as_credits(values["max_credits"])
     return Settings().override(**values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -48,7 +49,7 @@ class Settings:
     max_wait: float = 900.0
     max_attempts: int = 3
     download: bool = True
-    max_credits: int | None = None
+    max_credits: Decimal | None = None  # credits are decimals (Kie bills 24.8 per second)
     on_ambiguous: OnAmbiguous = "resubmit"
     upload_max_age: float = 72_000.0  # reuse an upload this long (Kie keeps files 24 h)
 
@@ -72,7 +73,7 @@ class Job:
     callback_url: str | None
     fingerprint: str
     line: int  # where the job starts in the manifest, for messages
-    credits: int | None = None  # estimated credits per task; None: price unknown
+    credits: Decimal | None = None  # estimated credits per task; None: price unknown
     media: str | None = None  # the model's output media: "image" | "video" | "audio"
     paused: str | None = None  # the model's "paused" message, when Kie paused it
     files: tuple[FileRef, ...] = ()  # local files the input names, in input order

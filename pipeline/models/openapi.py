@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from pipeline.errors import EXIT_USAGE, PipelineError
-from pipeline.models import conditions, examples, prose
+from pipeline.models import conditions, examples, pricetext, prose
 
 CREATE_TASK = "/api/v1/jobs/createTask"
 _DROPPED = {"nullable", "example", "xml", "externalDocs", "discriminator", "readOnly", "writeOnly"}
@@ -297,23 +297,9 @@ def output_of(schema: Mapping[str, Any], media: str | None) -> dict[str, Any]:
 
 
 def rule_from_prose(prose: str | None, schema: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A price rule when the prose is one of the simple shapes; else None (price unknown)."""
-    text = (prose or "").strip()
-    props = schema.get("properties", {})
-    per_second = re.fullmatch(r"(\d+) credits(?: \([^)]*\))? per second", text, re.IGNORECASE)
-    if per_second and "duration" in props:
-        return {"per_second": int(per_second.group(1)), "field": "duration"}
-    flat = re.fullmatch(
-        r"(\d+) credits(?: \([^)]*\))? per (?:task|image|video|generation|request)",
-        text,
-        re.IGNORECASE,
-    )
-    if flat:
-        for name in _RESULT_FIELDS:
-            if name in props:
-                return {"per_result": int(flat.group(1)), "field": name}
-        return {"flat": int(flat.group(1))}
-    return None
+    """The price rule Kie's `pricingDesc` prose states, or None (price unknown): see
+    pricetext, which reads the forms Kie writes and never guesses a number."""
+    return pricetext.rule_from_prose(prose, _fields(schema))
 
 
 def model_file(

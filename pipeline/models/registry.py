@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ class Model:
                 return int(value)
         return None
 
-    def price_for(self, task_input: Mapping[str, Any]) -> int | None:
+    def price_for(self, task_input: Mapping[str, Any]) -> Decimal | None:
         """Credits one task costs (schema defaults filled in first), or None when unknown."""
         return pricing.credits(self.price_rule, {**self.defaults(), **task_input})
 
@@ -171,9 +172,6 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
     price = data.get("price") or {}
     if not isinstance(price, dict):
         raise _fail(path, "`price` must be an object")
-    problem = pricing.check_rule(price.get("rule"))
-    if problem:
-        raise _fail(path, problem)
     status = data.get("status") or {"state": "available"}
     if not isinstance(status, dict) or status.get("state") not in ("available", "paused"):
         raise _fail(path, 'status.state must be "available" or "paused"')
@@ -182,7 +180,7 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
         since = f" since {status['since']}" if status.get("since") else ""
         paused = str(status.get("message") or f"Kie paused {slug}{since}")
     types = data.get("task_types") or []
-    return Model(
+    model = Model(
         name=slug,
         schema=schema,
         validator=Draft202012Validator(schema),
@@ -197,6 +195,10 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
         path=path,
         data=data,
     )
+    problem = pricing.check_rule(model.price_rule, model.fields)
+    if problem:
+        raise _fail(path, problem)
+    return model
 
 
 def kie_model_folders(folder: Path) -> list[Path]:
@@ -260,9 +262,9 @@ class PriceTable:
     """Prices by model name, answered from the model files of `registry`."""
 
     registry: ModelRegistry = field(default_factory=ModelRegistry)
-    credit_usd: float = CREDIT_USD
+    credit_usd: Decimal = CREDIT_USD
 
-    def credits_for(self, model: str, task_input: Mapping[str, Any]) -> int | None:
+    def credits_for(self, model: str, task_input: Mapping[str, Any]) -> Decimal | None:
         """Credits one task of `model` with `task_input` costs, or None when unknown."""
         found = self.registry.get(model)
         return None if found is None else found.price_for(task_input)

@@ -17,6 +17,7 @@ import base64
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from html import escape
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 from pipeline.engine.planner import Decision
 from pipeline.manifest import Job, Manifest
 from pipeline.manifest.refs import as_text
+from pipeline.models.pricing import as_credits, credits_text, usd_text
 from pipeline.models.registry import PriceTable, load_prices
 from pipeline.outputs.players import player, strip
 from pipeline.outputs.takes import TAKES_CSS, takes
@@ -105,12 +107,13 @@ class Summary:
     jobs: int
     counts: Mapping[str, int]  # ledger status -> jobs, every status of LEDGER_ORDER present
     attempts: int  # submissions of the jobs' current versions (as in the ledger)
-    credits: int  # estimated from prices.json for those submissions
+    # estimated for those submissions by the jobs' price rules (as the runner's budget is)
+    credits: Decimal
     unpriced: int  # submissions of a model without a price entry
-    usd: float
+    usd: Decimal
     files: int  # results on disk
     bytes: int
-    reported: float  # credits Kie reported for the latest tasks (creditsConsumed)
+    reported: Decimal  # credits Kie reported for the latest tasks (creditsConsumed)
     unreported: int  # tasks that ended without a figure
 
 
@@ -118,14 +121,16 @@ def summarize(
     rows: Sequence[Mapping[str, Any]], jobs: Sequence[Job], prices: PriceTable
 ) -> Summary:
     """Counts and spend. Credits are price x submissions, the same estimate the runner's
-    `max_credits` budget uses (Kie may refund failed tasks; the balance is the truth)."""
+    `max_credits` budget uses (Kie may refund failed tasks; the balance is the truth): the
+    price the manifest's loader gave each job, from the model file it found (kie-models/
+    included). `prices` only gives the dollar rate."""
     counts: dict[str, int] = dict.fromkeys(LEDGER_ORDER, 0)
-    credits = unpriced = attempts = files = size = unreported = 0
-    reported = 0.0
+    unpriced = attempts = files = size = unreported = 0
+    credits = reported = Decimal(0)
     for job, r in zip(jobs, rows, strict=True):
         counts[r["status"]] = counts.get(r["status"], 0) + 1
         attempts += r["attempts"]
-        price = prices.credits_for(job.model, job.input)
+        price = job.credits
         if price is None:
             unpriced += r["attempts"]
         else:
@@ -135,7 +140,7 @@ def summarize(
                 files += 1
                 size += output["bytes"] or 0
         if r["credits"] is not None:
-            reported += r["credits"]
+            reported += as_credits(r["credits"])
         elif r["completed_at"]:
             unreported += 1
     return Summary(
@@ -208,16 +213,17 @@ def _source(job: Job) -> str:
     return f'<p class="from">from {escape(", ".join(job.upstream))}</p>'
 
 
-def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
+def _card(decision: Decision, r: Mapping[str, Any]) -> str:
     job = decision.job
     status = str(r["status"])
     settings = [("model", job.model)] + [
         (k, as_text(v)) for k, v in job.input.items() if k != "prompt"
     ]
-    price = prices.credits_for(job.model, job.input)
-    settings.append(("price", f"{price} credits (est.)" if price is not None else "unknown"))
+    price = job.credits
+    estimate = f"{credits_text(price)} credits (est.)" if price is not None else "unknown"
+    settings.append(("price", estimate))
     if r["credits"] is not None:
-        settings.append(("reported", f"{r['credits']} credits (Kie)"))
+        settings.append(("reported", f"{credits_text(r['credits'])} credits (Kie)"))
     if len(r["outputs"]) > 1:
         settings.append(("results", str(len(r["outputs"]))))
     settings.append(("attempts", str(r["attempts"])))
@@ -256,10 +262,10 @@ def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
     tiles = [(str(summary.jobs), "jobs")]
     tiles += [(str(summary.counts[s]), s) for s in LEDGER_ORDER if summary.counts[s]]
     unpriced = f" + {summary.unpriced} unpriced" if summary.unpriced else ""
-    tiles.append((f"{summary.credits:,}{unpriced}", "credits spent (est.)"))
-    tiles.append((f"${summary.usd:,.2f}", "dollars (est.)"))
+    tiles.append((f"{credits_text(summary.credits)}{unpriced}", "credits spent (est.)"))
+    tiles.append((usd_text(summary.usd), "dollars (est.)"))
     if summary.reported or not summary.unreported:
-        reported = f"{summary.reported:,.6g}"
+        reported = credits_text(summary.reported)
         unreported = f" + {summary.unreported} unreported" if summary.unreported else ""
         tiles.append((f"{reported}{unreported}", "credits reported by Kie"))
     tiles.append((f"{summary.files} · {summary.bytes / 1e6:,.1f} MB", "files on disk"))
@@ -284,7 +290,7 @@ def render_gallery(
     """The whole page as text (pure: same arguments, same bytes)."""
     prices = prices or load_prices()
     summary = summarize(rows, [d.job for d in decisions], prices)
-    cards = "".join(_card(d, r, prices) for d, r in zip(decisions, rows, strict=True))
+    cards = "".join(_card(d, r) for d, r in zip(decisions, rows, strict=True))
     title = escape(f"{manifest.name}: {summary.counts['succeeded']}/{summary.jobs} succeeded")
     return (
         "<!DOCTYPE html>\n"
@@ -298,7 +304,7 @@ def render_gallery(
         f"{_header(manifest, summary, generated_at)}\n"
         f'<main><ul class="cards">{cards}</ul></main>\n'
         "<footer>Written by run-pipeline from state.sqlite; rebuild it with "
-        "<code>run-pipeline ledger MANIFEST</code>. Credits are estimated from prices.json "
+        "<code>run-pipeline ledger MANIFEST</code>. Credits are estimated from the price rules "
         "for every submission of each job's current version.</footer>"
         "</body></html>\n"
     )

@@ -7,9 +7,13 @@ so a test can run the realistic distribution a hundred times faster without re-t
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+
+from pipeline.models.pricing import as_credits
 
 
 class ConfigError(ValueError):
@@ -229,14 +233,23 @@ def apply_changes(config: SimConfig, changes: Mapping[str, Any]) -> SimConfig:
     return dataclasses.replace(config, **updates)
 
 
-def new_balances(balances: list[int], accounts: Mapping[str, int], credits: Any) -> list[int]:
+def _balance(value: Any) -> Decimal | None:
+    """A balance from JSON: an integer, or a decimal such as 99875.2; None when neither."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return as_credits(value) if math.isfinite(value) else None
+
+
+def new_balances(
+    balances: list[Decimal], accounts: Mapping[str, int], credits: Any
+) -> list[Decimal]:
     """The balances after a /__sim/control `credits` change (a number for every account, or
     {api key or account index: number}); ConfigError when invalid."""
     out = list(balances)
     if credits is None:
         return out
-    if isinstance(credits, int) and not isinstance(credits, bool):
-        return [credits] * len(out)
+    if (every := _balance(credits)) is not None:
+        return [every] * len(out)
     if not isinstance(credits, Mapping):
         raise ConfigError("credits must be a number or an object {api key: number}")
     for key, value in credits.items():
@@ -244,7 +257,8 @@ def new_balances(balances: list[int], accounts: Mapping[str, int], credits: Any)
         account = accounts.get(key)
         if account is None and str(key).isdigit() and int(key) < len(out):
             account = int(key)
-        if account is None or isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError("credits: unknown API key or account, or not an integer")
-        out[account] = value
+        balance = _balance(value)
+        if account is None or balance is None:
+            raise ConfigError("credits: unknown API key or account, or not a number")
+        out[account] = balance
     return out

@@ -2,7 +2,11 @@
 
 The simulator reads the files as plain JSON (the pinned format of `schemas/models/`, see
 MODEL_FORMAT), so it depends on no loader of the product: what it must reproduce is Kie, not
-the runner's reading of it. Files of the older format (the file *is* the input schema, prices
+the runner's reading of it. A price rule is the one thing it evaluates as the runner does
+(pricing.credits, a pure function of the rule format): Kie charges what its price list says,
+decimals included (24.8 credits per second), and the rules are that list.
+
+Files of the older format (the file *is* the input schema, prices
 in `schemas/prices.json`) are still understood: a video model, one result per task, and the
 Sora 2 ones paused, as on Kie since 2026-06-11.
 """
@@ -14,12 +18,14 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from pipeline.models import pricing
 from pipeline.paths import schemas_dir
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -51,25 +57,14 @@ class SimModel:
             count = _int(rule) or 1
         return min(max(count, 1), MAX_RESULTS)
 
-    def credits(self, task_input: Mapping[str, Any], fallback: int) -> int:
-        """Credits one task costs by the model's rule; `fallback` when there is none."""
+    def credits(self, task_input: Mapping[str, Any], fallback: int) -> Decimal:
+        """Credits one task costs by the model's rule (a decimal: 24.8 x 5 s = 124);
+        `fallback` when there is none, or when it gives no price for this input."""
         rule = self.price
         if not isinstance(rule, Mapping):
-            return fallback
-        if "flat" in rule:
-            return _int(rule["flat"]) or 0
-        if "per_second" in rule:
-            seconds = _int(task_input.get(str(rule.get("field", "duration"))))
-            return (_int(rule["per_second"]) or 0) * (seconds or 0)
-        if "per_result" in rule:
-            count = _int(task_input.get(str(rule.get("field")), 1))
-            return (_int(rule["per_result"]) or 0) * (count if count is not None else 1)
-        for row in rule.get("table") or ():
-            when = row.get("when", {})
-            if all(str(task_input.get(k)) == str(v) for k, v in when.items()):
-                return _int(row.get("credits")) or 0
-        default = _int(rule.get("default"))
-        return fallback if default is None else default
+            return Decimal(fallback)
+        price = pricing.credits(rule, task_input)
+        return Decimal(fallback) if price is None else price
 
     def seconds(self, task_input: Mapping[str, Any]) -> int | None:
         """The video length the input asks for, when it names one."""
@@ -78,6 +73,11 @@ class SimModel:
             if value is not None:
                 return value
         return None
+
+
+def _rule(rule: Any) -> Any:
+    """The rule when it is well formed; else None (the fallback price), not a crash."""
+    return rule if pricing.check_rule(rule) is None else None
 
 
 def _int(value: object) -> int | None:
@@ -137,7 +137,7 @@ class Market:
                 media=str(output.get("media") or "video"),
                 max_results=output.get("max_results", 1),
                 paused=paused,
-                price=(data.get("price") or {}).get("rule"),
+                price=_rule((data.get("price") or {}).get("rule")),
             )
         # The older format: the file is the input schema; prices in schemas/prices.json.
         return SimModel(

@@ -15,9 +15,11 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pipeline.models.pricing import as_credits, credits_json
 from pipeline.simulator.tasks import Plan, Task
 from pipeline.simulator.uploads import Upload
 
@@ -49,7 +51,7 @@ def task_to_json(task: Task) -> dict[str, Any]:
         "body": task.body,
         "fingerprint": task.fingerprint,
         "aspect_ratio": task.aspect_ratio,
-        "credits": task.credits,
+        "credits": credits_json(task.credits),
         "created_wall": task.created_wall,
         "plan": {"latency": plan.latency, "ends": plan.ends, "fail": plan.fail},
         "phases": list(task.phases),
@@ -76,7 +78,7 @@ def task_from_json(data: dict[str, Any], account: int, mono_offset: float) -> Ta
         body=data["body"],
         fingerprint=data["fingerprint"],
         aspect_ratio=data["aspect_ratio"],
-        credits=int(data["credits"]),
+        credits=as_credits(data["credits"]),
         created_mono=data["created_wall"] + mono_offset,
         created_wall=data["created_wall"],
         plan=Plan(float(plan["latency"]), bool(plan["ends"]), fail),
@@ -96,7 +98,7 @@ def task_from_json(data: dict[str, Any], account: int, mono_offset: float) -> Ta
 class Loaded:
     """What a previous simulator left: by account digest."""
 
-    balances: dict[str, int] = field(default_factory=dict)
+    balances: dict[str, Decimal] = field(default_factory=dict)
     tasks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     grants: list[tuple[str, str, str, float]] = field(default_factory=list)
     uploads: list[tuple[str, str, float, float, bytes]] = field(default_factory=list)
@@ -120,7 +122,9 @@ class Store:
     def load(self) -> Loaded:
         db = self._db
         out = Loaded()
-        out.balances = dict(db.execute("SELECT account, credits FROM balances"))
+        # An INTEGER column keeps a fractional balance as REAL (SQLite's type affinity).
+        for account, credits in db.execute("SELECT account, credits FROM balances"):
+            out.balances[account] = as_credits(credits)
         for account, data in db.execute("SELECT account, data FROM tasks ORDER BY rowid"):
             out.tasks.append((account, json.loads(data)))
         out.grants = list(db.execute("SELECT token, task_id, account, expires_wall FROM grants"))
@@ -142,7 +146,7 @@ class Store:
         self,
         accounts: Sequence[str],
         *,
-        balances: Sequence[int] | None = None,
+        balances: Sequence[Decimal] | None = None,
         tasks: Sequence[Task] = (),
         grant: tuple[str, str, int, float] | None = None,
         upload: tuple[Upload, dict[str, Any]] | None = None,
@@ -152,7 +156,7 @@ class Store:
             if balances is not None:
                 db.executemany(
                     "INSERT OR REPLACE INTO balances VALUES (?, ?)",
-                    zip(accounts, balances, strict=True),
+                    zip(accounts, map(credits_json, balances), strict=True),
                 )
             for task in tasks:
                 db.execute(

@@ -14,10 +14,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.manifest.fingerprint import fingerprint
+from pipeline.models.pricing import credits_json
 from pipeline.models.registry import ModelRegistry
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
@@ -53,7 +55,8 @@ class KieService:
         self.catalog = Catalog(ModelRegistry())
         self._accounts = {key: i for i, key in enumerate(dict.fromkeys(config.api_keys))}
         self._account_ids = [account_id(key) for key in self._accounts]
-        self.balances = [config.credits] * len(self._accounts)
+        # Decimals: a task may cost 24.8 credits, and balances must not drift.
+        self.balances = [Decimal(config.credits)] * len(self._accounts)
         self._create_windows = [SlidingWindow() for _ in self._accounts]
         self._query_windows = [SlidingWindow() for _ in self._accounts]
         self.tasks: dict[str, Task] = {}
@@ -193,8 +196,8 @@ class KieService:
         if self.balances[account] < price:
             return Reply(
                 402,
-                f"Insufficient credits: the task costs {price}, "
-                f"the balance is {self.balances[account]}",
+                f"Insufficient credits: the task costs {credits_json(price)}, "
+                f"the balance is {credits_json(self.balances[account])}",
             )
         self.balances[account] -= price
         prompt = str(task_input.get("prompt", "")).casefold()
@@ -292,7 +295,7 @@ class KieService:
             gate = self._gate(authorization, "query", now)
             if isinstance(gate, Reply):
                 return gate
-            return Reply(200, "success", self.balances[gate], gate)
+            return Reply(200, "success", credits_json(self.balances[gate]), gate)
 
     def _record(self, task: Task, now: float) -> dict[str, Any]:
         def urls(token: str, watermark: bool) -> list[str]:
@@ -344,7 +347,7 @@ class KieService:
             out["accounts"] = [
                 {
                     "index": i,
-                    "credits": balance,
+                    "credits": credits_json(balance),
                     "tasks": sum(1 for t in self.tasks.values() if t.account == i),
                 }
                 for i, balance in enumerate(self.balances)
@@ -367,7 +370,7 @@ class KieService:
     def settings_view(self) -> dict[str, Any]:
         with self.lock:
             out = self.config.public()
-            out["balances"] = list(self.balances)
+            out["balances"] = [credits_json(b) for b in self.balances]
             return out
 
     def control(self, changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,10 @@ import json
 import math
 import random
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from pipeline.models.pricing import credits_json
 from pipeline.simulator.config import SimConfig
 
 MODERATION_FAIL = ("422", "Invalid prompt: prompt contains prohibited content")
@@ -89,7 +91,7 @@ class Task:
     body: dict[str, Any]  # the create body as received, echoed back as `param`
     fingerprint: str
     aspect_ratio: str
-    credits: int
+    credits: Decimal  # what the task costs; Kie's creditsConsumed may be fractional
     created_mono: float
     created_wall: float
     plan: Plan
@@ -161,7 +163,7 @@ class Task:
             result = {"resultUrls": result_urls, "resultWaterMarkUrls": watermark_urls}
             data["resultJson"] = json.dumps(result)
             data["response"] = result
-            data["creditsConsumed"] = self.credits
+            data["creditsConsumed"] = credits_json(self.credits)
         # Seconds now (Kie's 2026 answers); at least 1, so a fast simulated task is not 0.
         data["costTime"] = max(1, math.ceil(self.plan.duration))
         data["completeTime"] = data["updateTime"] = int(finished * 1000)
@@ -183,5 +185,5 @@ class Task:
             "lost_answer": self.lost_answer,
             "media": self.media,
             "results": self.results,
-            "credits": self.credits,
+            "credits": credits_json(self.credits),
         }

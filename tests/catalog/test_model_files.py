@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def test_price_rules_of_each_kind() -> None:
 
 def test_the_price_table_shim_reads_the_model_files() -> None:
     prices = load_prices()
-    assert prices.credit_usd == CREDIT_USD == 0.005
+    assert prices.credit_usd == CREDIT_USD == Decimal("0.005")
     assert prices.credits_for("sora-2-text-to-video", {"n_frames": "15"}) == 35
     assert prices.credits_for("no-such-model", {}) is None
 

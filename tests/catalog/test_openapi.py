@@ -191,11 +191,16 @@ def test_model_file_takes_metadata_from_the_listing_and_keeps_what_the_catalog_l
     [
         ("12 credits per video", {"flat": 12}),
         ("14 credits (0.07 USD) per second", {"per_second": 14, "field": "duration"}),
-        ("A 5-second video costs 55 credits (0.275 USD)", None),
+        (
+            "A 5-second video costs 55 credits (0.275 USD)",
+            {"table": [{"when": {"duration": "5"}, "credits": 55}], "default": None},
+        ),
+        ("Pricing varies by duration", None),  # no number: never a guessed one
         (None, None),
     ],
 )
-def test_price_rules_from_simple_prose_only(prose: str | None, rule: Any) -> None:
+def test_price_rules_from_prose(prose: str | None, rule: Any) -> None:
+    """The reader itself is tested over its corpus in test_pricetext.py."""
     schema = {"properties": {"duration": {"type": "string"}}}
     assert openapi.rule_from_prose(prose, schema) == rule
 

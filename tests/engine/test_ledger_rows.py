@@ -99,3 +99,15 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(text: str) -> No
     cells = next(csv.DictReader(io.StringIO(csv_text)))
     assert cells["error_message"] == "'" + text  # text in a spreadsheet
     assert json.loads(jsonl)["error_message"] == text  # JSONL keeps the message as sent
+
+
+def test_fractional_credits_are_a_json_number_and_csv_text() -> None:
+    """Kie's creditsConsumed may be fractional (24.8 credits per second): kept as it is."""
+    job = make_job("hero")
+    whole = row(decide(job, [attempt(job, "succeeded", credits=124.0)], PlanOptions()))
+    part = row(decide(job, [attempt(job, "succeeded", credits=77.5)], PlanOptions()))
+    jsonl, text = render([whole, part])
+    assert [json.loads(line)["credits"] for line in jsonl.splitlines()] == [124, 77.5]
+    assert '"credits": 124,' in jsonl and '"credits": 77.5,' in jsonl  # 124, not 124.0
+    cells = [r["credits"] for r in csv.DictReader(io.StringIO(text))]
+    assert cells == ["124", "77.5"]

@@ -75,3 +75,15 @@ def test_another_endpoint_is_refused(tmp_path: Path) -> None:
     StateStore.open(path, "http://one").close()
     with pytest.raises(StateError, match="belongs to endpoint http://one"):
         StateStore.open(path, "http://two")
+
+
+def test_reported_credits_keep_their_fraction(tmp_path: Path) -> None:
+    """attempts.credits is REAL: Kie's fractional creditsConsumed needs no migration."""
+    path = tmp_path / "state.sqlite"
+    with StateStore.open(path, "http://kie") as store:
+        intent = store.record_intent("hero", "fp1", 1, "bytedance/seedance-2-fast")
+        store.record_task(intent.id, "task-1")
+        done, _ = store.record_success(intent.id, ["https://f/1.mp4"], 77.5)
+        assert done.credits == 77.5
+    with StateStore.open(path, readonly=True) as store:
+        assert store.attempts_by_job()["hero"][0].credits == 77.5

@@ -7,10 +7,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import replace
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 import yaml
 
 from pipeline.cli.main import main
@@ -221,7 +221,7 @@ def test_summary_counts_and_spend() -> None:
     }
     # 30 + 30 (10 s), 35 (the failed 15 s job), 2 x 35 (15 s, retried), 30 (running), 0 pending
     assert summary.attempts == 6 and summary.credits == 195 and summary.unpriced == 0
-    assert summary.usd == pytest.approx(0.975)
+    assert summary.usd == Decimal("0.975")
     assert (summary.files, summary.bytes) == (3, 120_000)
     assert (summary.reported, summary.unreported) == (60, 0)  # Kie's 20 for each success
     page = render(plans)
@@ -233,7 +233,7 @@ def test_summary_counts_and_spend() -> None:
         ("1", "running"),
         ("1", "pending"),
         ("195", "credits spent (est.)"),
-        (f"${summary.usd:,.2f}", "dollars (est.)"),
+        ("$0.98", "dollars (est.)"),  # rounded half up
     ):
         assert f"<li><b>{value}</b><span>{label}</span></li>" in header
     assert "timed out" not in header  # zero counts are left out

@@ -312,7 +312,7 @@ RUNNER_SETTINGS = st.fixed_dictionaries(
         "poll_interval": values([2, 0.5], [0, -1, "2"]),
         "max_attempts": values([1, 3, 20], [0, 21, 3.5]),
         "download": values([True, False], ["no", 0]),
-        "max_credits": values([0, 1000], [-1, 1.5]),
+        "max_credits": values([0, 1000, 1.5, 1500.5], [-1, -0.5, "100", True]),
         "on_ambiguous": values(["resubmit", "skip"], ["retry", None]),
     },
 )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from pipeline.manifest import Rate, load_manifest
+from pipeline.manifest import ManifestError, Rate, load_manifest
 from pipeline.models.registry import ModelRegistry
 
 VALID = Path(__file__).parent / "corpus" / "valid"
@@ -81,6 +82,35 @@ def test_integral_floats_become_ints(tmp_path: Path) -> None:
     )
     settings = load_manifest(path).settings
     assert type(settings.concurrency) is int and type(settings.max_attempts) is int
+
+
+@pytest.mark.parametrize(
+    ("given", "budget"),
+    [("100.5", Decimal("100.5")), ("1500.5", Decimal("1500.5")), ("0.1", Decimal("0.1")),
+     ("2000", Decimal(2000)), ("0", Decimal(0))],
+)  # fmt: skip
+def test_max_credits_is_a_decimal(tmp_path: Path, given: str, budget: Decimal) -> None:
+    """Prices are decimals (24.8 credits per second), so is the budget: exactly as written
+    (0.1, not 0.1000000000000000055511151231257827)."""
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        f"version: 1\nsettings: {{max_credits: {given}}}\n"
+        "jobs: [{id: a, model: seedream/5-lite-text-to-image, prompt: a red mug}]\n"
+    )
+    settings = load_manifest(path).settings
+    assert settings.max_credits == budget and isinstance(settings.max_credits, Decimal)
+    assert str(settings.max_credits) == str(budget)
+
+
+@pytest.mark.parametrize("given", ["-0.5", '"100.5"', ".inf", "true"])
+def test_max_credits_refuses_what_is_not_a_budget(tmp_path: Path, given: str) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        f"version: 1\nsettings: {{max_credits: {given}}}\n"
+        "jobs: [{id: a, model: seedream/5-lite-text-to-image, prompt: a red mug}]\n"
+    )
+    with pytest.raises(ManifestError, match=r"max_credits|finite"):
+        load_manifest(path)
 
 
 def test_prompt_of_10000_characters_is_fine(tmp_path: Path) -> None:

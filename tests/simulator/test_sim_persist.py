@@ -102,3 +102,15 @@ def test_the_state_file_never_holds_the_api_key(tmp_path: Path) -> None:
 def test_large_balances_are_allowed() -> None:
     with running_simulator(SimConfig(**FAST, credits=10**12)) as sim, client(sim) as http:
         assert http.get(CREDIT).json()["data"] == 10**12
+
+
+def test_fractional_balances_survive_a_restart(tmp_path: Path) -> None:
+    """A task may cost 24.8 credits: the balance keeps its fraction, on disk too."""
+    config = SimConfig(**FAST, state_dir=str(tmp_path))
+    with running_simulator(config) as sim, client(sim) as http:
+        sim.control(credits=99_875.2)
+        assert http.get(CREDIT).json()["data"] == 99_875.2
+    with running_simulator(config) as sim, client(sim) as http:
+        assert http.get(CREDIT).json()["data"] == 99_875.2
+        create(http)  # 30 credits
+        assert http.get(CREDIT).json()["data"] == 99_845.2  # exactly: no float drift
