@@ -86,7 +86,8 @@ def test_price_rules_of_each_kind() -> None:
     assert kling.price_for({"prompt": "p", "sound": True, "duration": "10"}) == 220
     assert kling.price_for({"prompt": "p", "sound": True, "duration": 10}) is None  # not "10"
     seedance = registry.get("bytedance/seedance-2-fast")
-    assert seedance is not None and seedance.price_for({"duration": 8}) == 8 * 17
+    # 720p (the default) with no video input: 33 credits per second
+    assert seedance is not None and seedance.price_for({"duration": 8}) == 8 * 33
     seedream = registry.get("bytedance/seedream-v4-text-to-image")
     assert seedream is not None
     assert seedream.price_for({"max_images": 4}) == 20 and seedream.max_results({}) == 1

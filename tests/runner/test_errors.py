@@ -152,13 +152,23 @@ def test_500s_resets_and_bad_json_are_retried(batch: Batch) -> None:
 
 @pytest.mark.sim(faults=FaultRates(lost_answer=1.0))
 def test_lost_answers_are_resubmitted_and_flagged(batch: Batch) -> None:
+    """The first create's answer is lost (the task is made and charged); once the simulator
+    has made it, answers stop being lost, so the resend succeeds and is flagged."""
     batch.write(jobs_yaml(1))
-    timer = threading.Timer(0.3, lambda: batch.control(faults={"lost_answer": 0.0}))
-    timer.start()
+    done = threading.Event()
+
+    def heal_after_the_first_create() -> None:
+        while not done.is_set() and batch.stats()["creates"] < 1:
+            done.wait(0.01)
+        batch.control(faults={"lost_answer": 0.0})
+
+    healer = threading.Thread(target=heal_after_the_first_create, daemon=True)
+    healer.start()
     try:
         assert batch.run() == 0
     finally:
-        timer.cancel()
+        done.set()
+        healer.join()
     row = batch.rows()[0]
     assert row["possible_duplicate"] is True and row["status"] == "succeeded"
     assert batch.stats()["creates"] >= 2
