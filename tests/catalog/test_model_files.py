@@ -88,12 +88,16 @@ def test_price_rules_of_each_kind() -> None:
     seedance = registry.get("bytedance/seedance-2-fast")
     # 720p (the default) with no video input: 33 credits per second
     assert seedance is not None and seedance.price_for({"duration": 8}) == 8 * 33
+    ideogram = registry.get("ideogram/character")  # per image, by rendering speed
+    assert ideogram is not None
+    assert ideogram.price_for({"rendering_speed": "TURBO", "num_images": "3"}) == 36
+    assert ideogram.price_for({"rendering_speed": "QUALITY"}) == 24  # num_images "1"
     seedream = registry.get("bytedance/seedream-v4-text-to-image")
-    assert seedream is not None
-    assert seedream.price_for({"max_images": 4}) == 20 and seedream.max_results({}) == 1
-    assert seedream.max_results({"max_images": 4}) == 4
-    upscale = registry.get("grok-imagine/upscale")
+    assert seedream is not None and seedream.price_for({}) is None  # not in the price list
+    assert seedream.max_results({}) == 1 and seedream.max_results({"max_images": 4}) == 4
+    upscale = registry.get("grok-imagine/upscale")  # 720p is listed, 1080p is not
     assert upscale is not None and upscale.price_for({}) == 10
+    assert upscale.price_for({"resolution": "1080p"}) is None
     topaz = registry.get("topaz/image-upscale")
     assert topaz is not None and topaz.price_for({"image_url": "u"}) is None
 
