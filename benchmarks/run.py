@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -638,7 +639,7 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
     return _markdown(head, out)
 
 
-def _markdown(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _markdown(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
 
     def line(cells: tuple[str, ...]) -> str:

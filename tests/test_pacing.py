@@ -29,7 +29,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
         fake.now += max(seconds, 0.0)
         await real_sleep(0)
 
-    monkeypatch.setattr(pacing.asyncio, "sleep", sleep)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
     return fake
 
 

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from pipeline.engine.polling import maths
 from pipeline.engine.polling import schedule as polling
 from pipeline.engine.polling.classes import pool_of, timing_class
 from pipeline.engine.polling.schedule import (
@@ -86,7 +87,7 @@ def test_past_the_bulk_the_gap_grows_with_age_up_to_the_longest_interval() -> No
     p = planner(max_gap=60.0)
     assert p.step(p.tail_from - 1.0, 10.0) == 10.0
     assert p.step(p.tail_from + 1.0, 10.0) == pytest.approx(
-        min(60.0, polling.TAIL_GROWTH * (p.tail_from + 1.0))
+        min(60.0, maths.TAIL_GROWTH * (p.tail_from + 1.0))
     )
 
 

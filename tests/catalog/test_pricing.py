@@ -114,7 +114,8 @@ def test_first_row_wins_and_present_absent_treat_empty_as_absent() -> None:
     }
     assert credits(rule, {"mode": "pro", "image_urls": ["u"]}) == 30
     assert credits(rule, {"mode": "pro", "image_urls": []}) == 20
-    for empty in ({}, {"image_urls": None}, {"image_urls": []}, {"image_urls": ""}):
+    empties: list[dict[str, Any]] = [{}, {"image_urls": None}, {"image_urls": []}]
+    for empty in [*empties, {"image_urls": ""}]:
         assert credits(rule, {"mode": "std", **empty}) == 10
     assert credits(rule, {"mode": "std", "image_urls": ["u"]}) == D("1.25")  # the default
 

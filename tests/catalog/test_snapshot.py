@@ -144,8 +144,8 @@ REGISTRY_DISAGREEMENTS = {
     # One form takes only "auto", the other three ratios; the registry merges the two enums.
     ("kling-3.0-omni/transformation", "aspect_ratio", "enum"): "an enum per form",
 }
-COMPARED = ("type", "enum", "default", "minimum", "maximum", "minLength", "maxLength")
-COMPARED += ("minItems", "maxItems")
+COMPARED: tuple[str, ...] = ("type", "enum", "default", "minimum", "maximum", "minLength")
+COMPARED += ("maxLength", "minItems", "maxItems")
 
 
 def test_converted_fields_agree_with_the_registry() -> None:

@@ -18,6 +18,7 @@ from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Job, Rate, Settings
 from pipeline.state.store import Attempt, StateStore
+from pipeline.status import KieState
 from tests.support.factories import make_job
 
 Answer = kie.TaskInfo | kie.KieError
@@ -39,7 +40,9 @@ class ScriptedKie:
         return answer
 
 
-def info(task: str, state: str, url: str | None = None, code: str | None = None) -> kie.TaskInfo:
+def info(
+    task: str, state: KieState, url: str | None = None, code: str | None = None
+) -> kie.TaskInfo:
     urls = (url,) if url else ()
     return kie.TaskInfo(task, state, urls, code, "refused: prohibited content" if code else None)
 

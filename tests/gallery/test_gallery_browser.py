@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-from webdriver_client import Browser, chromium
 
 from pipeline.cli.main import main
 from pipeline.outputs.gallery import GALLERY_FILE
+from tests.support.webdriver import Browser, chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "gallery.png"

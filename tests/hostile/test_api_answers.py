@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipeline.kie import client as kie
-from tests.hostile.server import Conn, Handler, Request, hostile, json_answer, response
+from tests.support.hostile import Conn, Handler, Request, hostile, json_answer, response
 
 KEY = "hostile-test-key"
 BODY = {"model": "kling-2.6/text-to-video", "input": {"prompt": "a lighthouse"}}

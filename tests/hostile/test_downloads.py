@@ -17,7 +17,7 @@ from pipeline.kie.client import KieClient
 from pipeline.results import download as dl
 from pipeline.results import partfiles
 from pipeline.simulator.files import video_bytes
-from tests.hostile.server import Conn, Handler, HostileServer, Request, hostile, response
+from tests.support.hostile import Conn, Handler, HostileServer, Request, hostile, response
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 JPEG = b"\xff\xd8\xff\xe0" + b"\x10JFIF" + bytes(200)
@@ -300,7 +300,7 @@ def test_another_tasks_part_is_never_resumed_and_folders_are_listed_once(
         listings.append(path)
         return real_scandir(path)
 
-    monkeypatch.setattr(partfiles.os, "scandir", counting)
+    monkeypatch.setattr(os, "scandir", counting)
     parts = dl.PartFiles(tmp_path)
     with hostile(serve(PNG, "image/png")) as server:
         for name in ("a", "a-2", "a-3"):

@@ -19,7 +19,6 @@ from pipeline.engine import session as session_module
 from pipeline.engine.timing import Timing
 from pipeline.errors import StateError
 from pipeline.outputs.runlog import RunLog
-from pipeline.state import store as state_module
 from pipeline.state.store import StateStore
 from tests.support.batch import Batch, MakeBatch, batch_factory
 from tests.support.manifests import jobs_yaml
@@ -186,9 +185,10 @@ def test_status_and_dry_run_read_a_wal_state_they_cannot_open_in_place(
     def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
         if isinstance(database, str) and "mode=ro" in database:
             raise sqlite3.OperationalError("unable to open database file")
-        return real(database, *args, **kwargs)
+        connection: sqlite3.Connection = real(database, *args, **kwargs)
+        return connection
 
-    monkeypatch.setattr(state_module.sqlite3, "connect", connect)
+    monkeypatch.setattr(sqlite3, "connect", connect)
     out = io.StringIO()
     import contextlib
 
@@ -262,7 +262,7 @@ def test_the_ledger_is_rewritten_off_the_event_loop(
     batch = make_batch(scale=0.02)
     batch.write(jobs_yaml(6))
     threads: list[str] = []
-    real = session_module.write_outputs
+    real = session_module.write_outputs  # type: ignore[attr-defined]
 
     def write_outputs(*args: Any) -> Any:
         threads.append(threading.current_thread().name)

@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from pipeline.cli.main import main
-from tests.hostile.server import Conn, Request, hostile, response
 from tests.support.batch import KEY, Batch, MakeBatch, batch_factory
+from tests.support.hostile import Conn, Request, hostile, response
 from tests.support.manifests import jobs_yaml
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.kie.client import AuthError, MalformedAnswer, PermanentError, ServerError
 from pipeline.kie.uploads import UploadClient, UploadInfo
-from tests.hostile.server import Conn, Handler, Request, hostile, response
+from tests.support.hostile import Conn, Handler, Request, hostile, response
 
 KEY = "upload-secret-key"
 

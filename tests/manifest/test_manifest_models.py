@@ -183,7 +183,8 @@ def test_job_carries_price_media_and_pause(tmp_path: Path) -> None:
     )
     manifest = load_manifest(path)
     seedance, old = manifest.jobs
-    assert (seedance.credits, seedance.media, seedance.paused) == (33 * 6, "video", None)
+    assert seedance.credits == 33 * 6  # 6 s at 720p, no video input
+    assert (seedance.media, seedance.paused) == ("video", None)
     assert old.paused is not None and "Sora" in old.paused
     (warning,) = manifest.warnings
     assert (warning.line, warning.column, warning.severity) == (8, 12, "warning")

@@ -291,7 +291,7 @@ MATRIX = (
         },
     )
 )
-EXTRA = (
+EXTRA: st.SearchStrategy[dict[str, Any]] = (
     st.just({})
     | st.just({})
     | st.just({})
@@ -302,7 +302,9 @@ EXTRA = (
 JOB = st.fixed_dictionaries({}, optional={"id": IDS, **FIELDS, "matrix": MATRIX}).flatmap(
     lambda job: EXTRA.map(lambda extra: {**job, **extra})
 )
-DEFAULTS = st.fixed_dictionaries({}, optional={**FIELDS, "id": IDS}) | st.none() | st.just([])
+DEFAULTS: st.SearchStrategy[Any] = (
+    st.fixed_dictionaries({}, optional={**FIELDS, "id": IDS}) | st.none() | st.just([])
+)
 RUNNER_SETTINGS = st.fixed_dictionaries(
     {},
     optional={
@@ -403,12 +405,13 @@ def requests(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         if name == "size" and model != MODELS[1]:
             continue
         if draw(st.booleans()):
-            options = {
+            choices: dict[str, list[Any]] = {
                 "aspect_ratio": ["portrait", "landscape"],
                 "n_frames": ["10", "15"],
                 "remove_watermark": [True, False],
                 "size": ["standard", "high"],
-            }[name]
+            }
+            options = choices[name]
             fields[name] = draw(st.sampled_from(options))
     return model, fields
 

@@ -23,7 +23,8 @@ import pytest
 
 from pipeline.manifest import load_manifest
 from pipeline.simulator import FaultRates, SimConfig, Simulator, running_simulator
-from tests.reliability.harness import (
+from tests.support.batch import runner_command
+from tests.support.harness import (
     assert_no_traceback,
     integrity,
     read_state,
@@ -31,7 +32,6 @@ from tests.reliability.harness import (
     spawn,
     stored_task_ids,
 )
-from tests.support.batch import runner_command
 
 KEY = "pipeline-crash-key"
 FAULTS = FaultRates(http_500=0.05, reset=0.05, lost_answer=0.05, generation_failure=0.05)

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.simulator import FaultRates, SimConfig, Simulator, running_simulator
-from tests.reliability.harness import (
+from tests.support.batch import runner_command
+from tests.support.harness import (
     assert_no_traceback,
     audit,
     intent_fingerprints,
@@ -26,7 +27,6 @@ from tests.reliability.harness import (
     spawn,
     stored_task_ids,
 )
-from tests.support.batch import runner_command
 from tests.support.manifests import jobs_yaml
 
 KEY = "crash-test-key"

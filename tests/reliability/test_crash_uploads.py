@@ -13,6 +13,7 @@ import hashlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -23,10 +24,12 @@ from typing import Any
 import pytest
 
 from pipeline.engine.planner import PlanOptions, decide
+from pipeline.errors import StateError
 from pipeline.manifest import load_manifest
 from pipeline.simulator import FaultRates, SimConfig, Simulator, running_simulator
 from pipeline.state.store import StateStore
-from tests.reliability.harness import (
+from tests.support.batch import runner_command
+from tests.support.harness import (
     assert_no_traceback,
     integrity,
     read_state,
@@ -34,7 +37,6 @@ from tests.reliability.harness import (
     spawn,
     stored_task_ids,
 )
-from tests.support.batch import runner_command
 
 KEY = "crash-upload-key"
 UPLOAD = "/api/file-stream-upload"
@@ -82,11 +84,11 @@ def _manifest(folder: Path, jobs: int, files: int) -> Path:
 
 
 def _stored_uploads(out: Path) -> set[str]:
-    with StateStore.open(out / "state.sqlite", readonly=True) as store:
-        try:
+    try:
+        with StateStore.open(out / "state.sqlite", readonly=True) as store:
             rows = store.conn.execute("SELECT sha256 FROM uploads").fetchall()
-        except Exception:  # a state file killed before it had the table
-            return set()
+    except (StateError, sqlite3.Error):  # a state file still being created, or killed so
+        return set()
     return {str(r[0]) for r in rows}
 
 

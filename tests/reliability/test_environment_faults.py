@@ -22,7 +22,8 @@ import pytest
 
 from pipeline.errors import StateError
 from pipeline.state.store import SCHEMA_VERSION, StateStore
-from tests.reliability.harness import (
+from tests.support.batch import Batch, MakeBatch
+from tests.support.harness import (
     assert_no_traceback,
     audit,
     integrity,
@@ -31,7 +32,6 @@ from tests.reliability.harness import (
     run_to_end,
     spawn,
 )
-from tests.support.batch import Batch, MakeBatch
 from tests.support.manifests import jobs_yaml
 
 JOBS = 4

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from pipeline.simulator import FaultRates
-from tests.reliability.harness import (
+from tests.support.batch import Batch, MakeBatch
+from tests.support.harness import (
     Audit,
     assert_no_traceback,
     audit,
     run_to_end,
 )
-from tests.support.batch import Batch, MakeBatch
 from tests.support.manifests import jobs_yaml
 
 RATE = 0.3

@@ -9,11 +9,11 @@ import pytest
 
 from pipeline.results import download
 from pipeline.simulator import FaultRates
-from tests.reliability.harness import (
+from tests.support.batch import MakeBatch
+from tests.support.harness import (
     audit,
     video,
 )
-from tests.support.batch import MakeBatch
 
 
 def _host_goes_away_after_one_transfer(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from pipeline.simulator import FaultRates
-from tests.reliability.harness import (
-    run_to_end,
-)
 from tests.reliability.test_environment_faults import _limit_file_size
 from tests.support.batch import Batch, MakeBatch
+from tests.support.harness import (
+    run_to_end,
+)
 from tests.support.manifests import jobs_yaml
 
 SECRET = "kie-sk-7fQ2-CANARYxLEAKx9d41b6e2a0c35f8e"
@@ -34,7 +34,7 @@ def _closed_port() -> int:
 
 def _inject(fault: str) -> Callable[[list[str]], list[str]]:
     def command(argv: list[str]) -> list[str]:
-        return [sys.executable, "-m", "tests.reliability.inject", fault, *argv[3:]]
+        return [sys.executable, "-m", "tests.support.inject", fault, *argv[3:]]
 
     return command
 

@@ -33,7 +33,7 @@ from pipeline.engine.runner import Runner
 from pipeline.manifest import Manifest, Settings, load_manifest
 from pipeline.results.download import part_path
 from pipeline.state.store import Attempt, StateStore
-from tests.reliability.fake_kie import (
+from tests.support.fake_kie import (
     CREATE_ACTIONS,
     DOWNLOAD_ACTIONS,
     OUTCOMES,
@@ -63,13 +63,14 @@ def _manifest_text(ratios: list[str]) -> str:
 @st.composite
 def scripts(draw: st.DrawFn, fingerprints: list[str]) -> Script:
     script = Script()
-    small = {"max_size": 3}
     for fp in fingerprints:
-        script.creates[fp] = draw(st.lists(st.sampled_from(CREATE_ACTIONS), **small))
+        script.creates[fp] = draw(st.lists(st.sampled_from(CREATE_ACTIONS), max_size=3))
         for n in range(3):
             script.outcomes[(fp, n)] = draw(st.sampled_from(OUTCOMES))
-            script.queries[(fp, n)] = draw(st.lists(st.sampled_from(QUERY_ACTIONS), **small))
-            script.downloads[(fp, n)] = draw(st.lists(st.sampled_from(DOWNLOAD_ACTIONS), **small))
+            script.queries[(fp, n)] = draw(st.lists(st.sampled_from(QUERY_ACTIONS), max_size=3))
+            script.downloads[(fp, n)] = draw(
+                st.lists(st.sampled_from(DOWNLOAD_ACTIONS), max_size=3)
+            )
     return script
 
 

@@ -61,7 +61,7 @@ def served(url: str) -> bytes:
 
 
 def check_on_disk(batch: Batch, output: dict[str, Any]) -> bytes:
-    data = (batch.out / output["file"]).read_bytes()
+    data: bytes = (batch.out / output["file"]).read_bytes()
     assert hashlib.sha256(data).hexdigest() == output["sha256"]
     assert len(data) == output["bytes"]
     return data

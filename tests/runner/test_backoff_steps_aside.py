@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.cli.main import main
 from pipeline.kie.policy import TRIES
-from tests.hostile.server import Conn, Request, hostile, response
+from tests.support.hostile import Conn, Request, hostile, response
 from tests.support.manifests import jobs_yaml
 
 CREATE_TRIES = TRIES["create"]

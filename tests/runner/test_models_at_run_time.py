@@ -10,8 +10,8 @@ import pytest
 
 from pipeline.cli.main import main
 from pipeline.paths import schemas_dir
-from tests.hostile.server import hostile, json_answer, response
 from tests.support.batch import Batch, MakeBatch
+from tests.support.hostile import hostile, json_answer, response
 
 MIXED = """\
 version: 1

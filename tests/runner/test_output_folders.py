@@ -14,8 +14,8 @@ from pipeline.commands.run import simulator_config
 from pipeline.simulator.persist import FILE_NAME as SIM_FILE
 from pipeline.state.lock import FolderLock
 from pipeline.state.store import StateStore, TaskIdConflict
-from tests.hostile.server import hostile, json_answer
 from tests.support.batch import Batch
+from tests.support.hostile import hostile, json_answer
 
 ONE = """\
 version: 1

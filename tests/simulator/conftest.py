@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sim_helpers import FAST, MakeSim, write_models
 
 from pipeline.simulator import SimConfig, Simulator, running_simulator
+from tests.support.sim import FAST, MakeSim, write_models
 
 
 @pytest.fixture
@@ -31,5 +31,5 @@ def sim(make_sim: MakeSim) -> Simulator:
 
 @pytest.fixture
 def market_sim(make_sim: MakeSim, tmp_path: Path) -> Simulator:
-    """A simulator that also serves the test models of sim_helpers.TEST_MODELS."""
+    """A simulator that also serves the test models of tests.support.sim.TEST_MODELS."""
     return make_sim(model_dirs=(write_models(tmp_path / "models"),))

@@ -9,7 +9,9 @@ import time
 
 import httpx
 import pytest
-from sim_helpers import (
+
+from pipeline.simulator import Simulator
+from tests.support.sim import (
     CREATE,
     CREDIT,
     DOWNLOAD_URL,
@@ -23,8 +25,6 @@ from sim_helpers import (
     wait_end,
     wait_for,
 )
-
-from pipeline.simulator import Simulator
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 ENDPOINTS = [("POST", CREATE), ("GET", QUERY), ("POST", DOWNLOAD_URL), ("GET", CREDIT)]

@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sim_helpers import MakeSim, client, create, wait_end, wait_for
+
+from tests.support.sim import MakeSim, client, create, wait_end, wait_for
 
 HMAC_KEY = "webhook-secret"
 

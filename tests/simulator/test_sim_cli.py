@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sim_helpers import CREDIT
 
 from pipeline.cli.simargs import add_arguments, config_from_args
 from pipeline.simulator import FaultRates
+from tests.support.sim import CREDIT
 
 
 @contextmanager

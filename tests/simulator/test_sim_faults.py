@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sim_helpers import (
+
+from pipeline.simulator import SimConfig, Simulator, running_simulator
+from tests.support.sim import (
     CREATE,
     CREDIT,
     QUERY,
@@ -19,8 +21,6 @@ from sim_helpers import (
     record,
     wait_end,
 )
-
-from pipeline.simulator import SimConfig, Simulator, running_simulator
 
 
 def test_reset_drops_the_connection_before_any_effect(make_sim: MakeSim) -> None:

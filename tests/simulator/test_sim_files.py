@@ -8,9 +8,9 @@ from importlib import resources
 
 import httpx
 import pytest
-from sim_helpers import DOWNLOAD_URL, MakeSim, client, create, wait_end, wait_for
 
 from pipeline.simulator import Simulator
+from tests.support.sim import DOWNLOAD_URL, MakeSim, client, create, wait_end, wait_for
 
 
 def media(name: str) -> bytes:

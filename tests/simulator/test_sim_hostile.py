@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sim_helpers import CREATE, CREDIT, MakeSim, body, client, create, wait_end
 
 from pipeline.simulator import FaultRates, Simulator
+from tests.support.sim import CREATE, CREDIT, MakeSim, body, client, create, wait_end
 
 HOSTILE = ("gateway_error", "slow_drip", "bad_range", "deep_json", "gzip_bomb", "redirect_loop")
 

@@ -7,13 +7,13 @@ import statistics
 
 import httpx
 import pytest
-from sim_helpers import CREATE, CREDIT, QUERY, MakeSim, body, client, create, wait_end
 
 from pipeline.manifest.fingerprint import fingerprint
 from pipeline.simulator import ConfigError, SimConfig, Simulator
 from pipeline.simulator.files import RangeNotSatisfiable, parse_range
 from pipeline.simulator.ratelimit import SlidingWindow
 from pipeline.simulator.tasks import plan_task
+from tests.support.sim import CREATE, CREDIT, QUERY, MakeSim, body, client, create, wait_end
 
 
 def test_stats_tasks_and_requests_over_http(make_sim: MakeSim) -> None:

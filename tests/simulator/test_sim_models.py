@@ -10,7 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sim_helpers import (
+
+from pipeline.simulator import SimConfig, Simulator
+from pipeline.simulator.results import video_bytes
+from pipeline.simulator.tasks import plan_task, profile_for
+from tests.support.sim import (
     CREATE,
     CREDIT,
     DOWNLOAD_URL,
@@ -22,10 +26,6 @@ from sim_helpers import (
     record,
     wait_end,
 )
-
-from pipeline.simulator import SimConfig, Simulator
-from pipeline.simulator.results import video_bytes
-from pipeline.simulator.tasks import plan_task, profile_for
 
 MAGIC = {
     "image/png": b"\x89PNG\r\n\x1a\n",
@@ -144,7 +144,7 @@ def test_unknown_task_is_404_by_default_and_422_recordinfo_is_null_when_asked(
 
 
 def test_paused_models_answer_500_temporarily_paused(make_sim: MakeSim, tmp_path: Any) -> None:
-    from sim_helpers import write_models
+    from tests.support.sim import write_models
 
     sim = make_sim(model_pauses=True, model_dirs=(write_models(tmp_path),))
     paused = {"code": 500, "msg": "This interface is temporarily paused", "data": None}

@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from sim_helpers import (
+
+from pipeline.simulator import SimConfig, running_simulator
+from pipeline.simulator.persist import FILE_NAME
+from pipeline.simulator.results import result_bytes
+from tests.support.sim import (
     CREDIT,
     DOWNLOAD_URL,
     FAST,
@@ -18,10 +22,6 @@ from sim_helpers import (
     record,
     wait_end,
 )
-
-from pipeline.simulator import SimConfig, running_simulator
-from pipeline.simulator.persist import FILE_NAME
-from pipeline.simulator.results import result_bytes
 
 
 def test_two_simulators_with_one_seed_hand_out_different_task_ids() -> None:

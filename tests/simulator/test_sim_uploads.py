@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sim_helpers import KEY, MakeSim, body, client, create, wait_end, wait_for
 
 from pipeline.simulator import Simulator
 from pipeline.simulator.results import result_bytes
+from tests.support.sim import KEY, MakeSim, body, client, create, wait_end, wait_for
 
 STREAM, BASE64, URL = "/api/file-stream-upload", "/api/file-base64-upload", "/api/file-url-upload"
 PNG = result_bytes("png", "upload-test", "landscape")
@@ -140,7 +140,7 @@ def test_a_create_with_a_live_upload_succeeds(market_sim: Simulator) -> None:
 
 
 def test_a_create_with_an_expired_upload_fails_like_kie(make_sim: MakeSim, tmp_path: Any) -> None:
-    from sim_helpers import write_models
+    from tests.support.sim import write_models
 
     sim = make_sim(upload_ttl=30.0, model_dirs=(write_models(tmp_path),))
     with client(sim) as http:

@@ -1,4 +1,4 @@
-"""Run the CLI with a fault injected into the process: `python -m tests.reliability.inject
+"""Run the CLI with a fault injected into the process: `python -m tests.support.inject
 FAULT ARGS...`. Used where the fault must happen inside a real runner process (a traceback
 printed by the interpreter itself, for instance).
 
