@@ -177,7 +177,7 @@ def run_batch(
             rebind=rebind,
         ) as store,
     ):
-        refuse_outside_files(folder, store.attempts_by_job())
+        refuse_outside_files(folder, store.result_files())
         log = RunLog(folder / "run.log", mirror=stderr if verbose else None)
         log.write(
             f"=== run of {manifest.path} ({len(manifest.jobs)} jobs) against {target.endpoint}"

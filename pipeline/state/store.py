@@ -338,6 +338,14 @@ class StateStore:
         ok = {a for a, f in rows if f.startswith(prefix) and "." not in f[len(prefix) :]}
         return [self.get(a) for a in sorted(ok)]
 
+    def result_files(self) -> list[tuple[str, str]]:
+        """(job id, file) of every result on disk: for the checks made at the start, which
+        need no Attempt built (the journal builds them, once)."""
+        return self.conn.execute(
+            "SELECT a.job_id, r.file FROM results r JOIN attempts a ON a.id = r.attempt_id "
+            "WHERE r.file IS NOT NULL"
+        ).fetchall()
+
     def move_result_file(self, attempt_id: int, index: int, file: str | None) -> Attempt:
         """Result `index` of the attempt now lives at `file` (moved, same content); None: it
         is gone, and the attempt lets go of its old name."""
