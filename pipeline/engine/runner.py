@@ -20,6 +20,7 @@ from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.downloader import Downloader
 from pipeline.engine.inputs import Inputs, succeeded_task
 from pipeline.engine.journal import Journal
+from pipeline.engine.liveplan import LivePlan
 from pipeline.engine.outage import GIVE_UP
 from pipeline.engine.planner import Decision, PlanOptions, decide, plan, price_of
 from pipeline.engine.stopping import gather_until_stopped
@@ -135,6 +136,8 @@ class Runner:
             files=files,
             disk=disk,
         )
+        # The decisions the periodic outputs show, re-made only where the history moved.
+        self.live = LivePlan(manifest, self.journal, self.plan_options, self.downloader.has_file)
         self.credits_committed = 0  # this run: reserved when a create starts
         self.credits_before = 0  # earlier runs, for the current jobs (the batch budget)
         self.credits_reported = 0.0  # Kie's creditsConsumed of the tasks ended in this run
@@ -142,8 +145,11 @@ class Runner:
 
     # -- what the run does ---------------------------------------------------------------
 
+    def plan_options(self) -> PlanOptions:
+        return self.options.plan.in_run() if self.started else self.options.plan
+
     def decisions(self) -> list[Decision]:
-        options = self.options.plan.in_run() if self.started else self.options.plan
+        options = self.plan_options()
         return plan(self.manifest, self.journal.history, options, self.downloader.has_file)
 
     def prepare(self) -> RunTotals:

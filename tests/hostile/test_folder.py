@@ -19,6 +19,7 @@ from pipeline.engine import batch as batch_module
 from pipeline.engine import diskguard
 from pipeline.engine.timing import Timing
 from pipeline.errors import StateError
+from pipeline.outputs.live import LiveOutputs
 from pipeline.state import store as state_module
 from pipeline.state.store import StateStore
 from tests.support.batch import Batch, MakeBatch, batch_factory
@@ -262,13 +263,18 @@ def test_the_ledger_is_rewritten_off_the_event_loop(
     batch = make_batch(scale=0.02)
     batch.write(jobs_yaml(6))
     threads: list[str] = []
-    real = batch_module.write_outputs
+    real, live = batch_module.write_outputs, LiveOutputs.write
 
     def write_outputs(*args: Any) -> Any:
         threads.append(threading.current_thread().name)
         return real(*args)
 
+    def write(*args: Any) -> Any:  # the periodic writes, in proportion to what changed
+        threads.append(threading.current_thread().name)
+        return live(*args)
+
     monkeypatch.setattr(batch_module, "write_outputs", write_outputs)
+    monkeypatch.setattr(LiveOutputs, "write", write)
     monkeypatch.setattr(Timing, "of", _fast_outputs(Timing.of))
     assert batch.run() == 0
     main_thread = threading.main_thread().name
