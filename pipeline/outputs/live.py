@@ -115,9 +115,13 @@ class LiveOutputs:
             LEDGER_JSONL: "".join(self.lines[row["id"]] for row in rows),
             LEDGER_CSV: ledger.csv_text(rows, header=False),
         }
-        for name, text in files.items():
-            self.appended += append_lines(self.folder / name, text, self.left[name][2])
-            self._left(name)
+        try:
+            for name, text in files.items():
+                self.appended += append_lines(self.folder / name, text, self.left[name][2])
+                self._left(name)
+        except BaseException:
+            self.lines.clear()  # the files no longer say what `lines` holds: whole next time
+            raise
         self.writes["append"] += 1
 
     def _left(self, name: str) -> None:

@@ -236,6 +236,11 @@ def test_an_append_that_fails_leaves_no_half_line(
     with pytest.raises(OSError, match="No space"):
         outputs.write([now[3]])
     assert (tmp_path / "ledger.jsonl").read_bytes() == before
+    monkeypatch.setattr(live.os, "write", real)  # room again: the next write is whole
+    outputs.write([now[3]])
+    assert outputs.writes["whole"] == 2
+    files = ((tmp_path / "ledger.jsonl").read_text(), (tmp_path / "ledger.csv").read_text())
+    assert files == rendered(now)
 
 
 # -- a run ------------------------------------------------------------------------------
