@@ -49,7 +49,9 @@ def knowledge_times(run_log: Path) -> dict[str, float]:
     """When the runner learned that each task had finished: the run.log transition of the task
     to succeeded or failed (wall-clock seconds)."""
     known: dict[str, float] = {}
-    for line in run_log.read_text(encoding="utf-8").splitlines():
+    parts = [run_log.with_name(run_log.name + ".1"), run_log]  # a rotated log has two
+    lines = [line for p in parts if p.is_file() for line in p.read_text("utf-8").splitlines()]
+    for line in lines:
         match = _TRANSITION.match(line)
         if not match:
             continue

@@ -109,6 +109,7 @@ class Child:
     code: int
     started: float  # wall clock
     ended: float
+    written: int = 0  # bytes the process wrote to disk (ru_oublock: state, logs, outputs, media)
 
 
 def run_child(
@@ -133,6 +134,7 @@ def run_child(
         proc.returncode,
         started,
         time.time(),
+        usage.ru_oublock * 512,
     )
 
 
@@ -229,6 +231,8 @@ def client_figures(
         "detection_p50_share": round(quantile(delays, 0.5) / median_latency, 4),
         "cpu_s": round(child.cpu, 2),
         "max_rss_mb": round(child.max_rss_mb, 1),
+        "written_mb": round(child.written / 2**20, 1),
+        "written_per_job_kb": round(child.written / 1024 / max(jobs, 1), 1),
         "process_seconds_real": round(child.seconds, 2),
         "exit_code": child.code,
     }

@@ -24,7 +24,7 @@ from pipeline.cli.requests import RebuildRequest
 from pipeline.errors import EXIT_OK, StateError
 from pipeline.manifest import load_manifest
 from pipeline.paths import STATE_FILE
-from pipeline.state.folder import refuse_links, state_problem
+from pipeline.state.folder import log_files, refuse_links, state_problem
 from pipeline.state.lock import FolderLock
 from pipeline.state.store import StateStore
 
@@ -47,17 +47,23 @@ def _text(value: object) -> str | None:
 
 
 def ledger_rows(path: Path) -> list[dict[str, Any]]:
-    """The ledger's rows that name a task, as attempt rows."""
+    """The ledger's rows that name a task, as attempt rows. During a run the ledger is a
+    journal (a job's later line supersedes its earlier ones; see outputs.live), so the last
+    line of each job is the one taken; a line cut short by a crash is skipped."""
     if not path.is_file():
         return []
-    rows = []
-    now = time.time()
+    latest: dict[str, dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             r = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(r, dict) or not _text(r.get("task_id")) or not _text(r.get("id")):
+        if isinstance(r, dict) and _text(r.get("id")):
+            latest[r["id"]] = r
+    rows = []
+    now = time.time()
+    for r in latest.values():
+        if not _text(r.get("task_id")):
             continue
         submitted = _time(r.get("submitted_at")) or now
         attempts = r.get("attempts")
@@ -105,11 +111,12 @@ def _results(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [first] if any(first.values()) else []
 
 
-def log_facts(path: Path) -> tuple[str | None, dict[str, tuple[str, str | None]]]:
+def log_facts(folder: Path) -> tuple[str | None, dict[str, tuple[str, str | None]]]:
     """(the endpoint of the last run, {job id: (the last task id it was submitted as, the
-    start of that version's fingerprint, when the log says)})."""
+    start of that version's fingerprint, when the log says)}), from both parts of the
+    folder's log, the rotated one first."""
     endpoint, tasks = None, {}
-    if path.is_file():
+    for path in log_files(folder):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if m := _HEADER.match(line):
                 endpoint = m.group(1)
@@ -142,7 +149,7 @@ def run(request: RebuildRequest, environ: Mapping[str, str], *, stdout: TextIO) 
                 "one that is missing or foreign (move it aside first to rebuild anyway)"
             )
         rows = ledger_rows(folder / "ledger.jsonl")
-        logged_endpoint, logged = log_facts(folder / "run.log")
+        logged_endpoint, logged = log_facts(folder)
         known = {r["task_id"] for r in rows}
         jobs = {j.id: j for j in manifest.jobs}
         from_log = 0

@@ -33,13 +33,23 @@ class Journal:
         self.emit = emit
         self.history: dict[str, list[Attempt]] = store.attempts_by_job()
         self.revision = 0  # counts transitions, so outputs are rewritten only on change
+        # The jobs whose history changed since the outputs last took them (take_changed):
+        # the periodic ledger re-decides those only, not the whole batch.
+        self.changed: set[str] = set()
 
     # -- the in-memory view --------------------------------------------------------------
 
     def attempts(self, job_id: str) -> list[Attempt]:
         return self.history.get(job_id, [])
 
+    def take_changed(self) -> set[str]:
+        """The ids of the jobs whose history changed since the last call (one taker: the
+        run's live outputs)."""
+        changed, self.changed = self.changed, set()
+        return changed
+
     def _apply(self, attempt: Attempt) -> Attempt:
+        self.changed.add(attempt.job_id)
         rows = self.history.setdefault(attempt.job_id, [])
         for i, row in enumerate(rows):
             if row.id == attempt.id:
@@ -84,6 +94,7 @@ class Journal:
         forget the intent; the job is pending again."""
         self.store.discard_intent(attempt.id)
         self.history[job.id] = [a for a in self.attempts(job.id) if a.id != attempt.id]
+        self.changed.add(job.id)
         self._event(job, "submitting", "pending", detail=detail)
 
     def leave_ambiguous(self, job: Job, attempt: Attempt, detail: str) -> None:

@@ -22,6 +22,7 @@ from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.downloader import Downloader
 from pipeline.engine.inputs import Inputs, succeeded_task
 from pipeline.engine.journal import Journal
+from pipeline.engine.liveplan import LivePlan
 from pipeline.engine.planner import Decision, PlanOptions, decide, plan, price_of
 from pipeline.engine.stopping import gather_until_stopped
 from pipeline.engine.submitter import Submission, Submitter
@@ -124,6 +125,8 @@ class Runner:
             files=files,
             disk=disk,
         )
+        # The decisions the periodic outputs show, re-made only where the history moved.
+        self.live = LivePlan(manifest, self.journal, self.current_options, self.downloader.has_file)
         # Decimals, as Kie's prices are (24.8 per second): budgets add up without drift.
         self.credits_committed = Decimal(0)  # this run: reserved when a create starts
         self.credits_before = Decimal(0)  # earlier runs, for the current jobs (the budget)
@@ -132,8 +135,12 @@ class Runner:
 
     # -- what the run does ---------------------------------------------------------------
 
+    def current_options(self) -> PlanOptions:
+        """--retry-failed is used up once the run has started."""
+        return self.plan_options.in_run() if self.started else self.plan_options
+
     def decisions(self) -> list[Decision]:
-        options = self.plan_options.in_run() if self.started else self.plan_options
+        options = self.current_options()
         return plan(self.manifest, self.journal.history, options, self.downloader.has_file)
 
     def prepare(self) -> RunTotals:

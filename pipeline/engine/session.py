@@ -31,6 +31,7 @@ from pipeline.kie.client import KieClient
 from pipeline.kie.target import Target
 from pipeline.kie.uploads import UploadClient
 from pipeline.manifest import Manifest
+from pipeline.outputs.live import LiveOutputs
 from pipeline.outputs.runlog import RunLog
 from pipeline.outputs.writer import write_outputs
 from pipeline.paths import RUN_LOG, STATE_FILE
@@ -87,12 +88,13 @@ OUTPUTS_COST_SHARE = 0.1  # the periodic ledger and gallery rewrite takes at mos
 
 
 async def _keep_outputs(runner: Runner, folder: Path, stop: asyncio.Event) -> None:
-    """Rewrite the ledger and gallery during the run when something moved. The writing runs
-    on a thread (at 5,000 jobs it takes about half a second, which would stall every poll
-    and create), and the rewrites are spaced so that they take at most OUTPUTS_COST_SHARE
-    of the time."""
+    """Write the ledger and gallery during the run when something moved, in proportion to
+    what moved (outputs.live). The writing runs on a thread (a whole write at 5,000 jobs
+    takes about half a second, which would stall every poll and create), and the writes
+    are spaced so that they take at most OUTPUTS_COST_SHARE of the time."""
     written = runner.revision
     pause = runner.timing.outputs_every
+    outputs = LiveOutputs(folder, runner.manifest)  # appends what changed (outputs.live)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(pause):
@@ -101,8 +103,8 @@ async def _keep_outputs(runner: Runner, folder: Path, stop: asyncio.Event) -> No
             continue
         written = runner.revision
         started = time.monotonic()
-        decisions = runner.decisions()  # on the loop: the journal is the loop's
-        await asyncio.to_thread(write_outputs, folder, runner.manifest, decisions)
+        changed = runner.live.refresh()  # on the loop: the journal is the loop's
+        await asyncio.to_thread(outputs.write, changed)
         cost = time.monotonic() - started
         pause = max(runner.timing.outputs_every, cost / OUTPUTS_COST_SHARE)
 
@@ -223,7 +225,7 @@ def run_session(
                 rebind=request.rebind,
             )
         )
-        refuse_outside_files(folder, store.attempts_by_job())
+        refuse_outside_files(folder, store.result_files())
         log = RunLog(folder / RUN_LOG, mirror=stderr if request.verbose else None)
         stack.callback(log.close)
         log.write(

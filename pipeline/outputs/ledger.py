@@ -119,10 +119,19 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def render(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
-    jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+def jsonl_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def csv_text(rows: Sequence[dict[str, Any]], *, header: bool = True) -> str:
+    """The CSV of `rows`; without the header: lines to append to a ledger.csv."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     writer.writerows({k: _csv_value(v) for k, v in r.items()} for r in rows)
-    return jsonl, buffer.getvalue()
+    return buffer.getvalue()
+
+
+def render(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    return "".join(jsonl_line(r) for r in rows), csv_text(rows)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.events import Event
+from pipeline.state.folder import LOG_LIMIT, rotated_log
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
@@ -25,13 +26,37 @@ def printable(text: str) -> str:
 
 
 class RunLog:
-    """run.log: one line per transition: time, job, from, to, task, detail."""
+    """run.log: one line per transition: time, job, from, to, task, detail.
 
-    def __init__(self, path: Path, mirror: TextIO | None = None) -> None:
+    Rotated before a line would take it past `limit` bytes: the file becomes run.log.1
+    and a new run.log starts, with the run's header line again, so that each part says
+    which run and endpoint its lines belong to (rebuild-state reads the endpoint there)."""
+
+    HEADER = "=== run of "
+
+    def __init__(self, path: Path, mirror: TextIO | None = None, limit: int | None = None) -> None:
+        self.path = path
+        self.mirror = mirror
+        self.limit = LOG_LIMIT if limit is None else limit
+        self.header: str | None = None  # this run's header line, written again on rotation
+        self._open()
+
+    def _open(self) -> None:
         # Appended to, never through a symbolic link (that would write outside the folder).
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        self.handle = os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
-        self.mirror = mirror
+        fd = os.open(self.path, flags, 0o644)
+        self.size = os.fstat(fd).st_size
+        self.handle = os.fdopen(fd, "a", encoding="utf-8")
+
+    def _rotate(self) -> None:
+        """run.log becomes run.log.1 (replacing an older one) and a new run.log is opened.
+        A rotation that fails leaves the log as it is: the log must never stop a run."""
+        self.handle.close()
+        try:
+            os.replace(self.path, rotated_log(self.path))
+        except OSError:
+            self.limit = max(self.limit, 2 * self.size)  # not again at every line
+        self._open()
 
     def __call__(self, event: Event) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -50,10 +75,21 @@ class RunLog:
 
     def write(self, line: str) -> None:
         line = printable(line.replace("\n", " "))
-        self.handle.write(line + "\n")
-        self.handle.flush()
+        if line.startswith(self.HEADER):
+            self.header = line
+        size = len(line.encode("utf-8", "replace")) + 1
+        if self.size and self.size + size > self.limit:
+            self._rotate()
+            if self.header is not None and self.header != line:
+                self._append(self.header)
+        self._append(line)
         if self.mirror is not None:
             print(line, file=self.mirror, flush=True)
+
+    def _append(self, line: str) -> None:
+        self.handle.write(line + "\n")
+        self.handle.flush()
+        self.size += len(line.encode("utf-8", "replace")) + 1
 
     def close(self) -> None:
         self.handle.close()

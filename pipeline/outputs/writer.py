@@ -2,7 +2,8 @@
 
 All three are rendered from one list of rows (built from the planner's decisions) and each
 is written atomically, so a reader never sees half a file, even if the run is killed while
-writing; and a reader of the ledger and of the gallery sees the same facts.
+writing; and a reader of the ledger and of the gallery sees the same facts. (During a run,
+between such whole writes, `outputs.live` appends the rows that changed.)
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.engine.planner import Decision
 from pipeline.manifest import Manifest
 from pipeline.outputs import gallery, ledger
 
 GALLERY_FILE = gallery.GALLERY_FILE
+LEDGER_JSONL = "ledger.jsonl"
+LEDGER_CSV = "ledger.csv"
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -38,7 +42,7 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _takes_on_disk(folder: Path, decision: Decision) -> Decision:
+def takes_on_disk(folder: Path, decision: Decision) -> Decision:
     """The decision with only the earlier takes whose files are still there: takes are the
     user's to delete, and a deleted one leaves the gallery instead of showing a hole."""
     kept = tuple(
@@ -51,11 +55,21 @@ def _takes_on_disk(folder: Path, decision: Decision) -> Decision:
 
 def write_outputs(folder: Path, manifest: Manifest, decisions: Sequence[Decision]) -> Path:
     """The ledger (JSONL and CSV) and the gallery, from the same rows; returns the page."""
-    decisions = [_takes_on_disk(folder, d) for d in decisions]
+    decisions = [takes_on_disk(folder, d) for d in decisions]
     rows = [ledger.row(d) for d in decisions]
     jsonl, csv_text = ledger.render(rows)
-    atomic_write(folder / "ledger.jsonl", jsonl)
-    atomic_write(folder / "ledger.csv", csv_text)
+    atomic_write(folder / LEDGER_JSONL, jsonl)
+    atomic_write(folder / LEDGER_CSV, csv_text)
+    return write_gallery(folder, manifest, decisions, rows)
+
+
+def write_gallery(
+    folder: Path,
+    manifest: Manifest,
+    decisions: Sequence[Decision],
+    rows: Sequence[dict[str, Any]],
+) -> Path:
+    """The gallery of `decisions` (their takes checked on disk) and their ledger `rows`."""
     now = ledger.iso(datetime.now(UTC).timestamp()) or ""
     page = folder / GALLERY_FILE
     atomic_write(page, gallery.render_gallery(manifest, decisions, rows, generated_at=now))

@@ -21,14 +21,18 @@ from pathlib import Path, PurePosixPath
 
 from pipeline.errors import StateError
 from pipeline.paths import GALLERY_FILE, LEDGER_CSV, LEDGER_JSONL, RUN_LOG, STATE_FILE
-from pipeline.state.store import Attempt
 
+# run.log is rotated once it passes this size: the older part becomes run.log.1 (replacing
+# the one before), so the log of a folder kept for months stays bounded, and so does what
+# the readers below (the lost-state guard, rebuild-state) read.
+LOG_LIMIT = 32 * 2**20
 OWN_FILES = (
     STATE_FILE,
     f"{STATE_FILE}-wal",
     f"{STATE_FILE}-shm",
     ".lock",
     RUN_LOG,
+    f"{RUN_LOG}.1",
     LEDGER_JSONL,
     LEDGER_CSV,
     GALLERY_FILE,
@@ -36,6 +40,17 @@ OWN_FILES = (
 )
 MEDIA_DIRS = ("videos", "media")
 _SUBMITTED = re.compile(r" -> submitted task=(?!-)(\S+)")
+
+
+def rotated_log(log: Path) -> Path:
+    """Where `log` goes when it is rotated."""
+    return log.with_name(log.name + ".1")
+
+
+def log_files(folder: Path) -> list[Path]:
+    """The parts of the folder's log that exist, oldest first: run.log.1, then run.log."""
+    log = folder / RUN_LOG
+    return [path for path in (rotated_log(log), log) if path.is_file()]
 
 
 def refuse_links(folder: Path) -> None:
@@ -71,8 +86,7 @@ def earlier_work(folder: Path) -> str | None:
                 continue
             if isinstance(row, dict) and row.get("task_id"):
                 return f"{ledger.name} lists task {row['task_id']} for job {row.get('id')}"
-    log = folder / RUN_LOG
-    if log.is_file():
+    for log in reversed(log_files(folder)):  # the newest part is the likelier to say
         for line in _lines(log):
             if _SUBMITTED.search(line):
                 return f"{log.name} records a submitted task"
@@ -129,14 +143,13 @@ def inside(folder: Path, file: str) -> bool:
     return resolved.startswith(os.path.realpath(folder) + os.sep)
 
 
-def refuse_outside_files(folder: Path, history: dict[str, list[Attempt]]) -> None:
-    for attempts in history.values():
-        for a in attempts:
-            for r in a.results:
-                if r.file and not inside(folder, r.file):
-                    raise StateError(
-                        f"the state file {folder / STATE_FILE} says job {a.job_id}'s file is "
-                        f"{r.file!r}, outside the output folder: the state was edited or "
-                        "belongs elsewhere; refusing to use it (restore it, or use another "
-                        "--out)"
-                    )
+def refuse_outside_files(folder: Path, files: Iterable[tuple[str, str]]) -> None:
+    """StateError when a (job id, file) of the state names a file outside the folder."""
+    for job_id, file in files:
+        if not inside(folder, file):
+            raise StateError(
+                f"the state file {folder / STATE_FILE} says job {job_id}'s file is "
+                f"{file!r}, outside the output folder: the state was edited or "
+                "belongs elsewhere; refusing to use it (restore it, or use another "
+                "--out)"
+            )

@@ -325,15 +325,26 @@ class StateStore:
     def holders(self, stem: str, keep: int) -> list[Attempt]:
         """The attempts other than `keep` that hold a file `<stem>.<ext>` (any extension):
         older versions of the job, whose files must make way before `keep` writes there."""
+        # Files starting `<stem>.` are those in [`<stem>.`, `<stem>/`) ('/' follows '.'): a
+        # range the index on `file` answers (a substr() condition scanned every result).
         prefix = stem + "."
         rows = self.conn.execute(
-            "SELECT DISTINCT attempt_id, file FROM results WHERE attempt_id != ? "
-            "AND substr(file, 1, ?) = ?",
-            (keep, len(prefix), prefix),
+            "SELECT DISTINCT attempt_id, file FROM results "
+            "WHERE file >= ? AND file < ? AND attempt_id != ?",
+            (prefix, stem + "/", keep),
         ).fetchall()
-        # `a.png` is a file of stem `a`; `a.b.png` is not (job `a.b`).
-        ids = {a for a, f in rows if "." not in str(f)[len(prefix) :]}
-        return [self.get(a) for a in sorted(ids)]
+        # `a.png` is a file of stem `a`; `a.b.png` is not (job `a.b`). The prefix is checked
+        # again: the range is exact in UTF-8 (SQLite's default), not in UTF-16.
+        ok = {a for a, f in rows if f.startswith(prefix) and "." not in f[len(prefix) :]}
+        return [self.get(a) for a in sorted(ok)]
+
+    def result_files(self) -> list[tuple[str, str]]:
+        """(job id, file) of every result on disk: for the checks made at the start, which
+        need no Attempt built (the journal builds them, once)."""
+        return self.conn.execute(
+            "SELECT a.job_id, r.file FROM results r JOIN attempts a ON a.id = r.attempt_id "
+            "WHERE r.file IS NOT NULL"
+        ).fetchall()
 
     def move_result_file(self, attempt_id: int, index: int, file: str | None) -> Attempt:
         """Result `index` of the attempt now lives at `file` (moved, same content); None: it

@@ -18,6 +18,7 @@ from pipeline.engine import diskguard
 from pipeline.engine import session as session_module
 from pipeline.engine.timing import Timing
 from pipeline.errors import StateError
+from pipeline.outputs.live import LiveOutputs
 from pipeline.outputs.runlog import RunLog
 from pipeline.state.store import StateStore
 from tests.support.batch import Batch, MakeBatch, batch_factory
@@ -262,13 +263,18 @@ def test_the_ledger_is_rewritten_off_the_event_loop(
     batch = make_batch(scale=0.02)
     batch.write(jobs_yaml(6))
     threads: list[str] = []
-    real = session_module.write_outputs  # type: ignore[attr-defined]
+    real, live = session_module.write_outputs, LiveOutputs.write  # type: ignore[attr-defined]
 
     def write_outputs(*args: Any) -> Any:
         threads.append(threading.current_thread().name)
         return real(*args)
 
+    def write(*args: Any) -> Any:  # the periodic writes, in proportion to what changed
+        threads.append(threading.current_thread().name)
+        return live(*args)
+
     monkeypatch.setattr(session_module, "write_outputs", write_outputs)
+    monkeypatch.setattr(LiveOutputs, "write", write)
     monkeypatch.setattr(Timing, "of", _fast_outputs(Timing.of))
     assert batch.run() == 0
     main_thread = threading.main_thread().name
