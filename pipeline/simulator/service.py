@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from pipeline.manifest.fingerprint import fingerprint
 from pipeline.models.registry import ModelRegistry
-from pipeline.simulator import records
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
 from pipeline.simulator.config import SimConfig, apply_changes, new_balances
@@ -27,6 +26,8 @@ from pipeline.simulator.files import Grant, file_path, parse_file_path
 from pipeline.simulator.market import Market, refusal
 from pipeline.simulator.persist import Store, account_id, task_from_json
 from pipeline.simulator.ratelimit import SlidingWindow
+from pipeline.simulator.records import answer as record_answer
+from pipeline.simulator.records import draw_answer, unknown
 from pipeline.simulator.replies import MAINTENANCE, NOT_SUPPORTED, PAUSED, UNAUTHORIZED, Reply
 from pipeline.simulator.results import extension, orientation
 from pipeline.simulator.rng import Streams
@@ -210,7 +211,7 @@ class KieService:
             profile_for(self.config, model.media, long),
             refused,
         )
-        answer_code, plan = records.draw_answer(self.config, self.rng.answers, plan)
+        answer_code, plan = draw_answer(self.config, self.rng.answers, plan)
         task = Task(
             task_id=self._fresh_task_id(),
             account=account,
@@ -256,11 +257,11 @@ class KieService:
             if not task_id:
                 return Reply(422, "taskId is required", account=gate)
             task = self.tasks.get(task_id)
-            if task is None or task.account != gate or records.unknown(self.config, task, now):
+            if task is None or task.account != gate or unknown(self.config, task, now):
                 if self.config.unknown_task_422:
                     return Reply(422, "recordInfo is null", account=gate)
                 return Reply(404, "Task not found", account=gate)
-            return records.answer(self.config, task, self._record(task, now), now, gate)
+            return record_answer(self.config, task, self._record(task, now), now, gate)
 
     def download_url(self, authorization: str | None, raw: bytes) -> Reply:
         with self.lock:
