@@ -144,7 +144,8 @@ def pipeline_cmd(*args: str) -> list[str]:
 
 def write_manifest(path: Path, jobs: int, *, prefix: str = "clip", mixed: bool = False) -> Path:
     """`jobs` Sora jobs; `mixed`: one in three of each of MIXED_MODELS, interleaved."""
-    lines = ["version: 1", f"name: benchmark of {jobs} jobs", "jobs:"]
+    lines = ["version: 1", f"name: benchmark of {jobs} jobs"]
+    lines += ["defaults:", "  model: sora-2-text-to-video", "jobs:"]  # no default model
     for i in range(jobs):
         lines += [
             f"  - id: {prefix}-{i:05d}",

@@ -10,6 +10,7 @@ from pipeline.cli.main import main
 MANIFEST = """\
 version: 1
 defaults:
+  model: sora-2-text-to-video
   n_frames: "15"
 jobs:
   - id: one
@@ -38,12 +39,13 @@ def test_validate_reports_every_error_with_location(
 ) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "version: 1\njobs:\n  - id: a\n    prompt: x\n    n_frames: 10\n  - id: a\n    prompt: y\n"
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\n"
+        "jobs:\n  - id: a\n    prompt: x\n    n_frames: 10\n  - id: a\n    prompt: y\n"
     )
     assert main(["validate", str(bad)]) == 2
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"{bad}:5:15: ") and "quoted" in lines[0]
-    assert lines[1].startswith(f"{bad}:6:9: ") and "duplicate job id 'a'" in lines[1]
+    assert lines[0].startswith(f"{bad}:6:15: ") and "quoted" in lines[0]
+    assert lines[1].startswith(f"{bad}:7:9: ") and "duplicate job id 'a'" in lines[1]
 
 
 def test_dry_run_prints_plan_and_cost_and_writes_nothing(

@@ -67,6 +67,16 @@ _FAULT_OPTIONS = (
         "answer gzip-encoded bytes that inflate to 1 GiB of zeros (streamed)",
     ),
     ("--fault-redirect-loop", "redirect_loop", "result files: an endless chain of 302 redirects"),
+    (
+        "--fault-failed-answer",
+        "failed_answer",
+        'tasks fail and recordInfo answers body code 501 "generation failed"',
+    ),
+    (
+        "--fault-expired-answer",
+        "expired_answer",
+        "tasks never finish; 10 minutes after the create recordInfo answers body code 408",
+    ),
 )
 
 
@@ -231,6 +241,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'does now (default: the older 404 "Task not found")',
     )
     behaviour.add_argument(
+        "--audio-data",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="audio models list their results as response.data[].audio_url, as Kie's do "
+        "(default: on; off: resultUrls)",
+    )
+    behaviour.add_argument(
+        "--unknown-after-create",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="a new task is 'not found' to recordInfo for SECONDS after its create (scaled)",
+    )
+    behaviour.add_argument(
         "--model-dir",
         action="append",
         default=[],
@@ -316,6 +340,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         model_pauses=args.pause_models,
         validation_500=args.validation_500,
         unknown_task_422=args.unknown_task_422,
+        audio_data=args.audio_data,
+        unknown_after_create=args.unknown_after_create,
         model_dirs=tuple(args.model_dir),
         default_price=args.default_price,
         upload_ttl=args.upload_ttl,

@@ -1,6 +1,7 @@
 """`run-pipeline models list|pull|show`: Kie's catalog from the command line.
 
 `list` and `pull` call the catalog with the key from KIE_API_KEY (1 call per second at most);
+without a key, `list` lists the bundled catalog (generated from Kie's docs snapshot) instead;
 `show` reads the model files through the same lookup a manifest in the current folder would
 use (kie-models/ folders up from here, then the bundled catalog) and makes no call.
 """
@@ -20,6 +21,7 @@ from pipeline.errors import EXIT_OK, ServiceStop, UsageError
 from pipeline.kie.client import AuthError, KieClient, KieError
 from pipeline.kie.target import resolve_target
 from pipeline.models import pricing
+from pipeline.models.generate import SNAPSHOT, snapshot_date
 from pipeline.models.pull import CatalogSession, pull
 from pipeline.models.registry import MODEL_NAME, Model, ModelFileError, ModelRegistry
 from pipeline.paths import KIE_MODELS
@@ -33,6 +35,9 @@ def run(
     for name in request.names:
         if not MODEL_NAME.fullmatch(name):
             raise UsageError(f"not a model name: {name!r} (e.g. kling-2.6/text-to-video)")
+    if request.action == "list" and not environ.get("KIE_API_KEY", "").strip():
+        # No key yet: a newcomer can still browse, from the catalog bundled with us.
+        return bundled_list(request, stdout)
     target = resolve_target(request.base_url, environ)
     try:
         return asyncio.run(_remote(request, target.base_url, target.api_key, stdout, stderr))
@@ -48,7 +53,10 @@ async def _remote(
     async with KieClient(base_url, key) as client:
         session = CatalogSession(client)
         if request.action == "list":
-            models = await session.list_models(request.type, request.search)
+            # Kie's taskType filter is exact ("Text to Video"): types are matched here, as
+            # users write them.
+            found = await session.list_models(None, request.search)
+            models = [m for m in found if type_matches(request.type, m.get("taskType"))]
             if request.json:
                 stdout.write(json.dumps({"total": len(models), "models": models}, indent=2) + "\n")
             else:
@@ -91,13 +99,65 @@ def _table(models: list[dict[str, Any]], out: TextIO) -> None:
     print(f"{len(rows)} model{'' if len(rows) == 1 else 's'}", file=out)
 
 
+def type_matches(wanted: str | None, types: Any) -> bool:
+    """`--type` as users write it: case does not matter, nor `-` or `_` for a space, and
+    every word must be in one of the model's types ("video" is "Text to Video" and
+    "Image to Video"; "text to video" only the first)."""
+    if not wanted:
+        return True
+    words = wanted.replace("-", " ").replace("_", " ").casefold().split()
+    names = [str(t).casefold() for t in types or ()] if isinstance(types, list) else []
+    return any(all(word in name.split() for word in words) for name in names)
+
+
+def close_names(name: str, known: list[str], limit: int = 5) -> list[str]:
+    """Names like `name`: spelled alike, or holding it (or its last part) as a whole."""
+    close = difflib.get_close_matches(name, known, n=limit, cutoff=0.6)
+    tail = name.casefold().rsplit("/", 1)[-1]
+    holding = [k for k in known if tail and tail in k.casefold() and k not in close]
+    return (close + holding)[:limit]
+
+
+def bundled_list(request: ModelsRequest, stdout: TextIO) -> int:
+    """`models list` without a key: the bundled catalog, marked as such, with its date."""
+    registry = ModelRegistry([])
+    text = (request.search or "").casefold()
+    models = []
+    for name in registry.names():
+        model = registry.get(name)
+        if model is None or not type_matches(request.type, list(model.task_types)):
+            continue
+        if text and text not in name.casefold() and text not in model.title.casefold():
+            continue
+        models.append(
+            {
+                "model": name,
+                "title": model.title,
+                "taskType": list(model.task_types),
+                "pricingDesc": model.price_prose,
+                "status": "paused" if model.paused else "available",
+            }
+        )
+    date = snapshot_date(Path(SNAPSHOT))
+    if request.json:
+        listing = {"source": "bundled", "snapshot": date, "total": len(models), "models": models}
+        stdout.write(json.dumps(listing, indent=2) + "\n")
+        return EXIT_OK
+    print(
+        f"The catalog bundled with run-pipeline (Kie's docs of {date}); KIE_API_KEY is not "
+        "set, so this is not Kie's live catalog.",
+        file=stdout,
+    )
+    _table(models, stdout)
+    return EXIT_OK
+
+
 def _show(name: str, *, as_json: bool, stdout: TextIO) -> int:
     registry = ModelRegistry.for_folder(Path.cwd())
     model = registry.get(name)
     if model is None:
-        known = registry.names()
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = close_names(name, registry.names())
+        hint = f"; close names: {', '.join(close)}" if close else ""
         where = " nor ".join(str(f) for f in registry.folders)
         raise UsageError(f"unknown model {name!r}{hint} (not in {where})")
     if as_json:

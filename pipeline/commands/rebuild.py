@@ -83,6 +83,8 @@ def ledger_rows(path: Path) -> list[dict[str, Any]]:
                 "error_code": _text(r.get("error_code")),
                 "error_message": _text(r.get("error_message")),
                 "results": _results(r),
+                # A success whose result is not a file: its JSON, so it stays done.
+                "result_json": _text(r.get("result_json")),
             }
         )
     return rows

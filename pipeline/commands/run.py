@@ -57,6 +57,7 @@ def simulator_config(request: RunRequest, scale: float) -> SimConfig:
         model_pauses=True,
         validation_500=True,
         unknown_task_422=True,
+        audio_data=True,
     )
 
 

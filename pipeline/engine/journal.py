@@ -163,12 +163,15 @@ class Journal:
         old: KieState,
         urls: Sequence[str],
         credits: float | None = None,
+        result_json: str | None = None,
     ) -> Attempt:
-        """The task succeeded with these result URLs (Kie's order) and reported credits."""
-        attempt, changed = self.store.record_success(attempt.id, urls, credits)
+        """The task succeeded with these result URLs (Kie's order) and reported credits; a
+        result that is not a file comes as `result_json` (kept, nothing to download)."""
+        attempt, changed = self.store.record_success(attempt.id, urls, credits, result_json)
         attempt = self._apply(attempt)
         count = len(attempt.results)
-        self._event(job, old, "succeeded", attempt.task_id, f"{count} result(s)")
+        detail = f"{count} result(s)" if count else "a result without files, kept as JSON"
+        self._event(job, old, "succeeded", attempt.task_id, detail)
         if changed:
             self.warning(
                 job,

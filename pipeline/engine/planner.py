@@ -148,7 +148,7 @@ def decide(
     stage = _stage(job, history, current, options.max_attempts)
     action, reason = _action(stage, latest, options, has_file)
     takes = sorted(
-        (a for a in history if a is not latest and a.downloaded),
+        (a for a in history if a is not latest and a.downloaded and a.results),
         key=lambda a: a.finished_at,
         reverse=True,
     )

@@ -242,7 +242,7 @@ class Runner:
             if not self.control.stop_submitting:
                 self.emit(Event("info", decision.job.id, detail=f"{job.id} succeeded: ready"))
                 self._queue(decision)
-        if self.settings.download:
+        if self.settings.download and attempt.results:
             self.downloader.enqueue(job, attempt)
 
     def _failed(self, job: Job, attempt: Attempt) -> None:

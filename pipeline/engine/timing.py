@@ -23,6 +23,9 @@ CALLBACK_FALLBACK = 120.0  # most a fallback poll comes after the planned one (s
 OUTPUTS_EVERY = 2.0  # between rewrites of the ledger and gallery during a run
 URL_FRESH_FOR = 600.0  # an upstream's result URL is sent as is while younger (engine.inputs)
 OUTAGE_GIVE_UP = 600.0  # seconds of unreachable Kie before the run stops (engine.outage)
+# A new task can be "not found" for a while after its create (Kie's records lag): a task
+# unknown since its create is given up only this long after it (engine.tracker).
+UNKNOWN_GRACE = 90.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Timing:
     upload_max_age: float
     url_fresh_for: float
     outage_give_up: float
+    unknown_grace: float
 
     @classmethod
     def of(cls, settings: Settings, scale: float = 1.0) -> Timing:
@@ -66,4 +70,5 @@ class Timing:
             upload_max_age=settings.upload_max_age * scale,
             url_fresh_for=URL_FRESH_FOR * scale,
             outage_give_up=OUTAGE_GIVE_UP * scale,
+            unknown_grace=UNKNOWN_GRACE * scale,
         )

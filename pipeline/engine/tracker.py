@@ -28,8 +28,6 @@ from pipeline.state.store import Attempt
 from pipeline.status import KieState
 
 CALLBACK_STRETCH = 4.0  # with callbacks on, fallback polls come this many times later
-NOT_FOUND_LIMIT = 5  # consecutive "not found" answers before a tracked task counts as failed
-NO_RESULT = "no_result"  # error code of a task that succeeded with nothing to download
 MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
 
 
@@ -86,7 +84,7 @@ class Active:
     polls: int = 0
     unflushed_polls: int = 0
     state: KieState = "waiting"
-    not_found: int = 0  # consecutive "Task not found" answers
+    unknown_since: float | None = None  # the first of the "not found" answers in a row
     next_due: float = 0.0  # the one poll scheduled for this task; older heap entries are stale
     seen_running: float = 0.0  # its age at the last poll that found it unfinished
     timing: str = ""  # its timing class: the poll planner's key
@@ -285,7 +283,7 @@ class Tracker:
             self._not_answered(active, exc, now)
             return
         self.control.outage.answered()
-        active.not_found = 0
+        active.unknown_since = None
         self.queries.succeeded()
         if not info.finished:
             active.seen_running = now - active.submitted
@@ -298,11 +296,16 @@ class Tracker:
             return
         self._settle_polls(active)
         self.policy.observe(active.timing, time.monotonic() - active.submitted, active.seen_running)
-        if info.state == "success" and not info.result_urls:
-            self._failed(active, NO_RESULT, "Kie reported success but listed no result URL")
-        elif info.state == "success":
+        if info.state == "success":
+            # A success without files (a detection's JSON, an empty answer) is still a paid
+            # success: kept as it is, never bought again.
             attempt = self.journal.succeeded(
-                active.job, active.attempt, active.state, info.result_urls, info.credits
+                active.job,
+                active.attempt,
+                active.state,
+                info.result_urls,
+                info.credits,
+                None if info.result_urls else (info.result_json or "{}"),
             )
             self.on_success(active.job, attempt, info)
         else:
@@ -320,13 +323,20 @@ class Tracker:
             self.control.stop(what.stop or exc.message, hard=what.hard)
             return
         if what.action is Action.NOT_FOUND:
-            # A task can be unknown for a moment right after creation; one that stays unknown
-            # (expired from Kie's records, or made by a simulator that is gone) has failed.
-            active.not_found += 1
-            if active.not_found >= NOT_FOUND_LIMIT:
+            # A task can be unknown for a while right after its create; one that stays
+            # unknown (expired from Kie's records, made by a simulator that is gone) has
+            # failed. Judged by time, not by a count of polls (the poll plan sets those):
+            # unknown for `unknown_grace` in a row, which for a new task is that long after
+            # its create, and for a task known before (a rerun's) keeps one odd answer
+            # from losing it (and buying it again).
+            if active.unknown_since is None:
+                active.unknown_since = max(now, active.submitted)
+            give_up = active.unknown_since + self.timing.unknown_grace
+            if now >= give_up:
                 self._lost(active, exc)
             else:
-                self._schedule(active.attempt.id, now + self._next_poll(active, now))
+                due = min(now + self._next_poll(active, now), give_up)
+                self._schedule(active.attempt.id, due)
             return
         if what.unreachable:  # one outage, not a warning per poll
             self.control.outage.failed(exc)

@@ -38,6 +38,10 @@ MAX_MESSAGE = 300  # characters kept of any server message
 MAX_TASK_ID = 128
 MAX_RESULTS = 100  # result URLs kept of one task
 MAX_URL = 8192
+MAX_RESULT_JSON = 16_000  # characters kept of a result that is not a list of URLs
+# recordInfo answered with these body codes: the task itself ended without a result (Kie's
+# words), not a failed query. 501: generation failed; 408: no result for over 10 minutes.
+TASK_ENDED_CODES = {501: "generation failed", 408: "no result for over 10 minutes"}
 
 
 class KieError(Exception):
@@ -197,7 +201,10 @@ class TaskInfo:
     """The parts of a recordInfo answer the runner needs.
 
     `result_urls` are all of the task's results in Kie's order; `credits` is Kie's
-    `creditsConsumed` (None when not reported)."""
+    `creditsConsumed` (None when not reported). `result_json` is a success's result that is
+    not a list of files (a detection's or lyrics' `resultObject`, or a shape we do not know),
+    as compact JSON cut to MAX_RESULT_JSON characters: kept, so a paid success is never
+    bought again for want of a URL."""
 
     task_id: str
     state: KieState
@@ -205,6 +212,7 @@ class TaskInfo:
     fail_code: str | None
     fail_msg: str | None
     credits: float | None = None
+    result_json: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -240,16 +248,39 @@ def _result(data: dict[str, Any]) -> Any:
     return raw if isinstance(raw, dict) else {}
 
 
-def _urls(result: Any) -> tuple[str, ...]:
-    urls = result.get("resultUrls") if isinstance(result, dict) else None
+def _listed(result: Any) -> list[Any]:
+    """The result URLs in any shape Kie answers them: `resultUrls` (a list, or one string),
+    or audio models' `data: [{audio_url, ...}, ...]`."""
+    if not isinstance(result, dict):
+        return []
+    urls = result.get("resultUrls")
     if isinstance(urls, str):
-        urls = [urls]
-    if not isinstance(urls, list):
-        return ()
-    kept = tuple(u for u in urls if isinstance(u, str) and u)
+        return [urls]
+    if isinstance(urls, list):
+        return urls
+    items = result.get("data")
+    if isinstance(items, list):
+        return [item.get("audio_url") for item in items if isinstance(item, dict)]
+    return []
+
+
+def _urls(result: Any) -> tuple[str, ...]:
+    kept = tuple(u for u in _listed(result) if isinstance(u, str) and u)
     if len(kept) > MAX_RESULTS or any(len(u) > MAX_URL for u in kept):
         raise MalformedAnswer("recordInfo lists too many or too long result URLs")
     return kept
+
+
+def _result_json(data: dict[str, Any], result: Any) -> str:
+    """A success's result that holds no URL, as bounded JSON: `resultObject` where Kie puts
+    one (in the result or beside it), else the whole result (`{}` when Kie gave none)."""
+    kept = result.get("resultObject") if isinstance(result, dict) else None
+    if kept is None:
+        kept = data.get("resultObject")
+    if kept is None:
+        kept = result
+    text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return text if len(text) <= MAX_RESULT_JSON else text[: MAX_RESULT_JSON - 1] + "…"
 
 
 def _credits(value: Any) -> float | None:
@@ -266,11 +297,25 @@ def parse_task_info(data: Any) -> TaskInfo:
     """Read recordInfo's `data` in any of its shapes (2025 or 2026)."""
     if not isinstance(data, dict):
         raise MalformedAnswer("recordInfo answer without a task")
+    state = _state(data)
+    result = _result(data)
+    urls = _urls(result)
     return TaskInfo(
         task_id=check_task_id(data.get("taskId"), "recordInfo answer"),
-        state=_state(data),
-        result_urls=_urls(_result(data)),
+        state=state,
+        result_urls=urls,
         fail_code=_text(data.get("failCode")),
         fail_msg=_text(data.get("failMsg")),
         credits=_credits(data.get("creditsConsumed")),
+        result_json=_result_json(data, result) if state == "success" and not urls else None,
     )
+
+
+def ended_task(task_id: str, error: KieError) -> TaskInfo:
+    """The record of a task whose recordInfo answered a TASK_ENDED_CODES code: failed, with
+    Kie's message (the code is the fail code, as a callback's `failCode` would be)."""
+    code = error.code or 501
+    message = error.message.removeprefix(f"Kie answered {code}: ")
+    if not message or message == "no message":
+        message = TASK_ENDED_CODES.get(code, "generation failed")
+    return TaskInfo(task_id, "fail", (), str(code), clean_text(message))

@@ -21,6 +21,7 @@ import httpx
 
 from pipeline import __version__
 from pipeline.kie.answers import (
+    TASK_ENDED_CODES,
     AuthError,
     InsufficientCredits,
     KeyLimitReached,
@@ -40,6 +41,7 @@ from pipeline.kie.answers import (
     TransportError,
     check_task_id,
     clean_text,
+    ended_task,
     error_for,
     parse_json,
     parse_task_info,
@@ -209,6 +211,10 @@ class KieClient:
         except Rejected as exc:  # 2026: an unknown task is `422 recordInfo is null`
             if "recordinfo is null" in exc.message.lower():
                 raise NotFound(exc.message, exc.code) from None
+            raise
+        except KieError as exc:  # 501 / 408: the task ended without a result, not the query
+            if exc.code in TASK_ENDED_CODES:
+                return ended_task(task_id, exc)
             raise
         return parse_task_info(data)
 

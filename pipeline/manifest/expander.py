@@ -21,7 +21,7 @@ from pipeline.manifest.inputs import RefReader, Slot, slots
 from pipeline.manifest.prompts import PromptFiles
 from pipeline.manifest.schema import RUNNER_KEYS, did_you_mean, label, schema_issues, unsafe_id
 from pipeline.manifest.yamlsource import Located, Path_
-from pipeline.models.registry import DEFAULT_MODEL, MODEL_NAME, Model, ModelFileError, ModelRegistry
+from pipeline.models.registry import MODEL_NAME, Model, ModelFileError, ModelRegistry
 
 # Job fields a matrix may not vary: identity, where the prompt comes from, and where the
 # result is announced (the prompt would make unreadable ids; write one job per prompt).
@@ -32,6 +32,13 @@ MAX_JOBS = 100_000
 PROMPT_KEYS = ("prompt", "prompt_file")
 # Runner keys a default always applies; the others apply only where the model has the field.
 _ALWAYS = frozenset({"model", "callback_url"})
+# Models a manifest without one is pointed to (those of them that are bundled and running).
+SUGGESTED = (
+    "nano-banana-pro",
+    "kling-2.6/text-to-video",
+    "bytedance/seedance-2-fast",
+    "kling-2.6/image-to-video",
+)
 
 
 def _slug(key: str, value: Any) -> str:
@@ -63,6 +70,7 @@ class Expander:
         self.models: dict[str, Model] = {}  # every model a job uses, by name
         self.used_defaults: set[str] = set()
         self.paused: set[str] = set()
+        self.modelless: int | None = None  # the line of the first job that names no model
         self._slots: dict[str, dict[str, Slot]] = {}
 
     def add(self, path: Path_, message: str, *, key: bool = False) -> None:
@@ -163,10 +171,10 @@ class Expander:
                 return ("defaults", field)
             return base
 
-        model_name = values.get(
-            "model", raw.get("model", self.defaults.get("model", DEFAULT_MODEL))
-        )
-        model = self.model(model_name, source("model"))
+        model_name = values.get("model", raw.get("model", self.defaults.get("model")))
+        model = self.model(model_name, source("model")) if model_name is not None else None
+        if model_name is None:
+            self.add(base, self.no_model(raw["id"], line))
         fields = set(model.fields) if model is not None else set()
         takes_prompt = model is None or "prompt" in fields
         applied = {
@@ -239,6 +247,23 @@ class Expander:
         if model.name not in self._slots:
             self._slots[model.name] = slots(model.schema)
         return self._slots[model.name]
+
+    def no_model(self, job_id: str, line: int) -> str:
+        """There is no default model (Sora 2, the old one, is gone): say how to name one,
+        in full at the first job that names none, shortly at the others."""
+        if self.modelless is not None:
+            return f"job {short(job_id)} names no model either (see line {self.modelless})"
+        self.modelless = line
+        running = [
+            name
+            for name in SUGGESTED
+            if (model := self.registry.get(name)) is not None and model.paused is None
+        ]
+        examples = f" (for example {', '.join(running)})" if running else ""
+        return (
+            f"job {short(job_id)} names no model: add `model: NAME` to the job, or to "
+            f"`defaults` for every job{examples}; `run-pipeline models list` lists them all"
+        )
 
     def model(self, name: Any, at: Path_) -> Model | None:
         """The job's Model, or None (reported) when unknown or its file is broken."""

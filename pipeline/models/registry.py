@@ -32,13 +32,11 @@ from pipeline.models import pricing
 from pipeline.models.pricing import CREDIT_USD
 from pipeline.paths import KIE_MODELS, schemas_dir
 
-DEFAULT_MODEL = "sora-2-text-to-video"
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 MEDIA = ("image", "video", "audio")
 
 __all__ = [
     "CREDIT_USD",
-    "DEFAULT_MODEL",
     "Model",
     "ModelFileError",
     "ModelRegistry",

@@ -40,6 +40,10 @@ class FaultRates:
     deep_json: float = 0.0  # HTTP 200 with 100,000 nested `[` (after the effect)
     gzip_bomb: float = 0.0  # gzip-encoded answer inflating to `gzip_bomb_bytes`
     redirect_loop: float = 0.0  # result files: an endless chain of 302 redirects
+    # recordInfo's other answers (issue 23, simulator/records.py); drawn per task at its
+    # create from a stream of their own, so older seeded replays stay as they were.
+    failed_answer: float = 0.0  # the task fails; recordInfo answers body code 501
+    expired_answer: float = 0.0  # the task never ends; after 10 minutes, body code 408
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -107,6 +111,11 @@ class SimConfig:
     # Kie answers recordInfo of an unknown task with code 422 "recordInfo is null"; off: the
     # older documented 404 "Task not found".
     unknown_task_422: bool = False
+    # Audio models answer their results as `response.data[].audio_url` (as Kie's do); off:
+    # `resultUrls` like every other model. `run-pipeline simulate` and --simulate turn it on.
+    audio_data: bool = False
+    # Seconds (real Kie, scaled) a new task stays "not found" to recordInfo after its create.
+    unknown_after_create: float = 0.0
     default_price: int = 20  # credits of a task whose model states no price rule
     model_dirs: tuple[str, ...] = ()  # extra model-file folders, searched before the bundle
     # Uploads (the file host): lifetime of an uploaded file, in real seconds (scaled), and
@@ -141,7 +150,13 @@ class SimConfig:
         if waiting < 0 or queuing < 0 or waiting + queuing >= 1:
             raise ConfigError("phase_fractions must be two shares >= 0 summing to < 1")
         names = ("moderation_delay", "url_ttl", "download_url_ttl", "slow_delay", "upload_ttl")
-        for name in (*names, "drip_interval", "default_price", "gzip_bomb_bytes"):
+        for name in (
+            *names,
+            "unknown_after_create",
+            "drip_interval",
+            "default_price",
+            "gzip_bomb_bytes",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
         for name in ("image_latency", "audio_latency"):
@@ -174,7 +189,14 @@ class SimConfig:
 
 
 # Fields /__sim/control may change at run time, with the JSON type each expects.
-_BOOLS = {"maintenance", "http_429", "model_pauses", "validation_500", "unknown_task_422"}
+_BOOLS = {
+    "maintenance",
+    "http_429",
+    "model_pauses",
+    "validation_500",
+    "unknown_task_422",
+    "audio_data",
+}
 _WORDS = {"disabled_models", "moderation_words"}
 _LIMITS = {"create_limit", "query_limit"}
 _NUMBERS = {
@@ -190,6 +212,7 @@ _NUMBERS = {
     "slow_delay",
     "drip_interval",
     "upload_ttl",
+    "unknown_after_create",
 }
 CONTROLLABLE = frozenset(_BOOLS | _WORDS | _LIMITS | _NUMBERS | {"callback_attempts", "faults"})
 

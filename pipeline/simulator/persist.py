@@ -63,6 +63,8 @@ def task_to_json(task: Task) -> dict[str, Any]:
         "media": task.media,
         "ext": task.ext,
         "results": task.results,
+        "answer_code": task.answer_code,
+        "audio_data": task.audio_data,
     }
 
 
@@ -91,6 +93,8 @@ def task_from_json(data: dict[str, Any], account: int, mono_offset: float) -> Ta
         media=data.get("media", "video"),
         ext=data.get("ext", "mp4"),
         results=int(data.get("results", 1)),
+        answer_code=data.get("answer_code"),
+        audio_data=bool(data.get("audio_data", False)),
     )
 
 

@@ -28,6 +28,8 @@ from pipeline.simulator.files import Grant, file_path, parse_file_path
 from pipeline.simulator.market import Market, refusal
 from pipeline.simulator.persist import Store, account_id, task_from_json
 from pipeline.simulator.ratelimit import SlidingWindow
+from pipeline.simulator.records import answer as record_answer
+from pipeline.simulator.records import draw_answer, unknown
 from pipeline.simulator.replies import MAINTENANCE, NOT_SUPPORTED, PAUSED, UNAUTHORIZED, Reply
 from pipeline.simulator.results import extension, orientation
 from pipeline.simulator.rng import Streams
@@ -205,6 +207,14 @@ class KieService:
         seconds = model.seconds(effective) or 0
         long = model.media == "video" and ("upscale" in model_name or seconds >= 15)
         refused = self.uploads.check_input(task_input, self.base_url, self.wall())
+        plan = plan_task(
+            self.config,
+            self.rng.tasks,
+            moderated,
+            profile_for(self.config, model.media, long),
+            refused,
+        )
+        answer_code, plan = draw_answer(self.config, self.rng.answers, plan)
         task = Task(
             task_id=self._fresh_task_id(),
             account=account,
@@ -215,13 +225,7 @@ class KieService:
             credits=price,
             created_mono=now,
             created_wall=self.wall(),
-            plan=plan_task(
-                self.config,
-                self.rng.tasks,
-                moderated,
-                profile_for(self.config, model.media, long),
-                refused,
-            ),
+            plan=plan,
             phases=self.config.phase_fractions,
             callback_url=callback,
             result_token=self.rng.hex_id(),
@@ -229,6 +233,8 @@ class KieService:
             media=model.media,
             ext=extension(model.media, effective),
             results=model.result_count(effective),
+            answer_code=answer_code,
+            audio_data=self.config.audio_data and model.media == "audio",
         )
         self.tasks[task.task_id] = task
         self.stats.creates += 1
@@ -254,11 +260,11 @@ class KieService:
             if not task_id:
                 return Reply(422, "taskId is required", account=gate)
             task = self.tasks.get(task_id)
-            if task is None or task.account != gate:
+            if task is None or task.account != gate or unknown(self.config, task, now):
                 if self.config.unknown_task_422:
                     return Reply(422, "recordInfo is null", account=gate)
                 return Reply(404, "Task not found", account=gate)
-            return Reply(200, "success", self._record(task, now), gate)
+            return record_answer(self.config, task, self._record(task, now), now, gate)
 
     def download_url(self, authorization: str | None, raw: bytes) -> Reply:
         with self.lock:

@@ -104,6 +104,8 @@ class Task:
     media: str = "video"
     ext: str = "mp4"  # the extension (and so the type) of every result
     results: int = 1  # how many results a success yields
+    answer_code: int | None = None  # recordInfo's body code for it, when not 200 (records.py)
+    audio_data: bool = False  # its results listed as `data[].audio_url` (Kie's audio models)
 
     @property
     def end_mono(self) -> float | None:
@@ -160,7 +162,18 @@ class Task:
             data["failCode"], data["failMsg"] = self.plan.fail
         else:
             data["failCode"], data["failMsg"] = "", ""
-            result = {"resultUrls": result_urls, "resultWaterMarkUrls": watermark_urls}
+            result: dict[str, Any] = {
+                "resultUrls": result_urls,
+                "resultWaterMarkUrls": watermark_urls,
+            }
+            if self.audio_data:  # Kie's audio models: one item per track
+                tracks = enumerate(result_urls, 1)
+                result = {
+                    "data": [
+                        {"id": f"{self.task_id}-{i}", "audio_url": url, "title": f"Track {i}"}
+                        for i, url in tracks
+                    ]
+                }
             data["resultJson"] = json.dumps(result)
             data["response"] = result
             data["creditsConsumed"] = credits_json(self.credits)

@@ -62,6 +62,7 @@ class Attempt:
     permanent: bool
     credits: float | None = None  # what Kie reported the task consumed (creditsConsumed)
     inputs: str | None = None  # the job version sent, as shown (JSON; see refs.shown)
+    result_json: str | None = None  # a success's result that is not a file (bounded JSON)
     results: tuple[StoredResult, ...] = ()
 
     @classmethod
@@ -94,5 +95,8 @@ class Attempt:
 
     @property
     def downloaded(self) -> bool:
-        """Every result of the task has a file recorded (and at least one result exists)."""
-        return bool(self.results) and all(r.file for r in self.results)
+        """Every result of the task has a file recorded (and at least one result exists), or
+        the task's result is JSON alone (kept in the state: nothing to download)."""
+        if not self.results:
+            return self.result_json is not None
+        return all(r.file for r in self.results)

@@ -125,11 +125,19 @@ def _to_4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE attempts ADD COLUMN inputs TEXT")
 
 
+def _to_5(conn: sqlite3.Connection) -> None:
+    """A task can succeed with a result that is not a file (a detection's or lyrics' JSON,
+    or a shape not known yet): the attempt keeps it as JSON text, so the job is done and
+    its paid task is never bought again. Rows from before have none."""
+    conn.execute("ALTER TABLE attempts ADD COLUMN result_json TEXT")
+
+
 # (version reached, step): applied in order to every file below that version.
 MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (2, _to_2),
     (3, _to_3),
     (4, _to_4),
+    (5, _to_5),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -40,7 +40,7 @@ __all__ = [
 _COLUMNS = (
     "id, job_id, fingerprint, attempt, model, phase, task_id, possible_duplicate, creates, "
     "intent_at, submitted_at, completed_at, remote_state, polls, error_code, error_message, "
-    "permanent, credits, inputs"
+    "permanent, credits, inputs, result_json"
 )
 _RESULT_COLUMNS = "attempt_id, idx, url, file, sha256, bytes, media_type"
 
@@ -266,18 +266,22 @@ class StateStore:
         )
 
     def record_success(
-        self, attempt_id: int, urls: Sequence[str], credits: float | None
+        self,
+        attempt_id: int,
+        urls: Sequence[str],
+        credits: float | None,
+        result_json: str | None = None,
     ) -> tuple[Attempt, bool]:
-        """The task succeeded with `urls` (Kie's order) and reported `credits`. The first
-        list recorded for a task stands: a later, different one is not taken (the second
-        value says it differed, for the log)."""
+        """The task succeeded with `urls` (Kie's order) and reported `credits`; a result
+        that is not a file is `result_json`. The first list recorded for a task stands: a
+        later, different one is not taken (the second value says it differed, for the log)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE attempts SET phase = 'succeeded', error_code = NULL, "
                 "error_message = NULL, permanent = 0, remote_state = 'success', "
-                "credits = coalesce(?, credits), completed_at = coalesce(completed_at, ?) "
-                "WHERE id = ?",
-                (credits, time.time(), attempt_id),
+                "credits = coalesce(?, credits), completed_at = coalesce(completed_at, ?), "
+                "result_json = coalesce(result_json, ?) WHERE id = ?",
+                (credits, time.time(), result_json, attempt_id),
             )
             before = self.get(attempt_id).results
             if not before:

@@ -206,7 +206,9 @@ def test_show_uses_the_lookup_and_makes_no_call(
     required = json.loads(capsys.readouterr().out)["input"]["required"]
     assert required == ["aspect_ratio", "duration", "prompt", "sound"]
     assert main(["models", "show", "kling-2.6/text-to-vdeo"]) == 2
-    assert "did you mean 'kling-2.6/text-to-video'" in capsys.readouterr().err
+    assert "close names: kling-2.6/text-to-video" in capsys.readouterr().err
+    assert main(["models", "show", "seedance-2-fast"]) == 2  # the provider left out
+    assert "bytedance/seedance-2-fast" in capsys.readouterr().err.split("close names: ")[1]
 
 
 def test_show_of_a_broken_local_model_file_names_it(
@@ -218,3 +220,40 @@ def test_show_of_a_broken_local_model_file_names_it(
     assert main(["models", "show", "nano-banana-pro"]) == 2
     err = capsys.readouterr().err
     assert str(broken) in err and "not a valid JSON Schema" in err
+
+
+def test_list_without_a_key_lists_the_bundled_catalog_with_its_date(
+    sim: Simulator, here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer browses before signing up: no key, no call, exit 0, marked as bundled."""
+    assert main(models(sim, "list")) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "bundled" in out[0] and "2026-08-19" in out[0] and "KIE_API_KEY" in out[0]
+    assert out[1].split() == ["MODEL", "TYPE", "PRICE"]
+    assert out[-1] == f"{len(ModelRegistry([]).names())} models"
+    assert main(models(sim, "list", "--json", "--search", "SORA-2-pro")) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["source"], answer["snapshot"]) == ("bundled", "2026-08-19")
+    assert [(m["model"], m["status"]) for m in answer["models"]] == [
+        ("sora-2-pro-text-to-video", "paused")
+    ]
+    assert catalog_log(sim) == []
+
+
+def test_list_type_matches_types_as_users_write_them(
+    sim: Simulator, here: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def listed(*args: str) -> dict[str, list[str]]:
+        assert main(models(sim, "list", "--json", *args)) == 0
+        return {m["model"]: m["taskType"] for m in json.loads(capsys.readouterr().out)["models"]}
+
+    for keyed in (False, True):  # the bundled catalog, then Kie's (the simulator's)
+        if keyed:
+            monkeypatch.setenv("KIE_API_KEY", KEY)
+        video = listed("--type", "video")
+        types = {t for found in video.values() for t in found}
+        assert {"Text to Video", "Image to Video"} <= types
+        assert all(any("video" in t.lower() for t in found) for found in video.values())
+        text_to_video = listed("--type", "TEXT-TO-VIDEO")
+        assert text_to_video and set(text_to_video) < set(video)
+        assert all("Text to Video" in found for found in text_to_video.values())

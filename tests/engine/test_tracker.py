@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +13,10 @@ import pytest
 
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
-from pipeline.engine.timing import Timing
-from pipeline.engine.tracker import NOT_FOUND_LIMIT, Tracker, finished_durations
+from pipeline.engine.timing import UNKNOWN_GRACE, Timing
+from pipeline.engine.tracker import Tracker, finished_durations
 from pipeline.events import Event
+from pipeline.kie import answers
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Job, Rate, Settings
@@ -22,6 +25,7 @@ from pipeline.status import KieState
 from tests.support.factories import make_job
 
 Answer = kie.TaskInfo | kie.KieError
+SCALE = 0.001
 
 
 class ScriptedKie:
@@ -59,7 +63,11 @@ def submitted(store: StateStore, job: Job, task_id: str) -> Attempt:
 
 
 def track(
-    store: StateStore, fake: ScriptedKie, jobs: dict[str, Job], **settings: float
+    store: StateStore,
+    fake: ScriptedKie,
+    jobs: dict[str, Job],
+    scale: float = SCALE,
+    **settings: float,
 ) -> tuple[list[tuple[str, str]], list[Event], Journal]:
     """Track one task per job until the tracker is idle; (job id, outcome) in order."""
     outcomes: list[tuple[str, str]] = []
@@ -70,7 +78,7 @@ def track(
         control = RunControl(events.append)
         timing = Timing.of(
             Settings(query_rate=Rate(1000, 1.0), **settings),  # type: ignore[arg-type]
-            0.001,
+            scale,
         )
         tracker = Tracker(
             journal,
@@ -135,12 +143,33 @@ def test_errors_of_a_poll_are_retried_and_do_not_end_the_task(store: StateStore)
     assert any(e.kind == "warning" and "busy" in e.detail for e in events)
 
 
-def test_a_task_unknown_for_good_is_lost(store: StateStore) -> None:
+def test_a_task_unknown_for_good_is_lost_once_the_grace_has_passed(store: StateStore) -> None:
     job = make_job("hero")
     fake = ScriptedKie({"t1": [kie.NotFound("Kie answered 404: Task not found", 404)]})
+    started = time.monotonic()
     outcomes, _, journal = track(store, fake, {"t1": job})
-    assert outcomes == [("hero", "failed 404")] and len(fake.polls) == NOT_FOUND_LIMIT
+    assert outcomes == [("hero", "failed 404")] and len(fake.polls) > 1
+    assert time.monotonic() - started >= UNKNOWN_GRACE * SCALE  # by time, not by polls
     assert "no longer knows" in (journal.attempts("hero")[0].error_message or "")
+
+
+def test_a_task_unknown_right_after_its_create_is_waited_for(store: StateStore) -> None:
+    job = make_job("hero")
+    gone: kie.KieError = kie.NotFound("Kie answered 404: Task not found", 404)
+    fake = ScriptedKie({"t1": [gone] * 8 + [info("t1", "success", "https://f/1.mp4")]})
+    # Real seconds, polls a millisecond apart: the 90 s of grace never run out.
+    outcomes, _, _ = track(
+        store, fake, {"t1": job}, 1.0, poll_interval=0.001, poll_max_interval=0.002
+    )
+    assert outcomes == [("hero", "succeeded")] and len(fake.polls) == 9
+
+
+def test_recordinfo_501_and_408_end_the_task_as_failed() -> None:
+    for code, words in ((501, "Generation failed"), (408, "")):
+        error = answers.error_for(code, words)
+        ended = answers.ended_task("t1", error)
+        assert (ended.state, ended.fail_code) == ("fail", str(code))
+        assert ended.fail_msg == (words or "no result for over 10 minutes")
 
 
 def test_a_task_past_max_wait_times_out_without_more_polls(store: StateStore) -> None:
@@ -168,14 +197,29 @@ def test_a_refused_key_stops_everything(store: StateStore) -> None:
     assert {a.phase for j in ("a", "b") for a in journal.attempts(j)} == {"submitted"}
 
 
-def test_a_success_without_any_result_url_is_a_failure(store: StateStore) -> None:
+def test_a_success_without_any_result_url_is_a_success_kept_as_json(store: StateStore) -> None:
+    """A detection's `resultObject` (or any result without files) is a paid success: done,
+    its JSON kept, nothing to download, never bought again."""
+    job = make_job("hero")
+    record = {
+        "taskId": "t1",
+        "state": "success",
+        "resultJson": json.dumps({"resultObject": {"labels": ["cat"], "score": 0.9}}),
+    }
+    fake = ScriptedKie({"t1": [kie.parse_task_info(record)]})
+    outcomes, _, journal = track(store, fake, {"t1": job})
+    assert outcomes == [("hero", "succeeded")]
+    (row,) = journal.attempts("hero")
+    assert row.phase == "succeeded" and row.results == () and row.downloaded
+    assert json.loads(row.result_json or "") == {"labels": ["cat"], "score": 0.9}
+
+
+def test_an_empty_success_is_still_a_success(store: StateStore) -> None:
     job = make_job("hero")
     fake = ScriptedKie({"t1": [info("t1", "success")]})
     outcomes, _, journal = track(store, fake, {"t1": job})
-    assert outcomes == [("hero", "failed no_result")]
     (row,) = journal.attempts("hero")
-    assert row.phase == "failed" and row.results == ()
-    assert "success but listed no result URL" in (row.error_message or "")
+    assert outcomes == [("hero", "succeeded")] and row.result_json == "{}"
 
 
 def test_every_result_url_and_the_reported_credits_are_kept(store: StateStore) -> None:

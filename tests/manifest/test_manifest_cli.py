@@ -49,15 +49,17 @@ def test_mixed_files_report_each_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = tmp_path / "good.yaml"
-    good.write_text("version: 1\njobs: [{id: a, prompt: hi}]\n")
+    good.write_text(
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\njobs: [{id: a, prompt: hi}]\n"
+    )
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\njobs:\n\t- id: a\n")
+    bad.write_text("version: 1\ndefaults: {model: sora-2-text-to-video}\njobs:\n\t- id: a\n")
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert main(["validate", str(good), str(bad), str(empty)]) == 2
     out = errors(capsys.readouterr().out)
     assert out[0].startswith(f"{good}: ok")
-    assert out[1].startswith(f"{bad}:3:1: ") and "tabs" in out[1]
+    assert out[1].startswith(f"{bad}:4:1: ") and "tabs" in out[1]
     assert out[2].startswith(f"{empty}:1:1: manifest is empty")
     assert len(out) == 3
 
@@ -65,7 +67,9 @@ def test_mixed_files_report_each_and_exit_2(
 def test_relative_path_is_printed_as_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "m.yaml").write_text("version: 2\njobs: [{id: a, prompt: hi}]\n")
+    (tmp_path / "m.yaml").write_text(
+        "version: 2\njobs: [{id: a, model: nano-banana-pro, prompt: hi}]\n"
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "m.yaml"]) == 2
     assert errors(capsys.readouterr().out) == ["m.yaml:1:10: version must be 1, not 2"]

@@ -17,7 +17,7 @@ from pipeline.manifest import ManifestError, load_manifest, yamlsource
 CORPUS = Path(__file__).parent / "corpus"
 INVALID = sorted(p.name for p in (CORPUS / "invalid").iterdir() if p.is_dir())
 _EXPECTED = re.compile(r"^(\d+):(\d+|\*): (.+)$")
-JOB = "version: 1\njobs:\n  - id: a\n"
+JOB = "version: 1\ndefaults: {model: bytedance/v1-lite-text-to-video}\njobs:\n  - id: a\n"
 
 
 def _prompt_too_long(folder: Path) -> None:

@@ -25,6 +25,7 @@ def one(tmp_path: Path, text: str) -> str:
 
 BLOCK = f"""\
     version: 1
+    defaults: {{model: sora-2-text-to-video}}
     jobs:
       - id: tea
         prompt: {PROMPT}
@@ -40,18 +41,20 @@ SAME_REQUEST = {
             n_frames: "15"
             aspect_ratio: portrait
             prompt: {PROMPT}
+            model: sora-2-text-to-video
             id: tea
         version: 1
         """,
     "flow style": f"""\
-        {{version: 1, jobs: [{{id: tea, prompt: "{PROMPT}", aspect_ratio: portrait,
-          n_frames: '15', remove_watermark: true}}]}}
+        {{version: 1, jobs: [{{id: tea, model: sora-2-text-to-video, prompt: "{PROMPT}",
+          aspect_ratio: portrait, n_frames: '15', remove_watermark: true}}]}}
         """,
     "quoting and comments": f"""\
         # launch batch
         "version": 1   # always 1
         'jobs':
           - "id": 'tea'
+            "model": "sora-2-text-to-video"
             "prompt": '{PROMPT}'   # single-quoted
             aspect_ratio: "portrait"
             n_frames: !!str 15
@@ -59,6 +62,7 @@ SAME_REQUEST = {
         """,
     "literal block prompt": f"""\
         version: 1
+        defaults: {{model: sora-2-text-to-video}}
         jobs:
           - id: tea
             prompt: |
@@ -69,6 +73,7 @@ SAME_REQUEST = {
         """,
     "folded block prompt": f"""\
         version: 1
+        defaults: {{model: sora-2-text-to-video}}
         jobs:
           - id: tea
             prompt: >-
@@ -81,6 +86,7 @@ SAME_REQUEST = {
     "everything from defaults": f"""\
         version: 1
         defaults:
+          model: sora-2-text-to-video
           prompt: {PROMPT}
           aspect_ratio: portrait
           n_frames: "15"
@@ -90,20 +96,22 @@ SAME_REQUEST = {
         """,
     "job overrides defaults": f"""\
         version: 1
-        defaults: {{aspect_ratio: landscape, n_frames: "10", remove_watermark: false}}
+        defaults: {{model: sora-2-text-to-video, aspect_ratio: landscape, n_frames: "10",
+                   remove_watermark: false}}
         jobs:
           - {{id: tea, prompt: {PROMPT}, aspect_ratio: portrait, n_frames: "15",
              remove_watermark: true}}
         """,
     "from a one-value matrix": f"""\
         version: 1
+        defaults: {{model: sora-2-text-to-video}}
         jobs:
           - id: tea
             prompt: {PROMPT}
             remove_watermark: true
             matrix: {{aspect_ratio: [portrait], n_frames: ["15"]}}
         """,
-    "default model named": f"""\
+    "model in defaults": f"""\
         version: 1
         defaults: {{model: sora-2-text-to-video}}
         jobs:
@@ -132,6 +140,7 @@ def test_model_schema_defaults_equal_explicit_values(tmp_path: Path) -> None:
         tmp_path,
         f"""\
         version: 1
+        defaults: {{model: sora-2-text-to-video}}
         jobs: [{{id: a, prompt: {PROMPT}, aspect_ratio: landscape, n_frames: "10"}}]
         """,
     )
@@ -139,7 +148,7 @@ def test_model_schema_defaults_equal_explicit_values(tmp_path: Path) -> None:
         tmp_path,
         f"""\
         version: 1
-        defaults: {{aspect_ratio: landscape, n_frames: "10"}}
+        defaults: {{model: sora-2-text-to-video, aspect_ratio: landscape, n_frames: "10"}}
         jobs: [{{id: a, prompt: {PROMPT}}}]
         """,
     )
@@ -147,6 +156,7 @@ def test_model_schema_defaults_equal_explicit_values(tmp_path: Path) -> None:
         tmp_path,
         f"""\
         version: 1
+        defaults: {{model: sora-2-text-to-video}}
         jobs: [{{id: a, prompt: {PROMPT}}}]
         """,
     )
@@ -174,6 +184,7 @@ def test_callback_url_does_not_change_the_fingerprint(tmp_path: Path) -> None:
         tmp_path,
         f"""\
         version: 1
+        defaults: {{model: sora-2-text-to-video}}
         jobs:
           - {{id: a, prompt: {PROMPT}}}
           - {{id: b, prompt: {PROMPT}, callback_url: "https://example.com/one"}}
@@ -188,6 +199,7 @@ def test_different_requests_differ(tmp_path: Path) -> None:
         tmp_path,
         f"""\
         version: 1
+        defaults: {{model: sora-2-text-to-video}}
         jobs:
           - {{id: base, prompt: {PROMPT}}}
           - {{id: other-prompt, prompt: "{PROMPT[:-1]}!"}}
@@ -208,6 +220,7 @@ def test_matrix_variants_differ(tmp_path: Path) -> None:
         tmp_path,
         f"""\
         version: 1
+        defaults: {{model: sora-2-text-to-video}}
         jobs:
           - id: tea
             prompt: {PROMPT}
@@ -229,6 +242,7 @@ def test_inner_whitespace_of_a_prompt_matters(tmp_path: Path) -> None:
         tmp_path,
         """\
         version: 1
+        defaults: {model: sora-2-text-to-video}
         jobs:
           - {id: a, prompt: "two  spaces"}
           - {id: b, prompt: "two spaces"}

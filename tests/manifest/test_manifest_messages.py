@@ -73,15 +73,15 @@ def test_quote_running_into_the_next_one_is_pointed_at(tmp_path: Path, parser: s
 
 def test_duplicate_key_does_not_hide_the_other_problems(tmp_path: Path, parser: str) -> None:
     text = (
-        "version: 1\njobs:\n"
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\njobs:\n"
         "  - id: a\n    prompt: one\n    prompt: two\n"
         "  - id: b\n    prompt: hi\n    aspect_ratio: square\n"
         "  - id: c\n    promt: hi\n"
     )
     found = problems(write(tmp_path, text))
-    assert found[0].startswith("5:5: duplicate key 'prompt' (first defined at line 4)")
-    assert any(f.startswith('8:19: jobs[1] (b).aspect_ratio is "square"') for f in found)
-    assert any(f.startswith("10:5: unknown key 'promt' in jobs[2] (c)") for f in found)
+    assert found[0].startswith("6:5: duplicate key 'prompt' (first defined at line 5)")
+    assert any(f.startswith('9:19: jobs[1] (b).aspect_ratio is "square"') for f in found)
+    assert any(f.startswith("11:5: unknown key 'promt' in jobs[2] (c)") for f in found)
 
 
 def test_errors_name_the_job(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.cli.main import main
 from pipeline.manifest import ManifestError, load_manifest
+from pipeline.models.registry import ModelRegistry
 
 
 def write(folder: Path, text: str, name: str = "m.yaml") -> Path:
@@ -194,10 +195,12 @@ def test_job_carries_price_media_and_pause(tmp_path: Path) -> None:
 def test_validate_prints_the_paused_warning_and_exits_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "version: 1\njobs:\n  - id: a\n    prompt: hi\n")  # default: Sora 2
+    path = write(
+        tmp_path, "version: 1\njobs:\n  - id: a\n    model: sora-2-text-to-video\n    prompt: hi\n"
+    )
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{path}:3:5: warning: model 'sora-2-text-to-video' is paused")
+    assert out[0].startswith(f"{path}:4:12: warning: model 'sora-2-text-to-video' is paused")
     assert out[1] == f"{path}: ok (1 job)"
 
 
@@ -218,3 +221,19 @@ def test_nearest_kie_models_folder_wins(tmp_path: Path) -> None:
     own.write_text("{not json", encoding="utf-8")
     (found,) = problems(path)
     assert found.startswith("4:12: model file ") and "not valid JSON" in found
+
+
+def test_a_job_without_a_model_is_an_error_that_says_how_to_name_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """There is no default model (Sora 2, the old default, is gone)."""
+    path = write(tmp_path, "version: 1\njobs:\n  - id: a\n    prompt: hi\n")
+    assert main(["validate", str(path)]) == 2
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{path}:3:5: job 'a' names no model: add `model: NAME` to the job")
+    assert "`defaults`" in line and "run-pipeline models list" in line
+    suggested = line.split("for example ")[1].split(")")[0].split(", ")
+    for name in suggested:  # current models of the bundled catalog, none of them paused
+        model = ModelRegistry().get(name)
+        assert model is not None and model.paused is None, name
+    assert len(suggested) >= 3

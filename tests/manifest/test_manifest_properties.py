@@ -396,11 +396,10 @@ def test_arbitrary_jobs(
 
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
-    """A valid request as (model, job fields); the model and defaults may be left out."""
+    """A valid request as (model, job fields); the model's defaults may be left out (the
+    model may not: there is no default model)."""
     model = draw(st.sampled_from(MODELS))
-    fields: dict[str, Any] = {"prompt": draw(PROMPTS)}
-    if model != MODELS[0] or draw(st.booleans()):
-        fields["model"] = model
+    fields: dict[str, Any] = {"prompt": draw(PROMPTS), "model": model}
     for name in ("aspect_ratio", "n_frames", "remove_watermark", "size"):
         if name == "size" and model != MODELS[1]:
             continue
@@ -458,8 +457,6 @@ def test_fingerprint_ignores_layout(
     moved = dict(fields)
     if explicit_defaults:
         moved = {**{k: v for k, v in model.defaults().items()}, **moved}
-    if explicit_defaults and "model" not in moved:
-        moved["model"] = model_name
     keys = list(moved)
     rng.shuffle(keys)
     to_defaults = {k for k in keys if rng.random() < 0.5}

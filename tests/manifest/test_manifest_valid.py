@@ -78,7 +78,7 @@ def test_integral_floats_become_ints(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text(
         "version: 1.0\nsettings: {concurrency: 5.0, max_attempts: 2.0}\n"
-        "jobs: [{id: a, prompt: hi}]\n"
+        "jobs: [{id: a, model: sora-2-text-to-video, prompt: hi}]\n"
     )
     settings = load_manifest(path).settings
     assert type(settings.concurrency) is int and type(settings.max_attempts) is int
@@ -115,7 +115,10 @@ def test_max_credits_refuses_what_is_not_a_budget(tmp_path: Path, given: str) ->
 
 def test_prompt_of_10000_characters_is_fine(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
-    path.write_text("version: 1\njobs:\n  - id: a\n    prompt: " + "x" * 10000 + "\n")
+    path.write_text(
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\n"
+        "jobs:\n  - id: a\n    prompt: " + "x" * 10000 + "\n"
+    )
     (tmp_path / "p.txt").write_text("y" * 10000 + "\n")
     with path.open("a") as f:
         f.write("  - id: b\n    prompt_file: p.txt\n")
@@ -128,7 +131,10 @@ def test_symlink_inside_the_folder_is_fine(tmp_path: Path) -> None:
     (tmp_path / "prompts" / "real.txt").write_text("A fox in fresh snow.\n")
     (tmp_path / "link.txt").symlink_to(tmp_path / "prompts" / "real.txt")
     path = tmp_path / "m.yaml"
-    path.write_text("version: 1\njobs:\n  - id: a\n    prompt_file: link.txt\n")
+    path.write_text(
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\n"
+        "jobs:\n  - id: a\n    prompt_file: link.txt\n"
+    )
     assert load_manifest(path).jobs[0].prompt == "A fox in fresh snow."
 
 
@@ -138,7 +144,10 @@ def test_manifest_in_another_folder_resolves_prompt_files_beside_it(
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "p.txt").write_text("A heron waits in the reeds.\n")
-    (folder / "m.yaml").write_text("version: 1\njobs:\n  - id: a\n    prompt_file: p.txt\n")
+    (folder / "m.yaml").write_text(
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\n"
+        "jobs:\n  - id: a\n    prompt_file: p.txt\n"
+    )
     monkeypatch.chdir(tmp_path)
     assert load_manifest("batch/m.yaml").jobs[0].prompt == "A heron waits in the reeds."
 

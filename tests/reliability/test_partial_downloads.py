@@ -41,7 +41,10 @@ def _host_goes_away_after_one_transfer(monkeypatch: pytest.MonkeyPatch) -> Calla
 
 
 def _job(ratio: str) -> str:
-    return f"version: 1\njobs:\n  - id: boat\n    prompt: A paper boat\n    aspect_ratio: {ratio}\n"
+    return (
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\n"
+        f"jobs:\n  - id: boat\n    prompt: A paper boat\n    aspect_ratio: {ratio}\n"
+    )
 
 
 def test_an_interrupted_download_keeps_what_arrived(

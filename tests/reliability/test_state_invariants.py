@@ -50,7 +50,7 @@ RUN_TIMEOUT = 60.0  # a run that does not end is a hang: a failure, not a wait
 
 
 def _manifest_text(ratios: list[str]) -> str:
-    lines = ["version: 1", "jobs:"]
+    lines = ["version: 1", "defaults:", "  model: sora-2-text-to-video", "jobs:"]
     for i, ratio in enumerate(ratios):
         lines += [
             f"  - id: job-{i}",

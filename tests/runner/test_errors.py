@@ -76,7 +76,8 @@ def test_505_disabled_model_stops_with_exit_3(batch: Batch) -> None:
 
 def test_moderation_failure_is_final_and_not_retried(batch: Batch) -> None:
     batch.write(
-        "version: 1\njobs:\n  - id: bad\n    prompt: a scene full of gore\n"
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\n"
+        "jobs:\n  - id: bad\n    prompt: a scene full of gore\n"
         "  - id: good\n    prompt: a calm lake\n"
     )
     assert batch.run() == 1

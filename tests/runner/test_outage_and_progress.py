@@ -18,6 +18,7 @@ from tests.support.batch import KEY
 
 SLOW = """\
 version: 1
+defaults: {model: sora-2-text-to-video}
 settings:
   download: false
   max_wait: 900

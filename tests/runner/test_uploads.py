@@ -47,7 +47,7 @@ def text_job(job_id: str) -> str:
 
 
 def manifest(*jobs: str) -> str:
-    return "version: 1\njobs:\n" + "".join(jobs)
+    return "version: 1\ndefaults: {model: sora-2-text-to-video}\njobs:\n" + "".join(jobs)
 
 
 def put(batch: Batch, name: str, data: bytes) -> None:
@@ -247,7 +247,10 @@ def test_uploads_survive_transient_faults(make_batch: MakeBatch) -> None:
 
 def test_manifest_setting_upload_max_age(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
-    path.write_text("version: 1\nsettings:\n  upload_max_age: 3600\njobs:\n" + text_job("a"))
+    path.write_text(
+        "version: 1\ndefaults: {model: sora-2-text-to-video}\n"
+        "settings:\n  upload_max_age: 3600\njobs:\n" + text_job("a")
+    )
     assert load_manifest(path).settings.upload_max_age == 3600.0
 
 
