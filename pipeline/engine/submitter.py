@@ -33,7 +33,7 @@ from pipeline.engine.uploader import UploadFailed
 from pipeline.events import Event
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter, backoff
-from pipeline.kie.policy import TRIES, Action, Verdict, verdict
+from pipeline.kie.policy import TRIES, Action, Verdict, ambiguous, too_ambiguous, verdict
 from pipeline.manifest import FileRef, Job, Resolver
 from pipeline.state.store import Attempt
 
@@ -46,6 +46,7 @@ class Submission:
     number: int  # which attempt of the job's current version this is
     attempt: Attempt | None = None  # the intent row, once written
     ambiguous: bool = False  # an earlier try may have reached Kie
+    unclear: int = 0  # ambiguous answers met in this run (policy.AMBIGUOUS bounds them)
     failures: int = 0
     waits: int = 0  # maintenance (455) waits, which do not count as failures
     credits: int = 0  # reserved from the batch budget
@@ -278,7 +279,16 @@ class Submitter:
 
     def _retry_later(self, s: Submission, exc: kie.KieError, what: Verdict) -> None:
         assert s.attempt is not None
-        s.ambiguous = s.ambiguous or getattr(exc, "ambiguous", False)
+        if ambiguous(exc):
+            s.ambiguous = True
+            s.unclear += 1
+            if too_ambiguous("create", s.unclear):  # each resend may be one more paid task
+                self._give_up(
+                    s,
+                    f"create: {exc.message}; left for the next run after {s.unclear} answers "
+                    "that may each have made a task (--on-ambiguous skip leaves it alone)",
+                )
+                return
         down = what.unreachable
         if down:  # Kie cannot be reached: one outage for the run, not a failure of this job
             self.control.outage.failed(exc)

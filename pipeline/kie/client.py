@@ -38,9 +38,11 @@ from pipeline.kie.answers import (
     ServerError,
     TaskInfo,
     TransportError,
+    Unsendable,
     check_task_id,
     clean_text,
     error_for,
+    gateway_error,
     parse_json,
     parse_task_info,
 )
@@ -66,6 +68,7 @@ __all__ = [
     "ServerError",
     "TaskInfo",
     "TransportError",
+    "Unsendable",
     "parse_task_info",
 ]
 
@@ -99,7 +102,8 @@ def _read_envelope(status: int, headers: httpx.Headers, raw: bytes, *, create: b
     if code != 200:
         assert isinstance(body, dict)
         message = body.get("msg") or body.get("message") or ""
-        raise error_for(code, str(message), create=create)
+        error = error_for(code, str(message), create=create)
+        raise gateway_error(status, error) if create and status >= 500 else error
     assert isinstance(body, dict)
     return body.get("data")
 
@@ -126,6 +130,13 @@ async def exchange(
         raise TransportError(f"cannot reach {who}: {type(exc).__name__}", ambiguous=False) from None
     except httpx.DecodingError:
         raise MalformedAnswer(f"{who}'s answer cannot be decompressed") from None
+    except (httpx.LocalProtocolError, UnicodeEncodeError) as exc:
+        # The request could not be written (a header value HTTP cannot carry): it never
+        # left this machine, so it is "not sent", never ambiguous.
+        raise Unsendable(
+            f"the request to {who} could not be sent ({type(exc).__name__}); nothing left "
+            "this machine: check the API key and the URL for characters HTTP cannot carry"
+        ) from None
     except httpx.HTTPError as exc:
         # Sent, but no answer: the server may have acted on it.
         raise TransportError(

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from pipeline.manifest.fingerprint import fingerprint
 from pipeline.models.registry import ModelRegistry
+from pipeline.simulator import wrong
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
 from pipeline.simulator.config import SimConfig, apply_changes, new_balances
@@ -224,7 +225,7 @@ class KieService:
             result_token=self.rng.hex_id(),
             watermark_token=self.rng.hex_id(),
             media=model.media,
-            ext=extension(model.media, effective),
+            ext=wrong.result_extension(self, extension(model.media, effective)),
             results=model.result_count(effective),
         )
         self.tasks[task.task_id] = task
@@ -293,6 +294,10 @@ class KieService:
             if isinstance(gate, Reply):
                 return gate
             return Reply(200, "success", self.balances[gate], gate)
+
+    def record_of(self, task: Task) -> dict[str, Any]:
+        """The task's recordInfo `data` as of now (under the lock)."""
+        return self._record(task, self.clock())
 
     def _record(self, task: Task, now: float) -> dict[str, Any]:
         def urls(token: str, watermark: bool) -> list[str]:
