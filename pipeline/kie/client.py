@@ -221,7 +221,13 @@ class KieClient:
             if "recordinfo is null" in exc.message.lower():
                 raise NotFound(exc.message, exc.code) from None
             raise
-        return parse_task_info(data)
+        info = parse_task_info(data)
+        if info.task_id != task_id:  # a caching proxy mixed up its keys: never this task's
+            raise MalformedAnswer(
+                f"recordInfo for task {task_id} answered with task {info.task_id}; "
+                "ignored (a proxy or cache in between?)"
+            )
+        return info
 
     async def download_url(self, url: str) -> str:
         data = await self._call("POST", "/api/v1/common/download-url", json={"url": url})
