@@ -182,6 +182,8 @@ class Runner:
     # -- money ---------------------------------------------------------------------------
 
     def _admit(self, submission: Submission) -> bool:
+        if submission.credits:  # reserved already (put back after a 429): not twice
+            return True
         price = price_of(submission.job) or 0
         budget = self.settings.max_credits
         if budget is not None and self.credits_before + self.credits_committed + price > budget:

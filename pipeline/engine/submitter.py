@@ -28,6 +28,7 @@ from pipeline.engine.control import RunControl
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.inputs import InputError
 from pipeline.engine.journal import Journal
+from pipeline.engine.storm import RateStorm
 from pipeline.engine.timing import Timing
 from pipeline.engine.uploader import UploadFailed
 from pipeline.events import Event
@@ -109,6 +110,8 @@ class Submitter:
         # Models Kie said are paused or unknown, with its message: no further creates for
         # them in this run (their other jobs stay pending; a rerun tries one create again).
         self.unavailable: dict[str, str] = {}
+        # Creates refused 429 with no end: bounded like an outage (see storm.py).
+        self.storm = RateStorm(lambda why: control.stop(why, hard=False), timing.outage_give_up)
 
     @property
     def idle(self) -> bool:
@@ -260,6 +263,7 @@ class Submitter:
         finally:
             self.creates.release()
         self.creates.succeeded()
+        self.storm.accepted()
         self.control.outage.answered()
         if self.disk is not None:
             attempt = self.disk.record(self.journal, s.job, s.attempt, task_id)
@@ -272,6 +276,7 @@ class Submitter:
         if what.action is Action.PACE:
             self.creates.rejected()
             self.ready.appendleft(s)  # not the job's fault: first in line again
+            self.storm.rejected()
         elif what.action in (Action.RETRY, Action.WAIT_OUT):
             self._retry_later(s, exc, what)
         else:
