@@ -67,6 +67,22 @@ _FAULT_OPTIONS = (
         "answer gzip-encoded bytes that inflate to 1 GiB of zeros (streamed)",
     ),
     ("--fault-redirect-loop", "redirect_loop", "result files: an endless chain of 302 redirects"),
+    (
+        "--fault-gateway-json",
+        "gateway_json",
+        'answer HTTP 502/503/504 with {"code": 504, ...} in JSON after the effect',
+    ),
+    (
+        "--fault-error-500",
+        "error_500_body",
+        'answer HTTP 200 {"code": 500, "msg": "Internal server error"} after the effect',
+    ),
+    ("--fault-foreign-record", "foreign_record", "answer recordInfo with another task's record"),
+    (
+        "--fault-wrong-media",
+        "wrong_media",
+        "tasks' results are another media (a video for an image)",
+    ),
 )
 
 
