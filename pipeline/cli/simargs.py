@@ -77,6 +77,22 @@ _FAULT_OPTIONS = (
         "expired_answer",
         "tasks never finish; 10 minutes after the create recordInfo answers body code 408",
     ),
+    (
+        "--fault-gateway-json",
+        "gateway_json",
+        'answer HTTP 502/503/504 with {"code": 504, ...} in JSON after the effect',
+    ),
+    (
+        "--fault-error-500",
+        "error_500_body",
+        'answer HTTP 200 {"code": 500, "msg": "Internal server error"} after the effect',
+    ),
+    ("--fault-foreign-record", "foreign_record", "answer recordInfo with another task's record"),
+    (
+        "--fault-wrong-media",
+        "wrong_media",
+        "tasks' results are another media (a video for an image)",
+    ),
 )
 
 

@@ -52,8 +52,11 @@ class Downloader:
         folder: Path,
         rng: random.Random,
         job_ids: frozenset[str] = frozenset(),
+        on_done: Callable[[Job, Attempt], None] | None = None,
     ) -> None:
         self.journal = journal
+        # Told when a job's downloads end, whole or not (the jobs taking its results wait).
+        self.on_done = on_done
         self.client = client
         self.control = control
         self.queries = queries
@@ -103,6 +106,9 @@ class Downloader:
             self.busy += 1
             try:
                 await self._download(job, attempt)
+                if self.on_done is not None:
+                    now = next(a for a in self.journal.attempts(job.id) if a.id == attempt.id)
+                    self.on_done(job, now)
             finally:
                 self.busy -= 1
                 self.control.notify()
@@ -188,7 +194,8 @@ class Downloader:
             )
         except (DownloadError, kie.KieError) as exc:
             where = f"result {index} of {len(attempt.results)}: " if index > 1 else ""
-            return self.journal.download_failed(job, attempt, f"{where}{exc}")
+            refused = isinstance(exc, DownloadError) and exc.permanent
+            return self.journal.download_failed(job, attempt, f"{where}{exc}", permanent=refused)
         except OSError as exc:  # the disk, not the download: full, read-only, failing
             return self._disk_failed(job, attempt, stem, exc)
         if got.warning:

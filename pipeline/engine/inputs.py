@@ -1,6 +1,9 @@
 """Just before a create: the strings a job's references stand for.
 
-- `{output: JOB, index: N}`: the URL of result N of JOB's successful task. A result URL
+- `{output: JOB, index: N}`: the URL of result N of JOB's successful task, once that result
+  passed the checks of a download (host, type against JOB's model): with downloads on, it is
+  on disk; with downloads off, its first bytes are fetched and checked (`results.probe`). A
+  result the runner itself refuses is never sent to Kie in a paid create. A result URL
   lives about a day, and a link from `download-url` 20 minutes, so a stored URL is sent as
   it is only while the upstream task finished less than `URL_FRESH_FOR` ago; an older one
   is refreshed through `download-url` (from the query budget) first.
@@ -27,6 +30,7 @@ from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.kie.policy import retried
 from pipeline.manifest import FileRef, Job, OutputRef, Ref, Resolver, TaskRef
+from pipeline.results.probe import ResultRefused, probe
 from pipeline.state.store import Attempt
 
 # Real seconds after the upstream task finished during which its stored result URL is sent
@@ -72,8 +76,11 @@ class Inputs:
         jobs: Mapping[str, Job],
         rng: random.Random,
         files: FileUploads | None = None,
+        *,
+        download: bool = True,
     ) -> None:
         self.journal = journal
+        self.download = download  # results are checked by downloading them (else probed)
         self.client = client
         self.queries = queries
         self.timing = timing
@@ -113,7 +120,27 @@ class Inputs:
         assert attempt.task_id is not None
         if isinstance(ref, TaskRef):
             return attempt.task_id
-        return await self._result_url(ref, attempt)
+        return await self._checked(ref, upstream, attempt)
+
+    async def _checked(self, ref: OutputRef, upstream: Job, attempt: Attempt) -> str:
+        """Result `ref.index` of `upstream`'s task, as the downloader would accept it."""
+        if self.download:
+            stored = next((r for r in attempt.results if r.index == ref.index), None)
+            if stored is None or not stored.file:
+                raise InputError(
+                    f"{ref.job}'s result {ref.index} is not downloaded and checked",
+                    permanent=False,
+                )
+        url = await self._result_url(ref, attempt)
+        if not self.download:
+            try:
+                await probe(self.client, url, upstream.media)
+            except ResultRefused as exc:
+                raise InputError(
+                    f"{ref.job}'s result {ref.index} is refused ({exc.message}); nothing sent",
+                    permanent=exc.permanent,
+                ) from None
+        return url
 
     async def _file(self, ref: FileRef) -> str:
         if self.files is None:

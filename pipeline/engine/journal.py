@@ -250,7 +250,11 @@ class Journal:
             self.revision += 1  # the ledger shows each file as it lands
         return attempt
 
-    def download_failed(self, job: Job, attempt: Attempt, message: str) -> Attempt:
-        attempt = self._apply(self.store.record_download_error(attempt.id, message))
+    def download_failed(
+        self, job: Job, attempt: Attempt, message: str, *, permanent: bool = False
+    ) -> Attempt:
+        attempt = self._apply(
+            self.store.record_download_error(attempt.id, message, permanent=permanent)
+        )
         self._event(job, "succeeded", "failed", attempt.task_id, f"download: {message}")
         return attempt

@@ -163,9 +163,14 @@ def decide(
 
 def failed_for_good(decision: Decision) -> bool:
     """Nothing more will be tried for this job unless the user acts (an edit, or
-    --retry-failed): the jobs that take its result are blocked."""
-    return decision.status == "blocked" or (
-        decision.stage == "failed" and decision.action == "none"
+    --retry-failed), or its result was refused for good (a wrong type, a refused host: the
+    same checks a downstream's input must pass): the jobs that take its result are blocked."""
+    latest = decision.latest
+    refused = decision.stage == "done" and decision.status == "failed"
+    return (
+        decision.status == "blocked"
+        or (decision.stage == "failed" and decision.action == "none")
+        or (refused and latest is not None and latest.permanent)
     )
 
 
@@ -185,7 +190,8 @@ def _gate(decision: Decision, upstream: Sequence[Decision]) -> Decision:
         return replace(
             decision, action="none", status="blocked", reason="blocked: " + _why(blockers[0])
         )
-    waiting = [u for u in upstream if u.stage != "done"]
+    # Done means its result is checked: on disk with downloads on (status succeeded).
+    waiting = [u for u in upstream if u.status != "succeeded"]
     if waiting:
         names = ", ".join(f"{u.job.id} ({u.status})" for u in waiting)
         return replace(decision, action="wait", reason=f"waiting for {names}")

@@ -89,6 +89,7 @@ class Runner:
             folder,
             rng,
             frozenset(j.id for j in manifest.jobs),
+            on_done=self._downloaded,
         )
         self.tracker = Tracker(
             self.journal,
@@ -106,7 +107,16 @@ class Runner:
             Uploader(self.journal, uploads, self.control, timing, rng) if uploads else None
         )
         files = self.uploader.url_for if self.uploader else None
-        self.inputs = Inputs(self.journal, client, self.queries, timing, self.jobs, rng, files)
+        self.inputs = Inputs(
+            self.journal,
+            client,
+            self.queries,
+            timing,
+            self.jobs,
+            rng,
+            files,
+            download=settings.download,
+        )
         self.upstream = Upstream(manifest.jobs)
         self.started = False  # prepare() has run: --retry-failed is used up
         self.submitter = Submitter(
@@ -182,6 +192,8 @@ class Runner:
     # -- money ---------------------------------------------------------------------------
 
     def _admit(self, submission: Submission) -> bool:
+        if submission.credits:  # reserved already (put back after a 429): not twice
+            return True
         price = price_of(submission.job) or Decimal(0)
         budget = self.settings.max_credits
         if budget is not None and self.credits_before + self.credits_committed + price > budget:
@@ -238,12 +250,27 @@ class Runner:
         if info.credits is not None:
             self.credits_reported += as_credits(info.credits)
             self.reported_tasks += 1
+        if self.settings.download and attempt.results:  # its takers wait for the download
+            self.downloader.enqueue(job, attempt)
+        else:  # no download (off, or a result that is not a file): checked already
+            self._release_downstream(job)
+
+    def _release_downstream(self, job: Job) -> None:
+        """`job`'s result is checked: the jobs held for it (and only it) may go."""
         for decision in self.upstream.succeeded(job.id, self._done_upstream):
             if not self.control.stop_submitting:
                 self.emit(Event("info", decision.job.id, detail=f"{job.id} succeeded: ready"))
                 self._queue(decision)
-        if self.settings.download and attempt.results:
-            self.downloader.enqueue(job, attempt)
+
+    def _downloaded(self, job: Job, attempt: Attempt) -> None:
+        """`job`'s downloads ended: whole, its results are checked and the jobs taking them
+        go; else those jobs cannot run in this run (blocked when the result was refused)."""
+        if attempt.downloaded:
+            self._release_downstream(job)
+            return
+        for dependent in self.upstream.failed(job.id):
+            why = attempt.error_message or "its result could not be downloaded"
+            self.emit(Event("info", dependent, detail=f"not submitted: {job.id}: {why}"))
 
     def _failed(self, job: Job, attempt: Attempt) -> None:
         """A task failed: the job goes round again while it has attempts left."""
@@ -256,8 +283,11 @@ class Runner:
                 self.emit(Event("info", dependent, detail=f"blocked: {job.id} failed"))
 
     def _done_upstream(self, job_id: str) -> bool:
+        """`job_id`'s current version succeeded and its results are checked (downloaded,
+        when the run downloads)."""
         job = self.jobs[job_id]
-        return succeeded_task(job, self.journal.attempts(job_id)) is not None
+        task = succeeded_task(job, self.journal.attempts(job_id))
+        return task is not None and (not self.settings.download or task.downloaded)
 
     # -- the run -------------------------------------------------------------------------
 

@@ -29,12 +29,13 @@ from pipeline.engine.control import RunControl
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.inputs import InputError
 from pipeline.engine.journal import Journal
+from pipeline.engine.storm import RateStorm
 from pipeline.engine.timing import Timing
 from pipeline.engine.uploader import UploadFailed
 from pipeline.events import Event
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter, backoff
-from pipeline.kie.policy import TRIES, Action, Verdict, verdict
+from pipeline.kie.policy import TRIES, Action, Verdict, ambiguous, too_ambiguous, verdict
 from pipeline.manifest import FileRef, Job, Resolver
 from pipeline.state.store import Attempt
 
@@ -47,6 +48,7 @@ class Submission:
     number: int  # which attempt of the job's current version this is
     attempt: Attempt | None = None  # the intent row, once written
     ambiguous: bool = False  # an earlier try may have reached Kie
+    unclear: int = 0  # ambiguous answers met in this run (policy.AMBIGUOUS bounds them)
     failures: int = 0
     waits: int = 0  # maintenance (455) waits, which do not count as failures
     credits: Decimal = Decimal(0)  # reserved from the batch budget
@@ -109,6 +111,8 @@ class Submitter:
         # Models Kie said are paused or unknown, with its message: no further creates for
         # them in this run (their other jobs stay pending; a rerun tries one create again).
         self.unavailable: dict[str, str] = {}
+        # Creates refused 429 with no end: bounded like an outage (see storm.py).
+        self.storm = RateStorm(lambda why: control.stop(why, hard=False), timing.outage_give_up)
 
     @property
     def idle(self) -> bool:
@@ -260,6 +264,7 @@ class Submitter:
         finally:
             self.creates.release()
         self.creates.succeeded()
+        self.storm.accepted()
         self.control.outage.answered()
         if self.disk is not None:
             attempt = self.disk.record(self.journal, s.job, s.attempt, task_id)
@@ -272,6 +277,7 @@ class Submitter:
         if what.action is Action.PACE:
             self.creates.rejected()
             self.ready.appendleft(s)  # not the job's fault: first in line again
+            self.storm.rejected()
         elif what.action in (Action.RETRY, Action.WAIT_OUT):
             self._retry_later(s, exc, what)
         else:
@@ -279,7 +285,16 @@ class Submitter:
 
     def _retry_later(self, s: Submission, exc: kie.KieError, what: Verdict) -> None:
         assert s.attempt is not None
-        s.ambiguous = s.ambiguous or getattr(exc, "ambiguous", False)
+        if ambiguous(exc):
+            s.ambiguous = True
+            s.unclear += 1
+            if too_ambiguous("create", s.unclear):  # each resend may be one more paid task
+                self._give_up(
+                    s,
+                    f"create: {exc.message}; left for the next run after {s.unclear} answers "
+                    "that may each have made a task (--on-ambiguous skip leaves it alone)",
+                )
+                return
         down = what.unreachable
         if down:  # Kie cannot be reached: one outage for the run, not a failure of this job
             self.control.outage.failed(exc)

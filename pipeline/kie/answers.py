@@ -11,7 +11,7 @@ The tree (`pipeline.kie.client` re-exports every name, which is where callers im
     ├── RetryableError               try again later; `ambiguous`: it may have taken effect
     │   ├── RateLimited              429
     │   ├── Maintenance              455
-    │   ├── ServerError              5xx in Kie's envelope
+    │   ├── ServerError              5xx in Kie's envelope (ambiguous on a create)
     │   └── TransportError           no usable answer (refused, reset, timed out, no envelope)
     │       └── MalformedAnswer      an answer we cannot read (always ambiguous)
     └── PermanentError               trying again unchanged will not help
@@ -22,7 +22,8 @@ The tree (`pipeline.kie.client` re-exports every name, which is where callers im
         ├── Rejected                 422, or a 500 whose message is a validation message
         ├── ModelDisabled            505
         │   └── ModelUnavailable     paused or unknown model (a 500 saying so)
-        └── Redirected               a 3xx from the API: the base URL is wrong
+        ├── Redirected               a 3xx from the API: the base URL is wrong
+        └── Unsendable               the request never left this machine (not sent)
 """
 
 from __future__ import annotations
@@ -68,7 +69,12 @@ class Maintenance(RetryableError):
 
 
 class ServerError(RetryableError):
-    pass
+    """A 5xx. On a createTask it is ambiguous: a gateway answers 502/503/504, or Kie its
+    `{"code": 500, "msg": "Internal server error"}`, after the task may have been made."""
+
+    def __init__(self, message: str, code: int | None = None, *, ambiguous: bool = False) -> None:
+        super().__init__(message, code)
+        self.ambiguous = ambiguous
 
 
 class TransportError(RetryableError):
@@ -124,6 +130,12 @@ class Redirected(PermanentError):
     """The API answered with a redirect: almost always a wrong `--base-url`."""
 
 
+class Unsendable(PermanentError):
+    """The request could not be put on the wire (an API key or header an HTTP request cannot
+    carry): nothing left this machine, so nothing can have been created, and trying again
+    unchanged fails the same way."""
+
+
 _BY_CODE: dict[int, type[KieError]] = {
     401: AuthError,
     402: InsufficientCredits,
@@ -157,7 +169,8 @@ def clean_text(value: object, limit: int = MAX_MESSAGE) -> str:
 
 def error_for(code: int, message: str, *, create: bool = False) -> KieError:
     """The error for Kie's `code`. On createTask, a 500 (or 422) that names a paused or
-    unknown model, or a validation failure, is permanent: retrying would only pay again."""
+    unknown model, or a validation failure, is permanent: retrying would only pay again.
+    Any other 5xx but 505 on a createTask is ambiguous: the task may have been made."""
     message = clean_text(message) or "no message"
     cls = _BY_CODE.get(code)
     if create and code in (422, 500):
@@ -169,7 +182,21 @@ def error_for(code: int, message: str, *, create: bool = False) -> KieError:
         message = f"the API key's own limit was reached ({message})"
     if cls is None:
         cls = ServerError if code >= 500 else PermanentError
+    if cls is ServerError:
+        return ServerError(f"Kie answered {code}: {message}", code, ambiguous=create)
     return cls(f"Kie answered {code}: {message}", code)
+
+
+def gateway_error(status: int, error: KieError) -> KieError:
+    """A createTask answered with HTTP `status` >= 500 and an envelope read as `error`: a
+    gateway's own JSON (`{"code": 504, "msg": "Gateway Timeout"}`) as much as Kie's. Unless
+    it is one of Kie's documented refusals (validation, a paused, unknown or disabled model),
+    the task may have been made behind the gateway: ambiguous."""
+    if isinstance(error, Rejected | ModelDisabled):
+        return error
+    return ServerError(
+        f"HTTP {status}, {error.message}; the task may have been made", status, ambiguous=True
+    )
 
 
 def _no_constant(name: str) -> Any:

@@ -39,10 +39,12 @@ from pipeline.kie.answers import (
     ServerError,
     TaskInfo,
     TransportError,
+    Unsendable,
     check_task_id,
     clean_text,
     ended_task,
     error_for,
+    gateway_error,
     parse_json,
     parse_task_info,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "ServerError",
     "TaskInfo",
     "TransportError",
+    "Unsendable",
     "parse_task_info",
 ]
 
@@ -101,7 +104,8 @@ def _read_envelope(status: int, headers: httpx.Headers, raw: bytes, *, create: b
     if code != 200:
         assert isinstance(body, dict)
         message = body.get("msg") or body.get("message") or ""
-        raise error_for(code, str(message), create=create)
+        error = error_for(code, str(message), create=create)
+        raise gateway_error(status, error) if create and status >= 500 else error
     assert isinstance(body, dict)
     return body.get("data")
 
@@ -128,6 +132,13 @@ async def exchange(
         raise TransportError(f"cannot reach {who}: {type(exc).__name__}", ambiguous=False) from None
     except httpx.DecodingError:
         raise MalformedAnswer(f"{who}'s answer cannot be decompressed") from None
+    except (httpx.LocalProtocolError, UnicodeEncodeError) as exc:
+        # The request could not be written (a header value HTTP cannot carry): it never
+        # left this machine, so it is "not sent", never ambiguous.
+        raise Unsendable(
+            f"the request to {who} could not be sent ({type(exc).__name__}); nothing left "
+            "this machine: check the API key and the URL for characters HTTP cannot carry"
+        ) from None
     except httpx.HTTPError as exc:
         # Sent, but no answer: the server may have acted on it.
         raise TransportError(
@@ -216,7 +227,13 @@ class KieClient:
             if exc.code in TASK_ENDED_CODES:
                 return ended_task(task_id, exc)
             raise
-        return parse_task_info(data)
+        info = parse_task_info(data)
+        if info.task_id != task_id:  # a caching proxy mixed up its keys: never this task's
+            raise MalformedAnswer(
+                f"recordInfo for task {task_id} answered with task {info.task_id}; "
+                "ignored (a proxy or cache in between?)"
+            )
+        return info
 
     async def download_url(self, url: str) -> str:
         data = await self._call("POST", "/api/v1/common/download-url", json={"url": url})

@@ -11,12 +11,12 @@ where a family is different.
     WAIT_OUT     wait with the long backoff, uncounted (an outage     455; Kie unreachable
                  when Kie cannot be reached at all)
     RETRY        back off and try again, counted against the tries    5xx, a lost or unreadable
-                                                                      answer (maybe carried out)
+                 (and a create against AMBIGUOUS too)                 answer (maybe carried out)
     FAIL_JOB     this job fails for good: the same input never passes  422, a validation 500
     MODEL_GONE   this job fails and its model gets no more creates     paused or unknown model
     NOT_FOUND    the task is unknown (for now, right after a create)   404, 422 "record is null"
-    STOP         the run stops: `stop` says why, `hard` whether the    401, 402, 433, 505, 3xx
-                 tasks in flight are still tracked (soft) or not
+    STOP         the run stops: `stop` says why, `hard` whether the    401, 402, 433, 505, 3xx,
+                 tasks in flight are still tracked (soft) or not       a request never sent
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from pipeline.kie.answers import (
     Rejected,
     RetryableError,
     TransportError,
+    Unsendable,
 )
 from pipeline.kie.pacing import backoff
 
@@ -54,6 +55,23 @@ TRIES: dict[Call, int] = {
     "query": 4,  # one recordInfo or download-url asked for an input
     "upload": 6,  # one file; its jobs fail for this run, the next run tries again
 }
+
+# How many ambiguous answers (lost, unreadable, a 5xx after the request may have taken
+# effect: each possibly a paid task) one submission may meet in one run. At the last one the
+# job is left as it is, its intent standing: the next run resubmits it flagged as a possible
+# duplicate, or skips it with `--on-ambiguous skip`. Only creates have effects worth bounding.
+AMBIGUOUS: dict[Call, int] = {"create": 2}
+
+
+def ambiguous(exc: BaseException) -> bool:
+    """The call may have taken effect although it did not answer so."""
+    return isinstance(exc, RetryableError) and exc.ambiguous
+
+
+def too_ambiguous(call: Call, answers: int) -> bool:
+    """`answers` ambiguous answers are as many as `call` may meet in one run (AMBIGUOUS)."""
+    limit = AMBIGUOUS.get(call)
+    return limit is not None and answers >= limit
 
 
 class Action(enum.Enum):
@@ -91,7 +109,7 @@ def verdict(exc: KieError, call: Call, *, model: str | None = None) -> Verdict:
         return Verdict(Action.RETRY)
     if isinstance(exc, AuthError):
         return Verdict(Action.STOP, f"the API key was refused ({exc.message})", hard=True)
-    if isinstance(exc, Redirected):
+    if isinstance(exc, Redirected | Unsendable):
         return Verdict(Action.STOP, exc.message, hard=True)
     if isinstance(exc, ModelUnavailable):
         return Verdict(Action.MODEL_GONE)

@@ -20,7 +20,14 @@ from typing import Any
 
 import httpx
 
-from pipeline.kie.answers import MAX_URL, MalformedAnswer, Redirected, TransportError, clean_text
+from pipeline.kie.answers import (
+    MAX_URL,
+    MalformedAnswer,
+    PermanentError,
+    Redirected,
+    TransportError,
+    clean_text,
+)
 from pipeline.kie.client import CALL_DEADLINE, MAX_ANSWER, _read_envelope, connections, exchange
 from pipeline.kie.filehosts import FileURLRefused
 
@@ -30,6 +37,11 @@ UPLOAD_ENDPOINT = "/api/file-stream-upload"
 # (a slow 100 KB/s uplink still gets a 100 MB video through).
 BYTES_PER_SECOND = 100_000
 LIVENESS_DEADLINE = 30.0
+
+
+class UploadURLRefused(PermanentError):
+    """The upload host answered with a URL on a host results may not live on (link-local,
+    or private when the host is public): it is never sent to Kie in a create."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +137,12 @@ class UploadClient:
             data = _read_envelope(status, headers, raw, create=False)
         except Redirected as exc:
             raise Redirected(exc.message.replace("--base-url", "--upload-url"), exc.code) from None
-        return parse_upload_answer(data)
+        info = parse_upload_answer(data)
+        try:  # checked like a result URL: Kie would fetch it, and we would pay for the task
+            await self._files.check(httpx.URL(info.url))
+        except (FileURLRefused, httpx.InvalidURL) as exc:
+            raise UploadURLRefused(f"the upload host answered with a refused URL: {exc}") from None
+        return info
 
     async def alive(self, url: str) -> bool:
         """Whether the file host still serves `url` (a one-byte ranged GET, no key). Any

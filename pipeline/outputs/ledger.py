@@ -36,6 +36,7 @@ FIELDS = (
     "submitted_at",
     "completed_at",
     "fingerprint",
+    "creates",
     "result_json",
 )
 
@@ -101,6 +102,8 @@ def row(decision: Decision) -> dict[str, Any]:
         "submitted_at": iso(latest.submitted_at) if latest else None,
         "completed_at": iso(latest.completed_at) if latest else None,
         "fingerprint": decision.job.fingerprint,
+        # createTask calls made for this version, the ambiguous ones and refusals included
+        "creates": sum(a.creates for a in decision.current),
         # A success whose result is not a file (a detection's JSON): Kie's result as text.
         "result_json": latest.result_json if latest and decision.status == "succeeded" else None,
     }

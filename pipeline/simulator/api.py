@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pipeline.simulator import wrong
 from pipeline.simulator.catalog import is_catalog_call
 from pipeline.simulator.files import (
     ACCESS_DENIED,
@@ -21,7 +22,14 @@ from pipeline.simulator.files import (
     parse_file_path,
     parse_range,
 )
-from pipeline.simulator.hostile import DEEP_JSON, GATEWAY_STATUSES, gateway_page, gzip_bomb
+from pipeline.simulator.hostile import (
+    DEEP_JSON,
+    GATEWAY_STATUSES,
+    INTERNAL_ERROR,
+    gateway_json,
+    gateway_page,
+    gzip_bomb,
+)
 from pipeline.simulator.hosting import handle_upload
 from pipeline.simulator.replies import Reply
 from pipeline.simulator.results import CONTENT_TYPES, result_bytes
@@ -59,17 +67,22 @@ class Outcome:
     stream: tuple[int, Iterator[bytes]] | None = None
 
 
-def _draw(service: KieService, kinds: tuple[str, ...], hostile: bool = False) -> list[str]:
+def _draw(
+    service: KieService, kinds: tuple[str, ...], hostile: bool = False, answers: bool = False
+) -> list[str]:
     """Which of `kinds` strike this request; one draw per kind, always, to stay aligned.
 
-    The hostile kinds draw from their own stream, so they leave older replays unchanged.
+    The hostile kinds, and the wrong answers, draw from streams of their own, so they leave
+    older replays unchanged.
     """
     rates = service.config.rates.as_dict()
     stream = service.rng.hostile if hostile else service.rng.faults
+    stream = service.rng.answers if answers else stream
     return [kind for kind in kinds if stream.random() < rates[kind]]
 
 
 API_HOSTILE = ("gateway_error", "slow_drip", "deep_json", "gzip_bomb")
+API_WRONG = ("gateway_json", "error_500_body", "foreign_record")
 FILE_HOSTILE = ("slow_drip", "bad_range", "gzip_bomb", "redirect_loop")
 
 
@@ -110,6 +123,9 @@ def _handle(
     effectful = kind == "create" or kind.startswith("upload:")
     hits = _draw(service, kinds if effectful else kinds[:2] + kinds[3:])
     hits += _draw(service, API_HOSTILE, hostile=True)
+    hits += _draw(service, API_WRONG, answers=True)
+    if kind != "query" and "foreign_record" in hits:
+        hits.remove("foreign_record")  # only a record can be another task's
     pre = next((k for k in hits if k in ("http_500", "reset")), None)
     if pre is not None:
         service.stats.faults[pre] += 1
@@ -123,6 +139,8 @@ def _handle(
         reply = service.create(auth, body)
     elif kind == "query":
         reply = service.record_info(auth, next(iter(query.get("taskId", [])), None))
+        if "foreign_record" in hits:
+            reply = wrong.foreign_record(service, reply)
     elif kind == "download":
         reply = service.download_url(auth, body)
     elif kind == "catalog":
@@ -139,7 +157,15 @@ def _handle(
     return _after(service, method, path, reply, hits, upload=kind.startswith("upload:"))
 
 
-LOST = ("lost_answer", "malformed_json", "gateway_error", "deep_json", "gzip_bomb")
+LOST = (
+    "lost_answer",
+    "malformed_json",
+    "gateway_error",
+    "deep_json",
+    "gzip_bomb",
+    "gateway_json",
+    "error_500_body",
+)
 
 
 def _after(
@@ -193,6 +219,11 @@ def _hostile(service: KieService, post: str | None) -> Outcome | None:
     if post == "gateway_error":
         status = GATEWAY_STATUSES[service.rng.hostile.randrange(len(GATEWAY_STATUSES))]
         return Outcome(status=status, body=gateway_page(status), content_type="text/html")
+    if post == "gateway_json":
+        status = GATEWAY_STATUSES[service.rng.answers.randrange(len(GATEWAY_STATUSES))]
+        return Outcome(status=status, body=gateway_json(status))
+    if post == "error_500_body":
+        return Outcome(status=200, body=INTERNAL_ERROR)
     if post == "deep_json":
         return Outcome(status=200, body=DEEP_JSON)
     if post == "gzip_bomb":

@@ -44,6 +44,11 @@ class FaultRates:
     # create from a stream of their own, so older seeded replays stay as they were.
     failed_answer: float = 0.0  # the task fails; recordInfo answers body code 501
     expired_answer: float = 0.0  # the task never ends; after 10 minutes, body code 408
+    # Answers that look valid but are wrong (issue 26), from a stream of their own as well.
+    gateway_json: float = 0.0  # HTTP 502/503/504 with a JSON body {"code": 504, ...} (after)
+    error_500_body: float = 0.0  # HTTP 200 {"code": 500, "msg": "Internal server error"} (after)
+    foreign_record: float = 0.0  # recordInfo answered with another task's record (a cache)
+    wrong_media: float = 0.0  # a task's results are not its model's media (a video for an image)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -64,6 +69,7 @@ HOSTILE_KINDS = (
     "gzip_bomb",
     "redirect_loop",
 )
+ANSWER_KINDS = ("gateway_json", "error_500_body", "foreign_record", "wrong_media")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,15 @@ DEEP_JSON = b"[" * 100_000  # nested 100,000 deep, never closed
 _BLOCK = 1 << 20  # the bomb is made of 1 MiB runs of zeros
 
 
+def gateway_json(status: int) -> bytes:
+    """A gateway's error in JSON, shaped like Kie's envelope (what some proxies send)."""
+    reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}[status]
+    return f'{{"code":{status},"msg":"{reason}"}}'.encode()
+
+
+INTERNAL_ERROR = b'{"code":500,"msg":"Internal server error","data":null}'
+
+
 def gateway_page(status: int) -> bytes:
     reason = _REASONS[status]
     return (

@@ -18,7 +18,8 @@ class Streams:
         self.tasks = random.Random(f"{seed}:tasks")  # latency and task-level faults
         self.faults = random.Random(f"{seed}:faults")  # per-request faults
         self.hostile = random.Random(f"{seed}:hostile")  # the faults of hostile servers
-        self.answers = random.Random(f"{seed}:answers")  # recordInfo's 501/408 (records.py)
+        self.records = random.Random(f"{seed}:records")  # recordInfo's 501/408 (records.py)
+        self.answers = random.Random(f"{seed}:answers")  # valid-looking wrong answers
 
     def hex_id(self) -> str:
         """32 lowercase hex digits, the shape of a real captured Kie task id.

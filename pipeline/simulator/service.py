@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from pipeline.manifest.fingerprint import fingerprint
 from pipeline.models.pricing import credits_json
 from pipeline.models.registry import ModelRegistry
+from pipeline.simulator import wrong
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
 from pipeline.simulator.config import SimConfig, apply_changes, new_balances
@@ -214,7 +215,7 @@ class KieService:
             profile_for(self.config, model.media, long),
             refused,
         )
-        answer_code, plan = draw_answer(self.config, self.rng.answers, plan)
+        answer_code, plan = draw_answer(self.config, self.rng.records, plan)
         task = Task(
             task_id=self._fresh_task_id(),
             account=account,
@@ -231,7 +232,7 @@ class KieService:
             result_token=self.rng.hex_id(),
             watermark_token=self.rng.hex_id(),
             media=model.media,
-            ext=extension(model.media, effective),
+            ext=wrong.result_extension(self, extension(model.media, effective)),
             results=model.result_count(effective),
             answer_code=answer_code,
             audio_data=self.config.audio_data and model.media == "audio",
@@ -302,6 +303,10 @@ class KieService:
             if isinstance(gate, Reply):
                 return gate
             return Reply(200, "success", credits_json(self.balances[gate]), gate)
+
+    def record_of(self, task: Task) -> dict[str, Any]:
+        """The task's recordInfo `data` as of now (under the lock)."""
+        return self._record(task, self.clock())
 
     def _record(self, task: Task, now: float) -> dict[str, Any]:
         def urls(token: str, watermark: bool) -> list[str]:

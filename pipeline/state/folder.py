@@ -4,14 +4,16 @@ A nightly workflow may restore the folder from a cache, a user may tidy it by ha
 run opens anything in it:
 - no part of it may be a symbolic link (the state, its lock and log, the media folders and
   their `.part` files): writing through a link writes outside the folder;
-- a folder whose ledger or log shows earlier work must still have its state file, and that
-  file must be ours: a lost state would make the run re-create every job without a word.
-  The way out is `run-pipeline rebuild-state`, which rebuilds it from the ledger and log;
+- a folder whose ledger (JSONL or CSV), log or media show earlier work must still have its
+  state file, that file must be ours, and it must remember some task: a lost state would
+  make the run re-create every job without a word. The way out is `run-pipeline
+  rebuild-state`, which rebuilds it from the ledger and log;
 - every file a state row names must lie inside the folder.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -75,21 +77,43 @@ def _link_message(folder: Path, path: Path) -> str:
 
 
 def earlier_work(folder: Path) -> str | None:
-    """What in the folder shows an earlier run submitted tasks: a ledger row with a task id
-    or a log line recording one; None when nothing does."""
+    """What in the folder shows an earlier run submitted tasks: a ledger row (JSONL or CSV)
+    with a task id, a log line recording one, or a result file (earlier takes included);
+    None when nothing does."""
     ledger = folder / LEDGER_JSONL
     if ledger.is_file():
         for line in _lines(ledger):
             try:
                 row = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(row, dict) and row.get("task_id"):
                 return f"{ledger.name} lists task {row['task_id']} for job {row.get('id')}"
+    table = folder / LEDGER_CSV
+    if table.is_file():
+        with table.open(encoding="utf-8", errors="replace", newline="") as handle:
+            for cells in csv.DictReader(handle):
+                if cells.get("task_id"):
+                    return f"{table.name} lists task {cells['task_id']} for job {cells.get('id')}"
     for log in reversed(log_files(folder)):  # the newest part is the likelier to say
         for line in _lines(log):
             if _SUBMITTED.search(line):
                 return f"{log.name} records a submitted task"
+    for media in MEDIA_DIRS:
+        found = _a_file_under(folder / media)
+        if found is not None:
+            return f"{found.relative_to(folder)} is a result an earlier run downloaded"
+    return None
+
+
+def _a_file_under(top: Path) -> Path | None:
+    """A file anywhere under `top` (links not followed), if there is one."""
+    if top.is_symlink() or not top.is_dir():
+        return None
+    for root, dirs, files in os.walk(top):
+        if files:
+            return Path(root) / sorted(files)[0]
+        dirs.sort()
     return None
 
 
@@ -118,17 +142,33 @@ def state_problem(path: Path) -> str | None:
     return None
 
 
+def _remembers_nothing(path: Path) -> bool:
+    """A state file of ours that holds no attempt at all (what an interrupted rebuild of an
+    older version left)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT 1 FROM attempts LIMIT 1").fetchone() is None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False  # opening it proper says what is wrong
+
+
 def refuse_lost_state(folder: Path, rebuild_hint: str) -> None:
-    """StateError when earlier work shows in the folder but its state file is missing or
-    foreign: running on would submit every job again."""
-    problem = state_problem(folder / STATE_FILE)
+    """StateError when earlier work shows in the folder but its state file is missing,
+    foreign, or remembers no task: running on would submit every job again."""
+    state = folder / STATE_FILE
+    problem = state_problem(state)
+    if problem is None and _remembers_nothing(state):
+        problem = "remembers no task"
     if problem is None:
         return
     evidence = earlier_work(folder)
     if evidence is None:
         return
     raise StateError(
-        f"the state file {folder / STATE_FILE} {problem}, but {evidence}: running now "
+        f"the state file {state} {problem}, but {evidence}: running now "
         f"would pay for those jobs again. Rebuild the state from the ledger and log with "
         f"`{rebuild_hint}` (known tasks are then tracked, not re-created), or use another --out"
     )

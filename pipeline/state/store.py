@@ -320,8 +320,8 @@ class StateStore:
             )
             if self.get(attempt_id).downloaded:
                 self.conn.execute(
-                    "UPDATE attempts SET error_code = NULL, error_message = NULL "
-                    "WHERE id = ? AND error_code = 'download'",
+                    "UPDATE attempts SET error_code = NULL, error_message = NULL, "
+                    "permanent = 0 WHERE id = ? AND error_code = 'download'",
                     (attempt_id,),
                 )
             return self.get(attempt_id)
@@ -362,11 +362,16 @@ class StateStore:
             attempt_id, f"{sql} WHERE attempt_id = ? AND idx = ?", (*params, attempt_id, index)
         )
 
-    def record_download_error(self, attempt_id: int, message: str) -> Attempt:
+    def record_download_error(
+        self, attempt_id: int, message: str, *, permanent: bool = False
+    ) -> Attempt:
+        """A result could not be downloaded; `permanent`: it was refused (a wrong type, a
+        refused host), so the jobs taking it are blocked until a download passes."""
         return self._update(
             attempt_id,
-            "UPDATE attempts SET error_code = 'download', error_message = ? WHERE id = ?",
-            (message, attempt_id),
+            "UPDATE attempts SET error_code = 'download', error_message = ?, permanent = ? "
+            "WHERE id = ?",
+            (message, int(permanent), attempt_id),
         )
 
     def restore(self, rows: Iterable[dict[str, object]]) -> int:

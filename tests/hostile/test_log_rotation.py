@@ -81,6 +81,7 @@ def _lose_state_and_ledger(folder: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         (folder / f"state.sqlite{suffix}").unlink(missing_ok=True)
     (folder / "ledger.jsonl").write_text("")
+    (folder / "ledger.csv").write_text("")  # the guard and rebuild read the CSV too
 
 
 def _run(batch: Batch) -> tuple[int, str]:

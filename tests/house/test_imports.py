@@ -71,9 +71,10 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
             if node.level:
                 anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{anchor}.{base}" if base else anchor
-            # `from pkg import mod` imports the submodule pkg.mod when there is one.
-            found.update(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules)
-            found.add(base)
+            # `from pkg import mod` imports the submodule pkg.mod when there is one (pkg's
+            # __init__ runs too, as it does for any submodule: parents are not edges here).
+            subs = {f"{base}.{a.name}" for a in node.names} & modules
+            found.update(subs or {base})
     return {m for m in found if m in modules and m != name}
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.kie.policy import TRIES
+from pipeline.kie.policy import AMBIGUOUS
 from tests.support.hostile import Conn, Request, hostile, response
 from tests.support.manifests import jobs_yaml
 
-CREATE_TRIES = TRIES["create"]
+# A 500 to a create may follow a made task: each job is tried this often, then left.
+CREATE_TRIES = AMBIGUOUS["create"]
 JOBS = 9
 
 
@@ -45,8 +46,8 @@ def test_creates_of_other_jobs_go_on_while_one_backs_off(
     # tried before any job makes its last try.
     last_try = min(i for i, p in enumerate(prompts) if prompts[: i + 1].count(p) == CREATE_TRIES)
     assert len(set(prompts[:last_try])) == JOBS
-    # And each job was tried CREATE_TRIES times in all, then failed (not left pending).
+    # And each job was tried CREATE_TRIES times in all, then left for the next run, flagged.
     assert len(prompts) == JOBS * CREATE_TRIES
     rows = [json.loads(line) for line in (tmp_path / "out" / "ledger.jsonl").open()]
-    assert {r["status"] for r in rows} == {"failed"}
-    assert all(r["error_code"] == "create" for r in rows)
+    assert {r["status"] for r in rows} == {"pending"}
+    assert all(r["possible_duplicate"] and r["creates"] == CREATE_TRIES for r in rows)

@@ -74,6 +74,15 @@ def run_to_end(
     return proc.returncode, out, err
 
 
+def left_pending(folder: Path) -> bool:
+    """Whether the ledger shows a job left for the next run: a job whose creates met
+    `policy.AMBIGUOUS` ambiguous answers in one run waits there, flagged (issue 26)."""
+    ledger = folder / "ledger.jsonl"
+    if not ledger.is_file():
+        return False
+    return any(json.loads(line)["status"] == "pending" for line in ledger.open())
+
+
 def assert_no_traceback(text: str) -> None:
     for marker in (
         "Traceback (most recent call last)",

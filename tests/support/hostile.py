@@ -88,6 +88,9 @@ def json_answer(body: bytes | str, status: int = 200) -> Handler:
 class _TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The default backlog of 5 drops a burst of concurrent connects, which the client's TCP
+    # then retries a second or more later: timing a test cannot control.
+    request_queue_size = 128
 
     def handle_error(self, request: object, client_address: object) -> None:
         return  # a client that goes away mid-answer is the point of these servers
