@@ -195,7 +195,8 @@ class TaskInfo:
     """The parts of a recordInfo answer the runner needs.
 
     `result_urls` are all of the task's results in Kie's order; `credits` is Kie's
-    `creditsConsumed` (None when not reported)."""
+    `creditsConsumed` (None when not reported); `permanent`: the family's record says the
+    failure is a refusal of the content (Veo's `errorCode` 400), not worth another try."""
 
     task_id: str
     state: str  # waiting | queuing | generating | success | fail
@@ -203,6 +204,7 @@ class TaskInfo:
     fail_code: str | None
     fail_msg: str | None
     credits: float | None = None
+    permanent: bool = False
 
     @property
     def finished(self) -> bool:

@@ -4,6 +4,7 @@ A model file's `price.rule` is one of (see MODEL_FORMAT.md):
   {"flat": 12}                                  credits per task
   {"per_second": 14, "field": "duration"}      credits x int(input[field])
   {"table": [{"when": {...}, "credits": N}, ...], "default": N | null}   first match wins
+      (a row may add "present": [FIELD...] / "absent": [FIELD...], as in RULES.md)
   {"per_result": 18, "field": "max_images"}    credits x input[field] (default 1)
 `check_rule` refuses a malformed rule when the file is loaded, so `credits` can trust its
 shape and only has to cope with inputs (a missing or non-numeric field means "unknown": None).
@@ -62,6 +63,20 @@ def _count(value: Any) -> int | None:
     return None
 
 
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _given(row: Mapping[str, Any], task_input: Mapping[str, Any]) -> bool:
+    """A row's optional `present` / `absent` conditions (a field given and non-empty, or
+    missing, null or empty): how the price list tells image-to-video from text-to-video."""
+    present = row.get("present") or ()
+    absent = row.get("absent") or ()
+    return all(not _empty(task_input.get(f)) for f in present) and all(
+        _empty(task_input.get(f)) for f in absent
+    )
+
+
 def credits(rule: Mapping[str, Any] | None, task_input: Mapping[str, Any]) -> int | None:
     """Credits of one task with `task_input` (defaults already filled in); None: unknown."""
     if rule is None:
@@ -77,7 +92,9 @@ def credits(rule: Mapping[str, Any] | None, task_input: Mapping[str, Any]) -> in
         return None if results is None else int(rule["per_result"]) * results
     for row in rule["table"]:
         when = row["when"]
-        if all(k in task_input and _same(task_input[k], v) for k, v in when.items()):
+        if all(k in task_input and _same(task_input[k], v) for k, v in when.items()) and _given(
+            row, task_input
+        ):
             return int(row["credits"])
     default = rule.get("default")
     return None if default is None else int(default)

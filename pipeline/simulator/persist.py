@@ -61,6 +61,7 @@ def task_to_json(task: Task) -> dict[str, Any]:
         "media": task.media,
         "ext": task.ext,
         "results": task.results,
+        "family": task.family,
     }
 
 
@@ -89,6 +90,7 @@ def task_from_json(data: dict[str, Any], account: int, mono_offset: float) -> Ta
         media=data.get("media", "video"),
         ext=data.get("ext", "mp4"),
         results=int(data.get("results", 1)),
+        family=str(data.get("family", "createTask")),
     )
 
 

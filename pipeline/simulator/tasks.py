@@ -102,6 +102,7 @@ class Task:
     media: str = "video"
     ext: str = "mp4"  # the extension (and so the type) of every result
     results: int = 1  # how many results a success yields
+    family: str = "createTask"  # whose endpoints made it, and so the shape of its record
 
     @property
     def end_mono(self) -> float | None:
@@ -184,4 +185,5 @@ class Task:
             "media": self.media,
             "results": self.results,
             "credits": self.credits,
+            "family": self.family,
         }
