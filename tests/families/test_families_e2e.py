@@ -4,7 +4,10 @@ manifest, state, ledger, gallery and chains as createTask models."""
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
+
+import pytest
 
 from tests.families.conftest import png
 from tests.support.batch import Batch, MakeBatch
@@ -189,3 +192,46 @@ def test_gpt4o_image_yields_several_images(make_batch: MakeBatch) -> None:
     row = batch.ledger()["pic"]
     assert row["outputs"] == 4 or len(row["outputs"]) == 4
     assert (batch.out / "media/pic-4.png").is_file()
+
+
+def test_expired_results_are_refreshed_by_each_familys_download_url(
+    make_batch: MakeBatch,
+) -> None:
+    # Result URLs expire as soon as the task ends: the later download must renew each link.
+    batch = make_batch(url_ttl=0.001)
+    batch.write(
+        "version: 1\njobs:\n  - id: pic\n    model: gpt4o-image\n    prompt: A cat astronaut\n"
+        "    size: '1:1'\n  - id: film\n    model: veo3_fast\n    prompt: A paper boat\n"
+    )
+    assert batch.run("--no-download") == 0
+    assert batch.run() == 0
+    rows = batch.ledger()
+    assert rows["pic"]["status"] == rows["film"]["status"] == "succeeded"
+    assert (batch.out / "media/pic-4.png").is_file() and (batch.out / "media/film.mp4").is_file()
+    asked = [r["path"] for r in batch.sim.requests() if "download-url" in r["path"]]
+    assert asked.count("/api/v1/gpt4o-image/download-url") == 4  # GPT-4o Image's own
+    assert asked.count("/api/v1/common/download-url") == 1  # Veo documents none: the common
+
+
+def test_family_shaped_callbacks_reach_the_runner(
+    make_batch: MakeBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runway and Suno post `task_id`, Veo `taskId`: each callback is taken, for its id."""
+    monkeypatch.setenv("KIE_WEBHOOK_HMAC_KEY", "whsec-families")
+    batch = make_batch(webhook_hmac_key="whsec-families")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    batch.write(
+        "version: 1\njobs:\n  - id: film\n    model: veo3_fast\n    prompt: A paper boat\n"
+        "  - id: clip\n    model: runway\n    prompt: A kite\n    duration: 5\n"
+        "    quality: 720p\n    aspectRatio: '16:9'\n"
+        "  - id: song\n    model: V4_5\n    prompt: A calm piano piece\n"
+        "    customMode: false\n    instrumental: true\n"
+    )
+    url = f"http://127.0.0.1:{port}/kie"
+    assert batch.run("--callback-listen", f"127.0.0.1:{port}", "--callback-url", url) == 0
+    # Delivered = the receiver took it (one without a readable task id is answered 400).
+    assert batch.stats()["callbacks"]["delivered"] == 3
+    sent = [r["body"]["callBackUrl"] for r in creates(batch)]
+    assert sent == [url] * 3  # the run's own, not the placeholder
