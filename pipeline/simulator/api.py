@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pipeline.simulator import families
 from pipeline.simulator.catalog import is_catalog_call
+from pipeline.simulator.families import ROUTES as FAMILY_ROUTES
+from pipeline.simulator.families import Op
 from pipeline.simulator.files import (
     ACCESS_DENIED,
     NO_SUCH_KEY,
@@ -86,7 +87,7 @@ def handle_api(
     headers: Mapping[str, str],
     body: bytes,
 ) -> Outcome:
-    op = families.ROUTES.get((method, path))
+    op = FAMILY_ROUTES.get((method, path))
     kind = ROUTES.get((method, path)) or (op.kind if op else None)
     kind = kind or ("catalog" if is_catalog_call(method, path) else None)
     if kind is None and method == "POST" and path in UPLOAD_ROUTES:
@@ -108,7 +109,7 @@ def _handle(
     query: Mapping[str, list[str]],
     headers: Mapping[str, str],
     body: bytes,
-    op: families.Op | None = None,
+    op: Op | None = None,
 ) -> Outcome:
     kinds = ("http_500", "reset", "lost_answer", "malformed_json", "slow")
     effectful = kind == "create" or kind.startswith("upload:")

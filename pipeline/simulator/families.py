@@ -3,8 +3,8 @@ and callback shapes (Veo 3.1, Runway, Flux Kontext, GPT-4o Image, Suno).
 
 A family's task is the same `Task` as a createTask one (same latency, faults, moderation,
 refunds and result files); only what goes in and what comes out differ, and both are
-translated here: `split` turns a family's flat create body into (model, input, callback),
-`record` and `callback` turn a task's createTask-shaped record into the family's.
+translated here: `split_body` turns a family's flat create body into (model, input, callback),
+`family_record` and `family_callback` turn a task's createTask-shaped record into the family's.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ ROUTES: dict[tuple[str, str], Op] = {
 FOLLOW_UPS = ("veo/extend", "veo/get-4k-video", "veo/get-1080p-video", "runway/extend")
 
 
-def split(op: Op, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], Any] | Reply:
+def split_body(op: Op, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], Any] | Reply:
     """(model, input, callBackUrl) of a family's create body, or Kie's refusal."""
     fields = dict(body)
     callback = fields.pop("callBackUrl", None)
@@ -73,11 +73,7 @@ def split(op: Op, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], Any] | 
     return model, fields, callback
 
 
-def unknown_task(family: str) -> Reply:
-    return Reply(422, RECORD_EMPTY)
-
-
-def record(task: Task, data: dict[str, Any]) -> dict[str, Any]:
+def family_record(task: Task, data: dict[str, Any]) -> dict[str, Any]:
     """The family's record of `task`, from its createTask-shaped record `data`."""
     family = task.family
     if family == "createTask":
@@ -160,11 +156,11 @@ def record(task: Task, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def callback(task: Task, data: dict[str, Any], code: int, msg: str) -> dict[str, Any]:
+def family_callback(task: Task, data: dict[str, Any], code: int, msg: str) -> dict[str, Any]:
     """The callback body Kie posts for a finished task of the family."""
     if task.family == "createTask":
         return {"code": code, "msg": msg, "data": data}
-    shaped = record(task, data)
+    shaped = family_record(task, data)
     if task.family == "runway":
         info = shaped.get("videoInfo") or {}
         body = {

@@ -19,11 +19,19 @@ from urllib.parse import urlsplit
 
 from pipeline.manifest.fingerprint import fingerprint
 from pipeline.models.registry import ModelRegistry
-from pipeline.simulator import families
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
 from pipeline.simulator.config import SimConfig, apply_changes, new_balances
-from pipeline.simulator.families import Op
+from pipeline.simulator.families import (
+    FETCH_FAILED,
+    FOLLOW_UPS,
+    RECORD_EMPTY,
+    ROUTES,
+    Op,
+    family_callback,
+    family_record,
+    split_body,
+)
 from pipeline.simulator.files import Grant, file_path, parse_file_path
 from pipeline.simulator.market import Market, refusal
 from pipeline.simulator.persist import Store, account_id, task_from_json
@@ -173,7 +181,7 @@ class KieService:
         if not isinstance(body, dict):
             return Reply(422, "Request body must be a JSON object")
         if op is not None:
-            return families.split(op, body)
+            return split_body(op, body)
         model_name = body.get("model")
         if not isinstance(model_name, str) or not model_name:
             return Reply(422, "model is required")
@@ -223,7 +231,7 @@ class KieService:
         refused = self.uploads.check_input(task_input, self.base_url, self.wall())
         if refused is not None and family != "createTask":  # these answer it at once
             self.balances[account] += price
-            return Reply(451, families.FETCH_FAILED)
+            return Reply(451, FETCH_FAILED)
         task = Task(
             task_id=self._fresh_task_id(),
             account=account,
@@ -267,12 +275,12 @@ class KieService:
         self, account: int, model: str, task_input: Mapping[str, Any], now: float
     ) -> Reply | None:
         """A follow-up's `taskId` must be a finished task of this account and family."""
-        if model not in families.FOLLOW_UPS:
+        if model not in FOLLOW_UPS:
             return None
         source = self.tasks.get(str(task_input.get("taskId")))
         family = self.market.get(model)
         if source is None or source.account != account or family is None:
-            return Reply(422, families.RECORD_EMPTY)
+            return Reply(422, RECORD_EMPTY)
         if source.family != family.family or source.state(now) != "success":
             return Reply(422, "The source task has not succeeded")
         return None
@@ -293,7 +301,7 @@ class KieService:
             task = self.tasks.get(self._hd.get(key, ""))
             if task is None:
                 body = json.dumps({"taskId": source, "index": int(index) if index.isdigit() else 0})
-                op = families.ROUTES[("GET", "/api/v1/veo/get-1080p-video")]
+                op = ROUTES[("GET", "/api/v1/veo/get-1080p-video")]
                 reply = self._create(gate, body.encode(), now, op)
                 if reply.created is None:
                     return Reply(reply.code, reply.msg, reply.data, gate)
@@ -323,12 +331,12 @@ class KieService:
                 return Reply(422, "taskId is required", account=gate)
             task = self.tasks.get(task_id)
             if family != "createTask" and (task is None or task.family != family):
-                return Reply(422, families.RECORD_EMPTY, account=gate)
+                return Reply(422, RECORD_EMPTY, account=gate)
             if task is None or task.account != gate or task.family != family:
                 if self.config.unknown_task_422:
                     return Reply(422, "recordInfo is null", account=gate)
                 return Reply(404, "Task not found", account=gate)
-            return Reply(200, "success", families.record(task, self._record(task, now)), gate)
+            return Reply(200, "success", family_record(task, self._record(task, now)), gate)
 
     def download_url(self, authorization: str | None, raw: bytes) -> Reply:
         with self.lock:
@@ -401,7 +409,7 @@ class KieService:
             if task.callback_url:
                 record = self._record(task, now)
                 code, msg = (501, record["failMsg"]) if task.plan.fail else (200, "success")
-                envelope = families.callback(task, record, code, msg)
+                envelope = family_callback(task, record, code, msg)
                 self.callbacks.send(task.callback_url, task.task_id, envelope)
         if settled:
             self._save(balances=self.balances, tasks=settled)

@@ -144,3 +144,10 @@ def test_every_family_model_file_names_its_family() -> None:
     assert kinds["kling-2.6/text-to-video"] == "createTask"
     veo = bundled.get("veo3_fast")
     assert veo is not None and "model" not in veo.fields and "callBackUrl" not in veo.fields
+
+
+def test_models_show_names_a_familys_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "show", "veo/get-4k-video"]) == 0
+    out = capsys.readouterr().out
+    assert "  family:  veo (POST /api/v1/veo/get-4k-video)" in out
+    assert "taskId" in out and "index" in out
