@@ -117,8 +117,9 @@ def _limit(text: str) -> tuple[int, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Keep a description the caller chose (the `run-pipeline simulate` sub-parser has one).
     parser.description = parser.description or (
-        "Run a local Kie AI look-alike (createTask, recordInfo, download-url, credit, result "
-        "files of every model in the catalog, and the file host's uploads), faults included. "
+        "Run a local Kie AI look-alike (createTask, recordInfo, download-url, credit, the own "
+        "endpoints of Veo 3.1, Runway, Flux Kontext, GPT-4o Image and Suno, result files of "
+        "every model in the catalog, and the file host's uploads), faults included. "
         "Prints the base URL as the first line on stdout, then runs until SIGINT or SIGTERM. "
         "Introspection for tests: GET /__sim/stats, /__sim/tasks, /__sim/requests, "
         "/__sim/uploads; POST /__sim/control."

@@ -188,6 +188,9 @@ def describe(model: Model, *, bundled: Path) -> list[str]:
         f"  source:  {source.get('url', 'unknown')} (fetched {source.get('fetched', '?')})",
         "  input:",
     ]
+    if model.family != "createTask":  # its own endpoints, not createTask
+        operation = source.get("operation") or "its own endpoints"
+        lines.insert(2, f"  family:  {model.family} ({operation})")
     branches = model.schema.get("oneOf") or [model.schema]
     for index, branch in enumerate(branches, 1):
         if len(branches) > 1:

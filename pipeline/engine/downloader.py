@@ -126,12 +126,12 @@ class Downloader:
         stands: a different one is logged, and only its URL at `index` is taken)."""
         try:
             async with self.queries.slot():
-                url = await self.client.download_url(old)
+                url = await self.client.fresh_url(job.family, attempt.task_id, old)
         except kie.KieError:
             if not attempt.task_id:
                 return old
             async with self.queries.slot():
-                info = await self.client.record_info(attempt.task_id)
+                info = await self.client.record(job.family, attempt.task_id)
             urls = info.result_urls
             if len(urls) != len(attempt.results):
                 self.journal.warning(

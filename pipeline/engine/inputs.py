@@ -131,7 +131,7 @@ class Inputs:
                     f"{ref.job}'s result {ref.index} is not downloaded and checked",
                     permanent=False,
                 )
-        url = await self._result_url(ref, attempt)
+        url = await self._result_url(ref, upstream, attempt)
         if not self.download:
             try:
                 await probe(self.client, url, upstream.media)
@@ -160,13 +160,13 @@ class Inputs:
                 f"cannot read {ref.name}: {exc.strerror or exc}", permanent=False
             ) from None
 
-    async def _result_url(self, ref: OutputRef, attempt: Attempt) -> str:
+    async def _result_url(self, ref: OutputRef, upstream: Job, attempt: Attempt) -> str:
         task_id = attempt.task_id
         assert task_id is not None
         urls = result_urls(attempt)
         if ref.index > len(urls):  # not in the state: ask Kie for the task's results
             info = await self._ask(
-                f"results of {ref.job}", lambda: self.client.record_info(task_id)
+                f"results of {ref.job}", lambda: self.client.record(upstream.family, task_id)
             )
             urls = list(info.result_urls)
             if ref.index > len(urls):
@@ -179,7 +179,8 @@ class Inputs:
         if time.time() - finished < self.fresh_for:
             return url
         fresh = await self._ask(
-            f"a fresh link to {ref.job}'s result", lambda: self.client.download_url(url)
+            f"a fresh link to {ref.job}'s result",
+            lambda: self.client.fresh_url(upstream.family, task_id, url),
         )
         self.refreshed += 1
         return fresh

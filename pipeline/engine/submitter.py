@@ -254,7 +254,9 @@ class Submitter:
                 s.unsent = False
             else:
                 s.attempt = self.journal.resend(s.job, s.attempt, ambiguous=s.ambiguous)
-            task_id = await self.client.create_task(s.job.body(self.callback_url, resolve))
+            task_id = await self.client.create(
+                s.job.family, s.job.body(self.callback_url, resolve), sources=dict(s.job.sources)
+            )
         except InputError as exc:
             self._unresolved(s, exc)
             return

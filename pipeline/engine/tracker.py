@@ -272,7 +272,7 @@ class Tracker:
                 # max_wait holds whatever the server does: a poll still unanswered at the
                 # task's deadline is given up, and the task times out.
                 async with asyncio.timeout(max(active.deadline - now, 0.0)):
-                    info = await self.client.record_info(active.task_id)
+                    info = await self.client.record(active.job.family, active.task_id)
             finally:
                 self.queries.release()
         except TimeoutError:
@@ -309,7 +309,7 @@ class Tracker:
             )
             self.on_success(active.job, attempt, info)
         else:
-            self._failed(active, info.fail_code, info.fail_msg)
+            self._failed(active, info.fail_code, info.fail_msg, permanent=info.permanent)
         self.control.notify()
 
     def _not_answered(self, active: Active, exc: kie.KieError, now: float) -> None:
@@ -353,14 +353,16 @@ class Tracker:
         self._failed(active, "404", f"Kie no longer knows this task ({exc.message})")
         self.control.notify()
 
-    def _failed(self, active: Active, code: str | None, message: str | None) -> None:
+    def _failed(
+        self, active: Active, code: str | None, message: str | None, *, permanent: bool = False
+    ) -> None:
         attempt = self.journal.failed(
             active.job,
             active.attempt,
             active.state,
             code=code,
             message=message or "generation failed",
-            permanent=is_moderation(code, message),
+            permanent=permanent or is_moderation(code, message),
         )
         self.on_failure(active.job, attempt)
 

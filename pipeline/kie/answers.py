@@ -231,7 +231,9 @@ class TaskInfo:
     `creditsConsumed` (None when not reported). `result_json` is a success's result that is
     not a list of files (a detection's or lyrics' `resultObject`, or a shape we do not know),
     as compact JSON cut to MAX_RESULT_JSON characters: kept, so a paid success is never
-    bought again for want of a URL."""
+    bought again for want of a URL.
+    `permanent`: the family's record says the failure is a refusal of the content (Veo's
+    `errorCode` 400), not worth another try."""
 
     task_id: str
     state: KieState
@@ -240,6 +242,7 @@ class TaskInfo:
     fail_msg: str | None
     credits: float | None = None
     result_json: str | None = None
+    permanent: bool = False
 
     @property
     def finished(self) -> bool:

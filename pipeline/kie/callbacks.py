@@ -84,8 +84,11 @@ def parse_task_id(body: bytes) -> str | None:
     except (ValueError, RecursionError):
         return None
     data = envelope.get("data") if isinstance(envelope, dict) else None
+    # Families post their own shapes: `taskId` (createTask, Veo, Flux Kontext, GPT-4o Image)
+    # or `task_id` (Runway, Suno). Only the id is taken; the record is read by polling.
+    task_id = (data.get("taskId") or data.get("task_id")) if isinstance(data, dict) else None
     try:
-        return check_task_id(data.get("taskId") if isinstance(data, dict) else None, "callback")
+        return check_task_id(task_id, "callback")
     except MalformedAnswer:
         return None
 

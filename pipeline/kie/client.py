@@ -13,7 +13,7 @@ answers live in `answers`; every name is re-exported here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,7 +40,6 @@ from pipeline.kie.answers import (
     TaskInfo,
     TransportError,
     Unsendable,
-    check_task_id,
     clean_text,
     ended_task,
     error_for,
@@ -48,6 +47,7 @@ from pipeline.kie.answers import (
     parse_json,
     parse_task_info,
 )
+from pipeline.kie.families import Request, family
 from pipeline.kie.filehosts import FileHosts, FileURLRefused
 
 __all__ = [
@@ -212,31 +212,68 @@ class KieClient:
         return await exchange(self._api, "Kie", self.max_answer, method, path, **kwargs)
 
     async def create_task(self, body: dict[str, Any]) -> str:
-        data = await self._call("POST", "/api/v1/jobs/createTask", create=True, json=body)
-        task_id = data.get("taskId") if isinstance(data, dict) else None
-        return check_task_id(task_id, "createTask answered")
+        """createTask (the family of every market model)."""
+        return await self.create(None, body)
 
     async def record_info(self, task_id: str) -> TaskInfo:
+        """recordInfo; 2026: an unknown task is `422 recordInfo is null` -> NotFound."""
+        return await self.record(None, task_id)
+
+    async def download_url(self, url: str) -> str:
+        return await self.fresh_url(None, None, url)
+
+    # --- family-aware calls: the engine passes the job's family through, never reads it ---
+
+    async def _send(self, request: Request, *, create: bool = False) -> Any:
+        kwargs: dict[str, Any] = {}
+        if request.json is not None:
+            kwargs["json"] = dict(request.json)
+        if request.params is not None:
+            kwargs["params"] = dict(request.params)
+        return await self._call(request.method, request.path, create=create, **kwargs)
+
+    async def create(
+        self,
+        family_name: str | None,
+        body: dict[str, Any],
+        *,
+        sources: Mapping[str, str] | None = None,
+    ) -> str:
+        """Create a task of `body` (`Job.body`'s shape) on its family's endpoint; its id.
+        `sources`: input field -> the model of the job whose task id the field holds."""
+        kind = family(family_name)
+        request = kind.create(body, sources or {})
         try:
-            data = await self._call("GET", "/api/v1/jobs/recordInfo", params={"taskId": task_id})
-        except Rejected as exc:  # 2026: an unknown task is `422 recordInfo is null`
-            if "recordinfo is null" in exc.message.lower():
-                raise NotFound(exc.message, exc.code) from None
-            raise
-        except KieError as exc:  # 501 / 408: the task ended without a result, not the query
-            if exc.code in TASK_ENDED_CODES:
+            data = await self._send(request, create=True)
+        except KieError as exc:
+            raise kind.error(exc, "create") from None
+        return kind.task_id(data, request)
+
+    async def record(self, family_name: str | None, task_id: str) -> TaskInfo:
+        """The task's record on its family's endpoint, as a TaskInfo."""
+        kind = family(family_name)
+        try:
+            data = await self._send(kind.record(task_id))
+        except KieError as exc:
+            if exc.code in TASK_ENDED_CODES:  # 501 / 408: the task ended without a result
                 return ended_task(task_id, exc)
-            raise
-        info = parse_task_info(data)
+            raise kind.error(exc, "record") from None
+        info = kind.read(data, task_id)
         if info.task_id != task_id:  # a caching proxy mixed up its keys: never this task's
             raise MalformedAnswer(
-                f"recordInfo for task {task_id} answered with task {info.task_id}; "
+                f"the record of task {task_id} answered with task {info.task_id}; "
                 "ignored (a proxy or cache in between?)"
             )
         return info
 
-    async def download_url(self, url: str) -> str:
-        data = await self._call("POST", "/api/v1/common/download-url", json={"url": url})
+    async def fresh_url(self, family_name: str | None, task_id: str | None, url: str) -> str:
+        """A new link for an expired result URL: the family's own download-url where Kie
+        documents one (GPT-4o Image), else the common one."""
+        kind = family(family_name)
+        try:
+            data = await self._send(kind.refresh(task_id, url))
+        except KieError as exc:
+            raise kind.error(exc, "refresh") from None
         if isinstance(data, dict):  # some pages show {"url": ...}
             data = data.get("url") or data.get("downloadUrl")
         if not isinstance(data, str) or not data or len(data) > 8192:

@@ -65,7 +65,9 @@ def link(
             continue  # an upstream job was refused (and reported): so is this one, silently
         fingerprints[job_id] = fingerprint(draft.model.name, seen)
     jobs = [
-        _job(d, fingerprints[d.id], edges.get(d.id, ())) for d in drafts if d.id in fingerprints
+        _job(d, fingerprints[d.id], edges.get(d.id, ()), by_id)
+        for d in drafts
+        if d.id in fingerprints
     ]
     return jobs, []
 
@@ -93,6 +95,12 @@ def _check(
     upstream = by_id.get(ref.job)
     if upstream is None:
         return None  # that job has its own errors, reported where it is written
+    if isinstance(ref, TaskRef) and upstream.model.family != draft.model.family:
+        # A task id means something only to the endpoints that made it.
+        return (
+            f"{where}: {draft.model.name} takes the task of a {draft.model.family} job, but "
+            f"job {ref.job!r} ({upstream.model.name}) runs on {upstream.model.family}"
+        )
     if isinstance(ref, OutputRef):
         most = upstream.model.max_results(upstream.input)
         if most is not None and ref.index > most:
@@ -180,9 +188,16 @@ def _order(drafts: list[Draft], edges: Mapping[str, list[tuple[str, Ref]]]) -> l
     return order
 
 
-def _job(draft: Draft, fp: str, edges: Collection[tuple[str, Ref]]) -> Job:
+def _job(
+    draft: Draft, fp: str, edges: Collection[tuple[str, Ref]], by_id: Mapping[str, Draft]
+) -> Job:
     upstream = tuple(dict.fromkeys(up for up, _ in edges))
     files = tuple(r for _, r in draft.refs if isinstance(r, FileRef))
+    sources = tuple(
+        (name, by_id[r.job].model.name)
+        for name, r in draft.refs
+        if isinstance(r, TaskRef) and r.job in by_id
+    )
     return Job(
         id=draft.id,
         model=draft.model.name,
@@ -195,4 +210,6 @@ def _job(draft: Draft, fp: str, edges: Collection[tuple[str, Ref]]) -> Job:
         paused=draft.model.paused,
         files=files,
         upstream=upstream,
+        family=draft.model.family,
+        sources=sources,
     )

@@ -78,6 +78,10 @@ class Job:
     paused: str | None = None  # the model's "paused" message, when Kie paused it
     files: tuple[FileRef, ...] = ()  # local files the input names, in input order
     upstream: tuple[str, ...] = ()  # ids of the jobs whose output or task it takes
+    family: str = "createTask"  # the model's endpoint family; the client's business alone
+    # (input field, model of the job whose task id it holds): a follow-up's source, which
+    # some families need to shape the request (Veo's extend quality follows its source's)
+    sources: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input", MappingProxyType(dict(self.input)))

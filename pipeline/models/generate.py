@@ -3,8 +3,10 @@
 The bundled catalog is generated, not written: every createTask page of the snapshot
 (`schemas/kie-docs/en-<date>/openapi_endpoint_catalog.json`) becomes one model file through
 the conversion `models pull` uses (`docs.model_file` -> `openapi.model_file`), its source the
-page's URL and the snapshot's date. What the snapshot cannot say is a hand edit, kept in
-`schemas/catalog-overlay.json` (see MODEL_FORMAT.md), each entry with its reason:
+page's URL and the snapshot's date; the models of Kie's own-endpoint families (Veo 3.1,
+Runway, Flux Kontext, GPT-4o Image, Suno) come from their operations (`familydocs`). What the
+snapshot cannot say is a hand edit, kept in `schemas/catalog-overlay.json` (see
+MODEL_FORMAT.md), each entry with its reason:
 - `document`: the slug of a page whose schema copies another model's (`model.enum`);
 - `file`: a whole model file the snapshot lacks (the paused Sora 2 models);
 - `status`: a pause; `price`: a price rule (`{rule, prose, source}`); `patch`: a JSON merge
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.models import docs
+from pipeline.models import docs, familydocs
 from pipeline.models.pull import dump
 from pipeline.models.registry import ModelFileError, model_from_data
 from pipeline.paths import schemas_dir
@@ -124,6 +126,11 @@ def build(snapshot: Path, overlay: Any) -> dict[str, dict[str, Any]]:
     for name, entry in pages(catalog, renames).items():
         url = str(entry.get("source_url"))
         data = docs.model_file(entry, fetched=fetched, model=renames.get(url))
+        data["source"]["snapshot"] = f"schemas/kie-docs/{snapshot.name}"
+        files[name] = data
+    for name, data in familydocs.model_files(catalog, fetched=fetched).items():
+        if name in files:
+            raise GenerateError(f"{name} is both a createTask page and a family model")
         data["source"]["snapshot"] = f"schemas/kie-docs/{snapshot.name}"
         files[name] = data
     unused = set(renames.values()) - set(files)

@@ -240,8 +240,9 @@ def input_schema(model: str, document: Any) -> dict[str, Any]:
     if paths != [CREATE_TASK]:
         others = ", ".join(p for p in paths if p != CREATE_TASK) or "none"
         raise Refused(
-            f"{model} is not a job model (its endpoint is {others}, not {CREATE_TASK}); "
-            "run-pipeline runs createTask models only"
+            f"{model} is not a job model (its endpoint is {others}, not {CREATE_TASK}); models of "
+            "Kie's own-endpoint families (Veo 3.1, Runway, Flux Kontext, GPT-4o Image, Suno) "
+            "are bundled with run-pipeline: see `run-pipeline models show`"
         )
     try:
         post = document["paths"][CREATE_TASK]["post"]

@@ -1,12 +1,12 @@
 """Models are data: one JSON file per model, read from kie-models/ folders and the bundled catalog.
 
 A model file (format pinned in MODEL_FORMAT.md) holds the slug sent as createTask's `model`,
-the JSON Schema of its `input`, its output media, whether Kie has paused it, its price rule and
-where it was written from. The bundled catalog lives in `schemas/models/<slug>.json` (a slash
-in the slug makes a subfolder); `run-pipeline models pull` writes the same format under
-`kie-models/`. A manifest's models are looked up in the `kie-models/` folders of the
-manifest's folder and each parent, nearest first, then in the bundled catalog, so a project
-can pin or add models without touching run-pipeline.
+its endpoint family (createTask unless it says otherwise), the JSON Schema of its `input`, its
+output media, whether Kie has paused it, its price rule and where it was written from. The
+bundled catalog lives in `schemas/models/<slug>.json` (a slash in the slug makes a subfolder);
+`run-pipeline models pull` writes the same format under `kie-models/`. A manifest's models are
+looked up in the `kie-models/` folders of the manifest's folder and each parent, nearest first,
+then in the bundled catalog, so a project can pin or add models without touching run-pipeline.
 
 `load_prices()` / `PriceTable` and the `prices.json` they used to read are gone; the shims
 below answer the same questions from the model files until their callers move to
@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from pipeline.errors import EXIT_USAGE, PipelineError
+from pipeline.kie.families import NAMES as FAMILY_NAMES
 from pipeline.models import pricing
 from pipeline.models.pricing import CREDIT_USD
 from pipeline.paths import KIE_MODELS, schemas_dir
@@ -70,6 +71,7 @@ class Model:
     source: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: Path | None = None
     data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    family: str = "createTask"  # Kie's endpoint family (pipeline.kie.families)
 
     def _branches(self) -> list[Mapping[str, Any]]:
         """The object schemas an input may match: the schema, or each branch of its oneOf."""
@@ -178,6 +180,9 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
         since = f" since {status['since']}" if status.get("since") else ""
         paused = str(status.get("message") or f"Kie paused {slug}{since}")
     types = data.get("task_types") or []
+    kind = data.get("family", "createTask")
+    if kind not in FAMILY_NAMES:
+        raise _fail(path, f"`family` must be one of {', '.join(FAMILY_NAMES)}, not {kind!r}")
     model = Model(
         name=slug,
         schema=schema,
@@ -192,6 +197,7 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
         source=source if isinstance(source := data.get("source"), dict) else {},
         path=path,
         data=data,
+        family=kind,
     )
     problem = pricing.check_rule(model.price_rule, model.fields)
     if problem:

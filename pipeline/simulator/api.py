@@ -15,6 +15,8 @@ from typing import Literal
 
 from pipeline.simulator import wrong
 from pipeline.simulator.catalog import is_catalog_call
+from pipeline.simulator.families import ROUTES as FAMILY_ROUTES
+from pipeline.simulator.families import Op
 from pipeline.simulator.files import (
     ACCESS_DENIED,
     NO_SUCH_KEY,
@@ -98,7 +100,9 @@ def handle_api(
     headers: Mapping[str, str],
     body: bytes,
 ) -> Outcome:
-    kind = ROUTES.get((method, path)) or ("catalog" if is_catalog_call(method, path) else None)
+    op = FAMILY_ROUTES.get((method, path))
+    kind = ROUTES.get((method, path)) or (op.kind if op else None)
+    kind = kind or ("catalog" if is_catalog_call(method, path) else None)
     if kind is None and method == "POST" and path in UPLOAD_ROUTES:
         kind = "upload:" + UPLOAD_ROUTES[path]
     if kind is None:
@@ -107,7 +111,7 @@ def handle_api(
     # One lock over the draw, the effect and the bookkeeping: concurrent calls then consume
     # the fault stream in the same order as they change the service state.
     with service.lock:
-        return _handle(service, kind, method, path, query, headers, body)
+        return _handle(service, kind, method, path, query, headers, body, op)
 
 
 def _handle(
@@ -118,6 +122,7 @@ def _handle(
     query: Mapping[str, list[str]],
     headers: Mapping[str, str],
     body: bytes,
+    op: Op | None = None,
 ) -> Outcome:
     kinds = ("http_500", "reset", "lost_answer", "malformed_json", "slow")
     effectful = kind == "create" or kind.startswith("upload:")
@@ -135,12 +140,15 @@ def _handle(
             return Outcome(status=500, body=ERROR_PAGE, content_type="text/html")
         return Outcome(action="reset")
     auth = headers.get("authorization")
+    task_id = next(iter(query.get("taskId", [])), None)
     if kind == "create":
-        reply = service.create(auth, body)
+        reply = service.create(auth, body, op)
     elif kind == "query":
-        reply = service.record_info(auth, next(iter(query.get("taskId", [])), None))
+        reply = service.record_info(auth, task_id, op.family if op else "createTask")
         if "foreign_record" in hits:
             reply = wrong.foreign_record(service, reply)
+    elif kind == "hd":
+        reply = service.hd_video(auth, query)
     elif kind == "download":
         reply = service.download_url(auth, body)
     elif kind == "catalog":
@@ -154,7 +162,16 @@ def _handle(
             reply = handle_upload(service, kind.split(":")[1], headers, body)
         finally:
             service.lock.acquire()
-    return _after(service, method, path, reply, hits, upload=kind.startswith("upload:"))
+    sent = _logged_body(body) if kind == "create" else None
+    return _after(service, method, path, reply, hits, upload=kind.startswith("upload:"), sent=sent)
+
+
+def _logged_body(body: bytes) -> object:
+    """A create's body as the request log keeps it (for tests and the closing note)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body[:200].decode("utf-8", "replace")
 
 
 LOST = (
@@ -175,6 +192,7 @@ def _after(
     reply: Reply,
     hits: list[str],
     upload: bool = False,
+    sent: object = None,
 ) -> Outcome:
     config = service.config
     status = 429 if reply.code == 429 and config.http_429 else 200
@@ -201,6 +219,7 @@ def _after(
         None if post == "lost_answer" else status,
         reply.code if answered else None,
         post,
+        sent,
     )
     if post == "lost_answer":
         return Outcome(action="close")

@@ -103,6 +103,10 @@ def _ref(key: str) -> str:
 
 def openapi_document(model: Model) -> dict[str, Any]:
     """The catalog document of one bundled model."""
+    # A family model's document names its own endpoint, as Kie's would: not a createTask job.
+    path = CREATE_TASK
+    if model.family != "createTask":
+        path = str(model.source.get("operation") or "").split(" ")[-1] or model.family
     input_key = f"{model.title} Input "  # a trailing space, as some of Kie's keys have
     request_key = f"{model.title} Request"
     answer_key = "response not with recordId"
@@ -127,7 +131,7 @@ def openapi_document(model: Model) -> dict[str, Any]:
         "openapi": "3.0.1",
         "info": {"title": "", "description": "", "version": "1.0.0"},
         "paths": {
-            CREATE_TASK: {
+            path: {
                 "post": {
                     "summary": model.title,
                     "requestBody": {

@@ -42,6 +42,7 @@ class SimModel:
     max_results: Any = 1  # an int, or {"field": name, "default": n}
     paused: str | None = None  # the paused message, when the model file says paused
     price: Any = None  # the price rule of the model file, or None
+    family: str = "createTask"  # the endpoints that run it
 
     def defaults(self) -> dict[str, Any]:
         props = self.schema.get("properties", {})
@@ -138,6 +139,7 @@ class Market:
                 max_results=output.get("max_results", 1),
                 paused=paused,
                 price=_rule((data.get("price") or {}).get("rule")),
+                family=str(data.get("family") or "createTask"),
             )
         # The older format: the file is the input schema; prices in schemas/prices.json.
         return SimModel(

@@ -65,6 +65,7 @@ def task_to_json(task: Task) -> dict[str, Any]:
         "results": task.results,
         "answer_code": task.answer_code,
         "audio_data": task.audio_data,
+        "family": task.family,
     }
 
 
@@ -95,6 +96,7 @@ def task_from_json(data: dict[str, Any], account: int, mono_offset: float) -> Ta
         results=int(data.get("results", 1)),
         answer_code=data.get("answer_code"),
         audio_data=bool(data.get("audio_data", False)),
+        family=str(data.get("family", "createTask")),
     )
 
 

@@ -25,6 +25,16 @@ from pipeline.simulator import wrong
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
 from pipeline.simulator.config import SimConfig, apply_changes, new_balances
+from pipeline.simulator.families import (
+    FETCH_FAILED,
+    FOLLOW_UPS,
+    RECORD_EMPTY,
+    ROUTES,
+    Op,
+    family_callback,
+    family_record,
+    split_body,
+)
 from pipeline.simulator.files import Grant, file_path, parse_file_path
 from pipeline.simulator.market import Market, refusal
 from pipeline.simulator.persist import Store, account_id, task_from_json
@@ -63,6 +73,7 @@ class KieService:
         self._create_windows = [SlidingWindow() for _ in self._accounts]
         self._query_windows = [SlidingWindow() for _ in self._accounts]
         self.tasks: dict[str, Task] = {}
+        self._hd: dict[tuple[int, str, str], str] = {}  # Veo 1080p: (account, task, index)
         self.grants: dict[str, Grant] = {}
         self.uploads = UploadStore()
         self._ends: list[tuple[float, str]] = []  # (end time, taskId) not yet settled
@@ -156,42 +167,58 @@ class KieService:
             )
         return account
 
-    def create(self, authorization: str | None, body: bytes) -> Reply:
+    def create(self, authorization: str | None, body: bytes, op: Op | None = None) -> Reply:
+        """A create: createTask, or (`op`) a family's own create endpoint."""
         with self.lock:
             now = self.clock()
             self._settle_due(now)
             gate = self._gate(authorization, "create", now)
             if isinstance(gate, Reply):
                 return gate
-            reply = self._create(gate, body, now)
+            reply = self._create(gate, body, now, op)
             return Reply(reply.code, reply.msg, reply.data, gate, reply.created)
 
-    def _create(self, account: int, raw: bytes, now: float) -> Reply:
+    def _split(self, raw: bytes, op: Op | None) -> tuple[str, dict[str, Any], Any] | Reply:
+        """(model, input, callBackUrl) of a create body, createTask's or a family's."""
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return Reply(422, "Request body is not valid JSON")
         if not isinstance(body, dict):
             return Reply(422, "Request body must be a JSON object")
+        if op is not None:
+            return split_body(op, body)
         model_name = body.get("model")
         if not isinstance(model_name, str) or not model_name:
             return Reply(422, "model is required")
-        if model_name in self.config.disabled_models:
-            return Reply(505, f"The model {model_name} is currently disabled")
-        model = self.market.get(model_name)
-        if model is None:
-            return Reply(500, NOT_SUPPORTED)
-        if model.paused is not None and self.config.model_pauses:
-            return Reply(500, PAUSED)
         task_input = body.get("input")
         if not isinstance(task_input, dict):
             return Reply(422, "input is required and must be an object")
+        return model_name, task_input, body.get("callBackUrl")
+
+    def _create(self, account: int, raw: bytes, now: float, op: Op | None = None) -> Reply:
+        split = self._split(raw, op)
+        if isinstance(split, Reply):
+            return split
+        model_name, task_input, callback = split
+        if model_name in self.config.disabled_models:
+            return Reply(505, f"The model {model_name} is currently disabled")
+        model = self.market.get(model_name)
+        family = op.family if op is not None else "createTask"
+        if model is None or model.family != family:
+            return Reply(500, NOT_SUPPORTED)
+        if model.paused is not None and self.config.model_pauses:
+            return Reply(500, PAUSED)
         invalid = refusal(model, task_input, self.config.validation_500)
         if invalid is not None:
             return Reply(*invalid)
-        callback = body.get("callBackUrl")
         if callback is not None and not _is_http_url(callback):
             return Reply(422, "callBackUrl must be an http(s) URL")
+        source = self._source(account, model_name, task_input, now)
+        if isinstance(source, Reply):
+            return source
+        body = {"model": model_name, "input": task_input}
+        body.update({"callBackUrl": callback} if callback is not None else {})
         # Price and identity use the schema defaults filled in, as the live service would
         # apply them: sending {"prompt": p} and {"prompt": p, "n_frames": "10"} is one job.
         effective = {**model.defaults(), **task_input}
@@ -208,6 +235,9 @@ class KieService:
         seconds = model.seconds(effective) or 0
         long = model.media == "video" and ("upscale" in model_name or seconds >= 15)
         refused = self.uploads.check_input(task_input, self.base_url, self.wall())
+        if refused is not None and family != "createTask":  # these answer it at once
+            self.balances[account] += price
+            return Reply(451, FETCH_FAILED)
         plan = plan_task(
             self.config,
             self.rng.tasks,
@@ -236,6 +266,7 @@ class KieService:
             results=model.result_count(effective),
             answer_code=answer_code,
             audio_data=self.config.audio_data and model.media == "audio",
+            family=family,
         )
         self.tasks[task.task_id] = task
         self.stats.creates += 1
@@ -250,7 +281,55 @@ class KieService:
             pass
         return task_id
 
-    def record_info(self, authorization: str | None, task_id: str | None) -> Reply:
+    def _source(
+        self, account: int, model: str, task_input: Mapping[str, Any], now: float
+    ) -> Reply | None:
+        """A follow-up's `taskId` must be a finished task of this account and family."""
+        if model not in FOLLOW_UPS:
+            return None
+        source = self.tasks.get(str(task_input.get("taskId")))
+        family = self.market.get(model)
+        if source is None or source.account != account or family is None:
+            return Reply(422, RECORD_EMPTY)
+        if source.family != family.family or source.state(now) != "success":
+            return Reply(422, "The source task has not succeeded")
+        return None
+
+    def hd_video(self, authorization: str | None, query: Mapping[str, list[str]]) -> Reply:
+        """Veo's `GET get-1080p-video`: starts the 1080p version of a task on the first call
+        (a task of its own, billed then), answers its URL once it is ready."""
+        with self.lock:
+            now = self.clock()
+            self._settle_due(now)
+            self.stats.queries += 1
+            gate = self._gate(authorization, "query", now)
+            if isinstance(gate, Reply):
+                return gate
+            source = next(iter(query.get("taskId", [])), "")
+            index = next(iter(query.get("index", [])), "0")
+            key = (gate, source, index)
+            task = self.tasks.get(self._hd.get(key, ""))
+            if task is None:
+                body = json.dumps({"taskId": source, "index": int(index) if index.isdigit() else 0})
+                op = ROUTES[("GET", "/api/v1/veo/get-1080p-video")]
+                reply = self._create(gate, body.encode(), now, op)
+                if reply.created is None:
+                    return Reply(reply.code, reply.msg, reply.data, gate)
+                task = reply.created
+                self._hd[key] = task.task_id
+            record = self._record(task, now)
+            if task.state(now) == "fail":
+                return Reply(
+                    400, str(record.get("failMsg") or "1080P generation failed"), None, gate
+                )
+            urls = (record.get("response") or {}).get("resultUrls") or []
+            data = {"resultUrl": urls[0] if urls else None}
+            msg = "success" if urls else "1080P is processing. It should be ready in 1-2 minutes."
+            return Reply(200, msg, data, gate)
+
+    def record_info(
+        self, authorization: str | None, task_id: str | None, family: str = "createTask"
+    ) -> Reply:
         with self.lock:
             now = self.clock()
             self._settle_due(now)
@@ -261,11 +340,21 @@ class KieService:
             if not task_id:
                 return Reply(422, "taskId is required", account=gate)
             task = self.tasks.get(task_id)
-            if task is None or task.account != gate or unknown(self.config, task, now):
+            if family != "createTask" and (task is None or task.family != family):
+                return Reply(422, RECORD_EMPTY, account=gate)
+            if (
+                task is None
+                or task.account != gate
+                or task.family != family
+                or unknown(self.config, task, now)
+            ):
                 if self.config.unknown_task_422:
                     return Reply(422, "recordInfo is null", account=gate)
                 return Reply(404, "Task not found", account=gate)
-            return record_answer(self.config, task, self._record(task, now), now, gate)
+            reply = record_answer(self.config, task, self._record(task, now), now, gate)
+            if reply.code == 200 and isinstance(reply.data, dict):
+                return Reply(200, "success", family_record(task, reply.data), gate)
+            return reply
 
     def download_url(self, authorization: str | None, raw: bytes) -> Reply:
         with self.lock:
@@ -342,7 +431,7 @@ class KieService:
             if task.callback_url:
                 record = self._record(task, now)
                 code, msg = (501, record["failMsg"]) if task.plan.fail else (200, "success")
-                envelope = {"code": code, "msg": msg, "data": record}
+                envelope = family_callback(task, record, code, msg)
                 self.callbacks.send(task.callback_url, task.task_id, envelope)
         if settled:
             self._save(balances=self.balances, tasks=settled)

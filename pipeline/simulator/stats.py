@@ -41,6 +41,7 @@ class Stats:
         http_status: int | None,
         code: int | None,
         fault: str | None,
+        body: Any = None,
     ) -> None:
         """One API request: `code` is the envelope code, None when no JSON answer was sent."""
         self.request_count += 1
@@ -57,6 +58,7 @@ class Stats:
                 "http_status": http_status,
                 "code": code,
                 "fault": fault,
+                **({"body": body} if body is not None else {}),
             }
         )
 

@@ -106,6 +106,7 @@ class Task:
     results: int = 1  # how many results a success yields
     answer_code: int | None = None  # recordInfo's body code for it, when not 200 (records.py)
     audio_data: bool = False  # its results listed as `data[].audio_url` (Kie's audio models)
+    family: str = "createTask"  # whose endpoints made it, and so the shape of its record
 
     @property
     def end_mono(self) -> float | None:
@@ -199,4 +200,5 @@ class Task:
             "media": self.media,
             "results": self.results,
             "credits": credits_json(self.credits),
+            "family": self.family,
         }

@@ -54,7 +54,9 @@ def test_pull_of_every_bundled_model_reproduces_its_input_schema(
     fast_sim: Simulator, tmp_path: Path
 ) -> None:
     bundled = ModelRegistry()
-    names = bundled.names()
+    # Models of Kie's own-endpoint families are bundled, not pulled: their catalog documents
+    # name their own endpoints, as Kie's would, and pull refuses them (tests/families).
+    names = [n for n in bundled.names() if (m := bundled.get(n)) and m.family == "createTask"]
 
     async def go() -> None:
         async with KieClient(fast_sim.base_url, KEY) as client:

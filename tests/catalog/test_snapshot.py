@@ -75,7 +75,11 @@ def test_the_command_regenerates_the_committed_catalog(tmp_path: Path) -> None:
     )
     # Every createTask model of the snapshot, once (English pages; 2 slugs fixed by the
     # overlay), and the paused Sora 2 files beside them.
-    assert len(files) == 138 and {"sora-2-text-to-video", "sora-2-pro-text-to-video"} <= set(files)
+    # The 17 models of Kie's own-endpoint families come from their operations (familydocs).
+    assert len(files) == 138 + 17 and {"sora-2-text-to-video", "sora-2-pro-text-to-video"} <= set(
+        files
+    )
+    assert sum(1 for f in files.values() if f.get("family")) == 17
     assert len(job_pages()) == 141
 
 

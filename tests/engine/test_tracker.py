@@ -35,6 +35,9 @@ class ScriptedKie:
         self.script = {task: deque(answers) for task, answers in script.items()}
         self.polls: list[str] = []
 
+    async def record(self, family: str | None, task_id: str) -> kie.TaskInfo:
+        return await self.record_info(task_id)
+
     async def record_info(self, task_id: str) -> kie.TaskInfo:
         self.polls.append(task_id)
         answers = self.script[task_id]

@@ -99,6 +99,16 @@ class FakeKie:
         await self._enter("credit")
         return 1e9
 
+    # The families' calls: this fake is one createTask-shaped Kie whatever the family.
+    async def create(self, family: str | None, body: dict[str, Any], *, sources: Any = None) -> str:
+        return await self.create_task(body)
+
+    async def record(self, family: str | None, task_id: str) -> kie.TaskInfo:
+        return await self.record_info(task_id)
+
+    async def fresh_url(self, family: str | None, task_id: str | None, url: str) -> str:
+        return await self.download_url(url)
+
     async def create_task(self, body: dict[str, Any]) -> str:
         await self._enter("create")
         fp = fingerprint(body["model"], body["input"])
