@@ -120,10 +120,13 @@ def _money(credits: float) -> str:
 def money_line(summary: RunSummary) -> str:
     """This run's money, honestly: the estimate called one, creates that may have been
     duplicated counted, and Kie's own figure where it gave one."""
-    creates = f"{summary.creates} create(s)"
+    notes = []
+    if summary.creates != summary.created:  # 429s, refusals, calls that never connected
+        notes.append(f"{summary.creates} create calls")
     duplicates = sum(1 for d in summary.decisions for a in d.current if a.possible_duplicate)
     if duplicates:
-        creates += f" ({duplicates} may have made a duplicate task, see possible_duplicate)"
+        notes.append(f"{duplicates} may have made a duplicate task, see possible_duplicate")
+    creates = f"{summary.created} task(s) created" + (f" ({'; '.join(notes)})" if notes else "")
     text = f"{creates}, estimated {_money(summary.credits_committed)}"
     if summary.reported_tasks:
         text += (
