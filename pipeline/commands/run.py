@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from pipeline.cli import report
 from pipeline.cli.requests import RunRequest
 from pipeline.commands.folder import read_decisions
-from pipeline.engine.planner import PlanOptions, estimate
+from pipeline.engine.planner import PlanOptions, estimate, unpriced_jobs
 from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
 from pipeline.events import Listener, RunTotals
 from pipeline.kie.target import Target, resolve_target, simulated
@@ -29,12 +29,11 @@ SIMULATE_TIME_SCALE = 0.01
 
 
 def refuse_unpriced(manifest: Manifest, folder: Path, options: PlanOptions) -> None:
-    """A budget (max_credits) cannot be kept blindly: jobs to submit whose model has no
-    known price are refused before anything is sent."""
+    """A budget (max_credits) cannot be kept blindly: jobs the run would submit whose model
+    has no known price, at any stage of a pipeline (a job waiting for its upstream jobs is
+    submitted by the same run), are refused before anything is sent."""
     decisions, _ = read_decisions(manifest, folder, options, missing_ok=True)
-    unpriced = sorted(
-        {d.job.model for d in decisions if d.action == "submit" and d.job.credits is None}
-    )
+    unpriced = sorted({d.job.model for d in unpriced_jobs(decisions)})
     if unpriced:
         raise UsageError(
             f"max_credits is set, but the price of {', '.join(unpriced)} is unknown, so the "

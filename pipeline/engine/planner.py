@@ -244,6 +244,12 @@ def price_of(job: Job) -> int | None:
     return job.credits
 
 
+def unpriced_jobs(decisions: Sequence[Decision]) -> list[Decision]:
+    """The jobs the next run would submit, at every stage of a pipeline, whose price is
+    unknown: what `max_credits` refuses (a budget cannot be kept blindly)."""
+    return [d for d in decisions if d.action in ("submit", "wait") and price_of(d.job) is None]
+
+
 def estimate(decisions: Sequence[Decision]) -> Estimate:
     """Credits the next run would commit to new submissions, those of jobs waiting for
     other jobs included (an estimate: Kie's reported figure, where it gives one, is the

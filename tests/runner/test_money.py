@@ -4,6 +4,7 @@ counts once until proven otherwise. Checked against the simulator's own books.""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli.main import main
+from pipeline.paths import schemas_dir
 from tests.support.batch import KEY, Batch, MakeBatch
 
 
@@ -90,3 +92,41 @@ def test_a_resume_against_429s_estimates_what_kie_charged(
     made = set(batch.sim.service.tasks) - before
     assert batch.stats()["rate_limited"]["create"] > limited  # the resume met 429s
     assert _estimate(out) == (len(made), _charged(batch, made))
+
+
+def _unpriced_copy(folder: Path, source: str, name: str) -> None:
+    """A bundled model file copied into the manifest's kie-models/ without a price rule."""
+    data = json.loads((schemas_dir() / "models" / f"{source}.json").read_text())
+    data["model"] = name
+    data["price"] = {"prose": "unknown", "rule": None}
+    target = folder / "kie-models" / f"{name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data))
+
+
+CHAIN = """\
+version: 1
+settings:
+  max_credits: 500
+jobs:
+  - id: film
+    model: kling-2.6/text-to-video
+    sound: false
+    prompt: A lamp on an oak table
+  - id: hd
+    model: test/upscale
+    video_url: {output: film}
+"""
+
+
+@pytest.mark.parametrize("source", ["{output: film}", "https://example.com/film.mp4"])
+def test_a_budget_refuses_an_unpriced_job_at_any_stage_before_anything_is_sent(
+    batch: Batch, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    _unpriced_copy(batch.manifest.parent, "topaz/video-upscale", "test/upscale")
+    batch.write(CHAIN.replace("{output: film}", source))
+    assert batch.run() == 2
+    err = capsys.readouterr().err
+    assert "test/upscale" in err and "max_credits" in err
+    stats = batch.stats()
+    assert stats["creates"] == 0 and stats["uploads"] == 0 and stats["credit_calls"] == 0
