@@ -29,16 +29,20 @@ def read_decisions(
     *,
     missing_ok: bool,
     readonly: bool = True,
+    rebind: bool = False,
 ) -> tuple[list[Decision], bool]:
     """The decisions from the folder's state file, read-only (a file of an older schema is
     then read through a copy migrated in memory; `readonly=False` migrates the file itself,
     for a caller holding the folder's lock). Without a state file every job is new when
-    `missing_ok` (a dry run before the first run), else see `require_state`."""
+    `missing_ok` (a dry run before the first run), else see `require_state`. `rebind`: read
+    a folder bound to another manifest path (--rebind; the run itself records the new one)."""
     state_path = folder / STATE_FILE
     if not state_path.exists():
         if missing_ok:
             return plan(manifest, {}, options), False
         require_state(folder)
     bound_to = str(manifest.path.resolve())
-    with StateStore.open(state_path, readonly=readonly, manifest=bound_to) as store:
+    with StateStore.open(
+        state_path, readonly=readonly, manifest=bound_to, rebind=rebind
+    ) as store:
         return plan(manifest, store.attempts_by_job(), options), True

@@ -28,11 +28,13 @@ SIMULATOR_KEY = "sim-key"
 SIMULATE_TIME_SCALE = 0.01
 
 
-def refuse_unpriced(manifest: Manifest, folder: Path, options: PlanOptions) -> None:
+def refuse_unpriced(
+    manifest: Manifest, folder: Path, options: PlanOptions, *, rebind: bool = False
+) -> None:
     """A budget (max_credits) cannot be kept blindly: jobs the run would submit whose model
     has no known price, at any stage of a pipeline (a job waiting for its upstream jobs is
     submitted by the same run), are refused before anything is sent."""
-    decisions, _ = read_decisions(manifest, folder, options, missing_ok=True)
+    decisions, _ = read_decisions(manifest, folder, options, missing_ok=True, rebind=rebind)
     unpriced = sorted({d.job.model for d in unpriced_jobs(decisions)})
     if unpriced:
         raise UsageError(
@@ -67,12 +69,14 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
     folder = request.folder
     plan_options = PlanOptions.of(settings, retry_failed=request.retry_failed)
     if request.dry_run:
-        decisions, has_state = read_decisions(manifest, folder, plan_options, missing_ok=True)
+        decisions, has_state = read_decisions(
+            manifest, folder, plan_options, missing_ok=True, rebind=request.rebind
+        )
         est = estimate(decisions)
         print(report.plan_table(manifest, decisions, est, has_state=has_state), file=stdout)
         return EXIT_OK
     if settings.max_credits is not None:
-        refuse_unpriced(manifest, folder, plan_options)
+        refuse_unpriced(manifest, folder, plan_options, rebind=request.rebind)
     if request.simulate:
         request = replace(request, time_scale=request.time_scale or SIMULATE_TIME_SCALE)
     # Imported here: validate, --dry-run and status never load the HTTP stack.
