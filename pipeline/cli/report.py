@@ -119,7 +119,7 @@ def _money(credits: float) -> str:
 
 def money_line(summary: RunSummary) -> str:
     """This run's money, honestly: the estimate called one, creates that may have been
-    duplicated counted, and Kie's own figure where it gave one."""
+    duplicated counted, and Kie's own figure where it gave one, each with its scope."""
     notes = []
     if summary.creates != summary.created:  # 429s, refusals, calls that never connected
         notes.append(f"{summary.creates} create calls")
@@ -127,11 +127,13 @@ def money_line(summary: RunSummary) -> str:
     if duplicates:
         notes.append(f"{duplicates} may have made a duplicate task, see possible_duplicate")
     creates = f"{summary.created} task(s) created" + (f" ({'; '.join(notes)})" if notes else "")
-    text = f"{creates}, estimated {_money(summary.credits_committed)}"
+    # Each figure names its scope: the estimate covers the tasks this run made, Kie's
+    # figure the tasks that ended in this run (some made by an earlier run).
+    text = f"{creates}, estimated {_money(summary.credits_committed)} for those"
     if summary.reported_tasks:
         text += (
-            f"; Kie reported {_money(summary.credits_reported)} for "
-            f"{summary.reported_tasks} finished task(s)"
+            f"; Kie reported {_money(summary.credits_reported)} for the "
+            f"{summary.reported_tasks} task(s) that ended in this run"
         )
     return text
 

@@ -42,7 +42,5 @@ def read_decisions(
             return plan(manifest, {}, options), False
         require_state(folder)
     bound_to = str(manifest.path.resolve())
-    with StateStore.open(
-        state_path, readonly=readonly, manifest=bound_to, rebind=rebind
-    ) as store:
+    with StateStore.open(state_path, readonly=readonly, manifest=bound_to, rebind=rebind) as store:
         return plan(manifest, store.attempts_by_job(), options), True

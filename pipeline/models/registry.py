@@ -8,9 +8,9 @@ in the slug makes a subfolder); `run-pipeline models pull` writes the same forma
 manifest's folder and each parent, nearest first, then in the bundled catalog, so a project
 can pin or add models without touching run-pipeline.
 
-`load_prices()` / `PriceTable` and the `prices.json` they used to read are gone; the shims
-below answer the same questions from the model files until their callers move to
-`Model.price_for`.
+A job's price is decided once, by the manifest loader from the model file the manifest
+resolves (`Job.credits`, read through `planner.price_of`): the dry run, the budget, the
+summary and the gallery all read that figure.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,6 @@ __all__ = [
     "Model",
     "ModelFileError",
     "ModelRegistry",
-    "PriceTable",
-    "load_prices",
 ]
 
 
@@ -250,25 +247,3 @@ class ModelRegistry:
                 if MODEL_NAME.fullmatch(name):
                     found.add(name)
         return sorted(found)
-
-
-# --- compatibility: the price table callers read before prices lived in the model files ---
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    """Prices by model name, answered from the model files of `registry`."""
-
-    registry: ModelRegistry = field(default_factory=ModelRegistry)
-    credit_usd: float = CREDIT_USD
-
-    def credits_for(self, model: str, task_input: Mapping[str, Any]) -> int | None:
-        """Credits one task of `model` with `task_input` costs, or None when unknown."""
-        found = self.registry.get(model)
-        return None if found is None else found.price_for(task_input)
-
-
-@cache
-def load_prices() -> PriceTable:
-    """The prices of the bundled catalog (compat shim: prefer `Model.price_for`)."""
-    return PriceTable()

@@ -21,10 +21,10 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.engine.planner import Decision
+from pipeline.engine.planner import Decision, price_of
 from pipeline.manifest import Job, Manifest
 from pipeline.manifest.refs import as_text
-from pipeline.models.registry import PriceTable, load_prices
+from pipeline.models.registry import CREDIT_USD
 from pipeline.outputs.players import player, strip
 from pipeline.outputs.takes import TAKES_CSS, takes
 from pipeline.status import LEDGER_ORDER, label
@@ -100,32 +100,32 @@ _STYLE = _CSS + TAKES_CSS
 
 @dataclass(frozen=True)
 class Summary:
-    """The numbers at the top of the page."""
+    """The numbers at the top of the page. The money figures share one scope, named on the
+    page: the tasks of the jobs' current versions (earlier takes are not counted)."""
 
     jobs: int
     counts: Mapping[str, int]  # ledger status -> jobs, every status of LEDGER_ORDER present
-    attempts: int  # submissions of the jobs' current versions (as in the ledger)
-    credits: int  # estimated from prices.json for those submissions
-    unpriced: int  # submissions of a model without a price entry
+    attempts: int  # tasks of the jobs' current versions that exist or may (as in the ledger)
+    credits: int  # those tasks at the price the dry run shows (the planner's)
+    unpriced: int  # of those tasks, the ones of a model without a known price
     usd: float
     files: int  # results on disk
     bytes: int
-    reported: float  # credits Kie reported for the latest tasks (creditsConsumed)
-    unreported: int  # tasks that ended without a figure
+    reported: float  # credits Kie reported for those tasks (creditsConsumed)
+    unreported: int  # of those tasks, the ones that ended without a figure
 
 
-def summarize(
-    rows: Sequence[Mapping[str, Any]], jobs: Sequence[Job], prices: PriceTable
-) -> Summary:
-    """Counts and spend. Credits are price x submissions, the same estimate the runner's
-    `max_credits` budget uses (Kie may refund failed tasks; the balance is the truth)."""
+def summarize(decisions: Sequence[Decision], rows: Sequence[Mapping[str, Any]]) -> Summary:
+    """Counts and spend. Credits are price x tasks, the same estimate the dry run and the
+    runner's `max_credits` budget use (Kie may refund failed tasks; the balance is the
+    truth), beside what Kie reported for the same tasks."""
     counts: dict[str, int] = dict.fromkeys(LEDGER_ORDER, 0)
     credits = unpriced = attempts = files = size = unreported = 0
     reported = 0.0
-    for job, r in zip(jobs, rows, strict=True):
+    for decision, r in zip(decisions, rows, strict=True):
         counts[r["status"]] = counts.get(r["status"], 0) + 1
         attempts += r["attempts"]
-        price = prices.credits_for(job.model, job.input)
+        price = price_of(decision.job)
         if price is None:
             unpriced += r["attempts"]
         else:
@@ -134,17 +134,18 @@ def summarize(
             if output["file"]:
                 files += 1
                 size += output["bytes"] or 0
-        if r["credits"] is not None:
-            reported += r["credits"]
-        elif r["completed_at"]:
-            unreported += 1
+        for task in decision.current:
+            if task.credits is not None:
+                reported += task.credits
+            elif task.task_id and task.completed_at:
+                unreported += 1
     return Summary(
         len(rows),
         counts,
         attempts,
         credits,
         unpriced,
-        credits * prices.credit_usd,
+        credits * CREDIT_USD,
         files,
         size,
         reported,
@@ -208,13 +209,13 @@ def _source(job: Job) -> str:
     return f'<p class="from">from {escape(", ".join(job.upstream))}</p>'
 
 
-def _card(decision: Decision, r: Mapping[str, Any], prices: PriceTable) -> str:
+def _card(decision: Decision, r: Mapping[str, Any]) -> str:
     job = decision.job
     status = str(r["status"])
     settings = [("model", job.model)] + [
         (k, as_text(v)) for k, v in job.input.items() if k != "prompt"
     ]
-    price = prices.credits_for(job.model, job.input)
+    price = price_of(job)  # the planner's, as the dry run shows it
     settings.append(("price", f"{price} credits (est.)" if price is not None else "unknown"))
     if r["credits"] is not None:
         settings.append(("reported", f"{r['credits']} credits (Kie)"))
@@ -256,17 +257,19 @@ def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
     tiles = [(str(summary.jobs), "jobs")]
     tiles += [(str(summary.counts[s]), label(s)) for s in LEDGER_ORDER if summary.counts[s]]
     unpriced = f" + {summary.unpriced} unpriced" if summary.unpriced else ""
-    tiles.append((f"{summary.credits:,}{unpriced}", "credits spent (est.)"))
-    tiles.append((f"${summary.usd:,.2f}", "dollars (est.)"))
+    tasks = f"{summary.attempts} task" + ("" if summary.attempts == 1 else "s")
+    tiles.append((f"{summary.credits:,}{unpriced}", f"credits (est.), {tasks}"))
+    tiles.append((f"${summary.usd:,.2f}", "dollars (est.), same tasks"))
     if summary.reported or not summary.unreported:
         reported = f"{summary.reported:,.6g}"
         unreported = f" + {summary.unreported} unreported" if summary.unreported else ""
-        tiles.append((f"{reported}{unreported}", "credits reported by Kie"))
+        tiles.append((f"{reported}{unreported}", "credits Kie reported, same tasks"))
     tiles.append((f"{summary.files} · {summary.bytes / 1e6:,.1f} MB", "files on disk"))
     items = "".join(f"<li><b>{escape(v)}</b><span>{escape(k)}</span></li>" for v, k in tiles)
     return (
         f"<header><h1>{escape(manifest.name)}</h1>"
-        f'<p class="sub">{escape(manifest.path.name)} · {summary.attempts} submission(s) · '
+        f'<p class="sub">{escape(manifest.path.name)} · {summary.attempts} task(s) of the '
+        "jobs' current versions · "
         f"updated {escape(generated_at)} · "
         '<a href="ledger.csv">ledger.csv</a> · <a href="ledger.jsonl">ledger.jsonl</a></p>'
         f'<ul class="summary">{items}</ul></header>'
@@ -279,12 +282,10 @@ def render_gallery(
     rows: Sequence[Mapping[str, Any]],
     *,
     generated_at: str,
-    prices: PriceTable | None = None,
 ) -> str:
     """The whole page as text (pure: same arguments, same bytes)."""
-    prices = prices or load_prices()
-    summary = summarize(rows, [d.job for d in decisions], prices)
-    cards = "".join(_card(d, r, prices) for d, r in zip(decisions, rows, strict=True))
+    summary = summarize(decisions, rows)
+    cards = "".join(_card(d, r) for d, r in zip(decisions, rows, strict=True))
     title = escape(f"{manifest.name}: {summary.counts['succeeded']}/{summary.jobs} succeeded")
     return (
         "<!DOCTYPE html>\n"
@@ -298,7 +299,9 @@ def render_gallery(
         f"{_header(manifest, summary, generated_at)}\n"
         f'<main><ul class="cards">{cards}</ul></main>\n'
         "<footer>Written by run-pipeline from state.sqlite; rebuild it with "
-        "<code>run-pipeline ledger MANIFEST</code>. Credits are estimated from prices.json "
-        "for every submission of each job's current version.</footer>"
+        "<code>run-pipeline ledger MANIFEST</code>. Credits count the tasks of each job's "
+        "current version (earlier takes are not counted): estimated at the price the dry run "
+        "shows (the model file's price rule, a project's kie-models/ first), and as Kie "
+        "reported them where it did.</footer>"
         "</body></html>\n"
     )

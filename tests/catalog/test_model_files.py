@@ -10,11 +10,9 @@ import pytest
 
 from pipeline.errors import EXIT_USAGE, PipelineError
 from pipeline.models.registry import (
-    CREDIT_USD,
     ModelFileError,
     ModelRegistry,
     bundled_dir,
-    load_prices,
 )
 
 
@@ -94,13 +92,6 @@ def test_price_rules_of_each_kind() -> None:
     assert upscale is not None and upscale.price_for({}) == 10
     topaz = registry.get("topaz/image-upscale")
     assert topaz is not None and topaz.price_for({"image_url": "u"}) is None
-
-
-def test_the_price_table_shim_reads_the_model_files() -> None:
-    prices = load_prices()
-    assert prices.credit_usd == CREDIT_USD == 0.005
-    assert prices.credits_for("sora-2-text-to-video", {"n_frames": "15"}) == 35
-    assert prices.credits_for("no-such-model", {}) is None
 
 
 def test_lookup_is_nearest_kie_models_first_then_bundled(tmp_path: Path) -> None:

@@ -130,3 +130,24 @@ def test_a_budget_refuses_an_unpriced_job_at_any_stage_before_anything_is_sent(
     assert "test/upscale" in err and "max_credits" in err
     stats = batch.stats()
     assert stats["creates"] == 0 and stats["uploads"] == 0 and stats["credit_calls"] == 0
+
+
+def test_the_gallery_prices_each_job_as_the_dry_run_does(
+    batch: Batch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The project's own nano-banana-pro file prices an image at 100 credits (the bundled 18).
+    data = json.loads((schemas_dir() / "models" / "nano-banana-pro.json").read_text())
+    data["price"] = {"prose": "100 credits per image", "rule": {"table": [], "default": 100}}
+    (batch.manifest.parent / "kie-models").mkdir()
+    (batch.manifest.parent / "kie-models" / "nano-banana-pro.json").write_text(json.dumps(data))
+    batch.write(
+        "version: 1\nsettings:\n  download: false\njobs:\n"
+        "  - id: still\n    model: nano-banana-pro\n    prompt: A mug on an oak table\n"
+    )
+    assert batch.run("--dry-run") == 0
+    plan = capsys.readouterr().out
+    assert " 100 cr " in plan and "an estimated 100 credits" in plan
+    assert batch.run() == 0
+    page = (batch.out / "index.html").read_text()
+    assert "<dt>price</dt><dd>100 credits (est.)</dd>" in page
+    assert "<li><b>100</b><span>credits (est.), 1 task</span></li>" in page
