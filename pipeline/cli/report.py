@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.engine.planner import Decision, Estimate, dependency_order, price_of
+from pipeline.engine.planner import (
+    Decision,
+    Estimate,
+    dependency_order,
+    price_of,
+    unpriced_jobs,
+)
 from pipeline.manifest import FileRef, Manifest
 from pipeline.models.registry import CREDIT_USD
 from pipeline.outputs.ledger import status_counts
@@ -37,8 +43,46 @@ def pipeline_stages(decisions: Sequence[Decision]) -> dict[str, int]:
     return stages
 
 
+def budget_lines(decisions: Sequence[Decision], budget: int | float) -> list[str]:
+    """What `max_credits` covers of the plan, counted as the runner counts it: tasks of the
+    jobs' current versions that exist or may exist first, then the tasks to submit in the
+    order a run sends them (jobs ready now, then those waiting for upstream jobs). A run
+    refuses outright (exit 2) when a job it would submit has no known price."""
+    refused = unpriced_jobs(decisions)
+    if refused:
+        names = ", ".join(f"{d.job.id} ({d.job.model})" for d in refused)
+        return [
+            f"max_credits {budget:,}: a run would refuse this plan (exit 2, nothing sent): the "
+            f"price of {len(refused)} job(s) is unknown: {names}. Add a price rule to the "
+            "model file (run-pipeline models show MODEL), or remove max_credits."
+        ]
+    spent = sum((price_of(d.job) or 0) * d.attempts for d in decisions)
+    todo = [d for d in decisions if d.action == "submit"]
+    todo += [d for d in decisions if d.action == "wait"]
+    total = sum(price_of(d.job) or 0 for d in todo)
+    covered, room = 0, budget - spent
+    for decision in todo:  # the runner stops at the first task the budget cannot pay
+        price = price_of(decision.job) or 0
+        if price > room:
+            break
+        covered, room = covered + 1, room - price
+    earlier = f" ({spent:,} of it on tasks that exist or may exist)" if spent else ""
+    if covered == len(todo):
+        return [f"max_credits {budget:,}{earlier} covers the whole plan ({total:,} credits)."]
+    stop = todo[covered].job.id
+    return [
+        f"max_credits {budget:,}{earlier} covers {covered} of the {len(todo)} task(s) to "
+        f"submit; a run would stop before {stop} (the rest stays pending)."
+    ]
+
+
 def plan_table(
-    manifest: Manifest, decisions: Sequence[Decision], est: Estimate, *, has_state: bool
+    manifest: Manifest,
+    decisions: Sequence[Decision],
+    est: Estimate,
+    *,
+    has_state: bool,
+    budget: int | float | None = None,
 ) -> str:
     width = max((len(d.job.id) for d in decisions), default=2)
     model_width = max((len(d.job.model) for d in decisions), default=5)
@@ -76,6 +120,8 @@ def plan_table(
         + (f" {blocked} job(s) blocked (cost nothing)." if blocked else "")
         + " Dry run: nothing sent, nothing written."
     )
+    if budget is not None:
+        lines += budget_lines(decisions, budget)
     files = {(f.sha256, f.extension): f for d in decisions if d.action == "submit"
              for f in d.job.files}  # fmt: skip
     if files:

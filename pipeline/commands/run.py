@@ -73,7 +73,10 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
             manifest, folder, plan_options, missing_ok=True, rebind=request.rebind
         )
         est = estimate(decisions)
-        print(report.plan_table(manifest, decisions, est, has_state=has_state), file=stdout)
+        table = report.plan_table(
+            manifest, decisions, est, has_state=has_state, budget=settings.max_credits
+        )
+        print(table, file=stdout)
         return EXIT_OK
     if settings.max_credits is not None:
         refuse_unpriced(manifest, folder, plan_options, rebind=request.rebind)

@@ -151,3 +151,24 @@ def test_the_gallery_prices_each_job_as_the_dry_run_does(
     page = (batch.out / "index.html").read_text()
     assert "<dt>price</dt><dd>100 credits (est.)</dd>" in page
     assert "<li><b>100</b><span>credits (est.), 1 task</span></li>" in page
+
+
+def test_the_dry_run_says_what_the_budget_covers_and_what_a_run_would_refuse(
+    batch: Batch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch.write(_kling(4, "max_credits: 120\ndownload: false"))  # 55 credits each
+    assert batch.run("--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "max_credits 120 covers 2 of the 4 task(s) to submit" in out
+    assert "a run would stop before clip-002" in out
+    batch.write(_kling(4, "max_credits: 500\ndownload: false"))
+    assert batch.run("--dry-run") == 0
+    assert "max_credits 500 covers the whole plan (220 credits)." in capsys.readouterr().out
+    _unpriced_copy(batch.manifest.parent, "topaz/video-upscale", "test/upscale")
+    batch.write(CHAIN)
+    assert batch.run("--dry-run") == 0
+    out = capsys.readouterr().out
+    assert (
+        "a run would refuse this plan (exit 2, nothing sent)" in out and "hd (test/upscale)" in out
+    )
+    assert batch.stats()["creates"] == 0 and not batch.out.exists()
