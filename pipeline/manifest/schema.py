@@ -183,6 +183,8 @@ def describe(error: ValidationError, name: str, field: str) -> str:
         return unsafe_id(inst) or f"job id {short(inst)} is not a safe file name"
     if v == "pattern" and field.endswith("_rate"):
         return f'{name} {short(inst)} is not a rate: write COUNT/SECONDS, e.g. "20/10"'
+    if v == "format" and rule == "uri" and isinstance(inst, str):
+        return _not_a_url(name, inst)
     if v == "pattern" and field == "callback_url":
         return f"{name} {short(inst)} must be an http:// or https:// URL"
     if v == "pattern" and field == "prompt":
@@ -200,6 +202,21 @@ def describe(error: ValidationError, name: str, field: str) -> str:
         return f"{name}: {error.message}"
     title = schema.get("title") if isinstance(schema, dict) else None
     return f"{name}: {error.message}" + (f" ({title})" if title else "")
+
+
+def _not_a_url(name: str, text: str) -> str:
+    """A URL field (`format: uri`) holding a path or a quoted reference: Kie would get text."""
+    inner = text.strip()
+    if inner.startswith("{") and inner.endswith("}"):
+        return (
+            f"{name} is the text {short(text)}, not a reference: remove the quotes "
+            f"(a reference is a mapping, {inner})"
+        )
+    path = inner.removeprefix("./") or "assets/x.png"
+    return (
+        f"{name} {short(text)} is not an http(s) URL Kie can fetch: write "
+        f"`{{file: {path[:80]}}}` to upload a local file"
+    )
 
 
 def _retype(value: Any, want: Sequence[str], field: str) -> str:

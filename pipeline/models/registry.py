@@ -27,6 +27,7 @@ from jsonschema.exceptions import SchemaError
 
 from pipeline.errors import EXIT_USAGE, PipelineError
 from pipeline.models import pricing
+from pipeline.models.formats import input_validator
 from pipeline.models.pricing import CREDIT_USD
 from pipeline.paths import KIE_MODELS, schemas_dir
 
@@ -182,7 +183,7 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
     return Model(
         name=slug,
         schema=schema,
-        validator=Draft202012Validator(schema),
+        validator=input_validator(schema),
         title=str(data.get("title") or slug),
         task_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
         media=media,
