@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -17,6 +17,7 @@ from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_ST
 from pipeline.events import Listener, RunTotals
 from pipeline.kie.target import Target, resolve_target, simulated
 from pipeline.manifest import Manifest, load_manifest
+from pipeline.models.registry import kie_model_folders
 from pipeline.paths import STATE_FILE
 from pipeline.status import UNFINISHED
 
@@ -44,10 +45,14 @@ def refuse_unpriced(
         )
 
 
-def simulator_config(request: RunRequest, scale: float) -> SimConfig:
+def simulator_config(
+    request: RunRequest, scale: float, model_dirs: Sequence[Path] = ()
+) -> SimConfig:
     """The in-process simulator of --simulate: Kie as it behaves today (paused models, 500
     validation answers, 422 for an unknown task), its books kept in the output folder
-    (SIM_STATE_FILE) so that edits, Ctrl-C and reruns go as they would against Kie."""
+    (SIM_STATE_FILE) so that edits, Ctrl-C and reruns go as they would against Kie. It knows
+    every model the manifest resolves: `model_dirs` (the manifest's kie-models/ folders,
+    nearest first) before the bundled catalog, as validate and the dry run look them up."""
     from pipeline.simulator import SimConfig
 
     return SimConfig(
@@ -58,6 +63,7 @@ def simulator_config(request: RunRequest, scale: float) -> SimConfig:
         model_pauses=True,
         validation_500=True,
         unknown_task_422=True,
+        model_dirs=tuple(str(d) for d in model_dirs),
     )
 
 
@@ -91,7 +97,9 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
             return resolve_target(request.base_url, environ, request.upload_url)
         from pipeline.simulator import running_simulator
 
-        sim = stack.enter_context(running_simulator(simulator_config(request, request.scale)))
+        models = kie_model_folders(manifest.path.parent)
+        config = simulator_config(request, request.scale, models)
+        sim = stack.enter_context(running_simulator(config))
         if request.sim_credits is not None:
             sim.control(credits=request.sim_credits)
         print(
@@ -105,7 +113,13 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
         from pipeline.cli.progress import ProgressBars
 
         enabled = False if request.quiet else None
-        return ProgressBars(totals, download=settings.download, enabled=enabled, stream=stderr)
+        return ProgressBars(
+            totals,
+            download=settings.download,
+            enabled=enabled,
+            stream=stderr,
+            notes=not request.verbose,  # --verbose mirrors run.log, warnings included
+        )
 
     started = time.monotonic()
     summary = run_session(

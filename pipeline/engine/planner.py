@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from pipeline.engine.moderation import EDIT_THE_PROMPT, moderated
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
 from pipeline.models.registry import CREDIT_USD
 from pipeline.state.store import Attempt, StoredResult
@@ -110,6 +111,8 @@ def _action(
             return "submit", "timed out; resubmitted (--retry-failed)"
         return "track", "timed out; tracked again"
     if stage == "failed":
+        if latest is not None and moderated(latest):  # until the job is edited
+            return "none", EDIT_THE_PROMPT
         if options.retry_failed:
             return "submit", "failed; resubmitted (--retry-failed)"
         return "none", "failed for good (--retry-failed resubmits)"

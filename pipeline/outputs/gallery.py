@@ -21,6 +21,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipeline.engine.moderation import EDIT_THE_PROMPT
 from pipeline.engine.planner import Decision, price_of
 from pipeline.manifest import Job, Manifest
 from pipeline.manifest.refs import as_text
@@ -242,6 +243,11 @@ def _card(decision: Decision, r: Mapping[str, Any]) -> str:
     if r["error_code"] or r["error_message"]:
         code = f"<strong>{escape(str(r['error_code']))}</strong> " if r["error_code"] else ""
         parts.append(f'<p class="error">{code}{escape(str(r["error_message"] or ""))}</p>')
+    if decision.reason == EDIT_THE_PROMPT:
+        parts.append(
+            '<p class="warn">Refused by moderation: edit the prompt. The same prompt '
+            "is refused again, so a rerun does not resend it.</p>"
+        )
     if r["possible_duplicate"]:
         parts.append(
             '<p class="warn">Possible duplicate: a create call\'s answer was lost, '
