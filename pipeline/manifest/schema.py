@@ -87,8 +87,8 @@ _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comme
 def manifest_validator() -> Draft202012Validator:
     path = schemas_dir() / "manifest.schema.json"
     schema = inline_refs(json.loads(path.read_text(encoding="utf-8")))
-    # The schema lists the Sora input fields on jobs and defaults for editor completion; the
-    # model's own schema checks them (with better context), so do not check them twice.
+    # Model input fields are the model file's to check (with better context); should the
+    # editor schema list any on jobs or defaults, they are not checked twice here.
     props = schema.get("properties", {})
     for holder in (props.get("defaults"), props.get("jobs", {}).get("items")):
         if isinstance(holder, dict) and isinstance(holder.get("properties"), dict):
