@@ -83,7 +83,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--simulate",
         action="store_true",
         help="start the built-in Kie simulator in-process and run against it "
-        "(outputs go to outputs/<name>-simulated/)",
+        "(outputs go to outputs/<manifest stem>-simulated/)",
     )
     p.add_argument(
         "--upload-url",

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from pipeline.engine.runner import RunSummary
 
 
+def plural(count: int, word: str) -> str:
+    """ "1 job", "2 jobs"."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def _describe_input(decision: Decision) -> str:
     values = decision.job.input
     seconds = values.get("n_frames", values.get("duration"))
@@ -87,7 +92,7 @@ def plan_table(
     width = max((len(d.job.id) for d in decisions), default=2)
     model_width = max((len(d.job.model) for d in decisions), default=5)
     lines = [
-        f"{manifest.name} ({manifest.path}): {len(decisions)} jobs"
+        f"{manifest.name} ({manifest.path}): {plural(len(decisions), 'job')}"
         + ("" if has_state else " (no state file yet: every job is new)")
     ]
     stages = pipeline_stages(decisions)
@@ -115,7 +120,7 @@ def plan_table(
     waiting = f", {est.waiting} of them once their upstream jobs succeed" if est.waiting else ""
     blocked = sum(1 for d in decisions if d.status == "blocked")
     lines.append(
-        f"Would submit {est.tasks} task(s){waiting}: an estimated {est.credits} credits "
+        f"Would submit {est.tasks} task(s){waiting}: an estimated {est.credits:,} credits "
         f"(${est.usd:,.2f}){unpriced}."
         + (f" {blocked} job(s) blocked (cost nothing)." if blocked else "")
         + " Dry run: nothing sent, nothing written."
@@ -198,6 +203,6 @@ def summary_line(
     took = f" in {_duration(elapsed)}" if elapsed is not None else ""
     queries = f", {summary.queries} queries" if verbose else ""
     return (
-        f"{manifest.name}: {parts} ({len(summary.decisions)} jobs){took}; "
+        f"{manifest.name}: {parts} ({plural(len(summary.decisions), 'job')}){took}; "
         f"{money_line(summary)}{queries}; gallery: {folder / 'index.html'}"
     )
