@@ -306,7 +306,8 @@ def render_gallery(
         f'<main><ul class="cards">{cards}</ul></main>\n'
         "<footer>Written by run-pipeline from state.sqlite; rebuild it with "
         "<code>run-pipeline ledger MANIFEST</code>. Credits count the tasks of each job's "
-        "current version (earlier takes are not counted): estimated at the price the dry run "
+        "current version (those of versions replaced by an edit are not counted): estimated "
+        "at the price the dry run "
         "shows (the model file's price rule, a project's kie-models/ first), and as Kie "
         "reported them where it did.</footer>"
         "</body></html>\n"
