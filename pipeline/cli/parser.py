@@ -83,7 +83,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--simulate",
         action="store_true",
         help="start the built-in Kie simulator in-process and run against it "
-        "(outputs go to outputs/<name>-simulated/)",
+        "(outputs go to outputs/<manifest stem>-simulated/)",
     )
     p.add_argument(
         "--upload-url",
@@ -224,7 +224,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     out = p.add_argument_group("output")
     out.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bars, only the final summary"
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress bars: run-level warnings and the final summary only",
     )
     out.add_argument(
         "--verbose",

@@ -28,7 +28,11 @@ class ProgressBars:
     Each bar is redrawn when its count changes (not on a timer, which left a bar showing an
     old count while another moved on), and keeps its own elapsed time: the time of its last
     change. A terminal that reports no width gets plain lines instead of bars. Run-level
-    warnings and stops (Kie unreachable, out of credits) are printed above the bars."""
+    warnings and stops (Kie unreachable, out of credits) are printed above the bars.
+
+    Without bars (stderr is a file or a pipe, a nightly or CI log; or --quiet) the run-level
+    warnings still go out, each once, as plain lines (`notes`): they are what such a log is
+    read for. The stop itself is left to the run's last lines, which say it anyway."""
 
     def __init__(
         self,
@@ -38,10 +42,13 @@ class ProgressBars:
         enabled: bool | None = None,
         stream: TextIO | None = None,
         columns: int | None = -1,
+        notes: bool = True,
     ) -> None:
         stream = stream or sys.stderr
         self.stream = stream
         self.enabled = stream.isatty() if enabled is None else enabled
+        self.notes = notes
+        self.noted: set[str] = set()  # run-level lines printed without bars, each once
         if columns == -1:
             columns = terminal_columns(stream)
         self.plain = columns == 0
@@ -78,8 +85,18 @@ class ProgressBars:
         else:
             print(text, file=self.stream, flush=True)
 
+    def _note(self, event: Event) -> None:
+        """Without bars: a run-level warning, or Kie reachable again, once each."""
+        run_level = event.kind == "warning" and event.job_id is None
+        back = event.kind == "info" and event.detail.startswith("Kie reachable again")
+        if (run_level or back) and event.detail not in self.noted:
+            self.noted.add(event.detail)
+            print(f"run-pipeline: {event.detail}", file=self.stream, flush=True)
+
     def __call__(self, event: Event) -> None:
         if not self.enabled:
+            if self.notes:
+                self._note(event)
             return
         if (event.kind in {"stop", "warning"} and event.job_id is None) or event.kind in {
             "outage",

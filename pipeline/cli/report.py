@@ -8,7 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.engine.planner import Decision, Estimate, dependency_order, price_of
+from pipeline.engine.planner import (
+    Decision,
+    Estimate,
+    dependency_order,
+    price_of,
+    unpriced_jobs,
+)
 from pipeline.manifest import FileRef, Manifest
 from pipeline.models.pricing import credits_text, usd, usd_text
 from pipeline.outputs.ledger import status_counts
@@ -16,6 +22,11 @@ from pipeline.status import STAGE_ORDER
 
 if TYPE_CHECKING:
     from pipeline.engine.runner import RunSummary
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 job", "2 jobs"."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def _describe_input(decision: Decision) -> str:
@@ -38,13 +49,54 @@ def pipeline_stages(decisions: Sequence[Decision]) -> dict[str, int]:
     return stages
 
 
+def budget_lines(decisions: Sequence[Decision], budget: Decimal) -> list[str]:
+    """What `max_credits` covers of the plan, counted as the runner counts it: tasks of the
+    jobs' current versions that exist or may exist first, then the tasks to submit in the
+    order a run sends them (jobs ready now, then those waiting for upstream jobs). A run
+    refuses outright (exit 2) when a job it would submit has no known price."""
+    refused = unpriced_jobs(decisions)
+    if refused:
+        names = ", ".join(f"{d.job.id} ({d.job.model})" for d in refused)
+        return [
+            f"max_credits {credits_text(budget)}: a run would refuse this plan (exit 2, "
+            f"nothing sent): the price of {len(refused)} job(s) is unknown: {names}. Add a "
+            "price rule to the model file (run-pipeline models show MODEL), or remove max_credits."
+        ]
+    spent = sum(((price_of(d.job) or Decimal(0)) * d.attempts for d in decisions), Decimal(0))
+    todo = [d for d in decisions if d.action == "submit"]
+    todo += [d for d in decisions if d.action == "wait"]
+    total = sum((price_of(d.job) or Decimal(0) for d in todo), Decimal(0))
+    covered, room = 0, budget - spent
+    for decision in todo:  # the runner stops at the first task the budget cannot pay
+        price = price_of(decision.job) or Decimal(0)
+        if price > room:
+            break
+        covered, room = covered + 1, room - price
+    earlier = f" ({credits_text(spent)} of it on tasks that exist or may exist)" if spent else ""
+    if covered == len(todo):
+        return [
+            f"max_credits {credits_text(budget)}{earlier} covers the whole plan "
+            f"({credits_text(total)} credits)."
+        ]
+    stop = todo[covered].job.id
+    return [
+        f"max_credits {credits_text(budget)}{earlier} covers {covered} of the {len(todo)} "
+        f"task(s) to submit; a run would stop before {stop} (the rest stays pending)."
+    ]
+
+
 def plan_table(
-    manifest: Manifest, decisions: Sequence[Decision], est: Estimate, *, has_state: bool
+    manifest: Manifest,
+    decisions: Sequence[Decision],
+    est: Estimate,
+    *,
+    has_state: bool,
+    budget: Decimal | None = None,
 ) -> str:
     width = max((len(d.job.id) for d in decisions), default=2)
     model_width = max((len(d.job.model) for d in decisions), default=5)
     lines = [
-        f"{manifest.name} ({manifest.path}): {len(decisions)} jobs"
+        f"{manifest.name} ({manifest.path}): {plural(len(decisions), 'job')}"
         + ("" if has_state else " (no state file yet: every job is new)")
     ]
     stages = pipeline_stages(decisions)
@@ -77,6 +129,8 @@ def plan_table(
         + (f" {blocked} job(s) blocked (cost nothing)." if blocked else "")
         + " Dry run: nothing sent, nothing written."
     )
+    if budget is not None:
+        lines += budget_lines(decisions, budget)
     files = {(f.sha256, f.extension): f for d in decisions if d.action == "submit"
              for f in d.job.files}  # fmt: skip
     if files:
@@ -120,16 +174,21 @@ def _money(credits: Decimal) -> str:
 
 def money_line(summary: RunSummary) -> str:
     """This run's money, honestly: the estimate called one, creates that may have been
-    duplicated counted, and Kie's own figure where it gave one."""
-    creates = f"{summary.creates} create(s)"
+    duplicated counted, and Kie's own figure where it gave one, each with its scope."""
+    notes = []
+    if summary.creates != summary.created:  # 429s, refusals, calls that never connected
+        notes.append(f"{summary.creates} create calls")
     duplicates = sum(1 for d in summary.decisions for a in d.current if a.possible_duplicate)
     if duplicates:
-        creates += f" ({duplicates} may have made a duplicate task, see possible_duplicate)"
-    text = f"{creates}, estimated {_money(summary.credits_committed)}"
+        notes.append(f"{duplicates} may have made a duplicate task, see possible_duplicate")
+    creates = f"{summary.created} task(s) created" + (f" ({'; '.join(notes)})" if notes else "")
+    # Each figure names its scope: the estimate covers the tasks this run made, Kie's
+    # figure the tasks that ended in this run (some made by an earlier run).
+    text = f"{creates}, estimated {_money(summary.credits_committed)} for those"
     if summary.reported_tasks:
         text += (
-            f"; Kie reported {_money(summary.credits_reported)} for "
-            f"{summary.reported_tasks} finished task(s)"
+            f"; Kie reported {_money(summary.credits_reported)} for the "
+            f"{summary.reported_tasks} task(s) that ended in this run"
         )
     return text
 
@@ -148,6 +207,6 @@ def summary_line(
     took = f" in {_duration(elapsed)}" if elapsed is not None else ""
     queries = f", {summary.queries} queries" if verbose else ""
     return (
-        f"{manifest.name}: {parts} ({len(summary.decisions)} jobs){took}; "
+        f"{manifest.name}: {parts} ({plural(len(summary.decisions), 'job')}){took}; "
         f"{money_line(summary)}{queries}; gallery: {folder / 'index.html'}"
     )

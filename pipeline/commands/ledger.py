@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from pipeline.cli import report
 from pipeline.cli.requests import FolderRequest
 from pipeline.commands.folder import read_decisions, require_state
 from pipeline.engine.planner import PlanOptions
@@ -26,7 +27,7 @@ def run(request: FolderRequest, *, stdout: TextIO) -> int:
         page = write_outputs(folder, manifest, decisions)
     print(
         f"wrote {folder / 'ledger.jsonl'}, {folder / 'ledger.csv'} and {page} "
-        f"({len(decisions)} jobs)",
+        f"({report.plural(len(decisions), 'job')})",
         file=stdout,
     )
     return EXIT_OK

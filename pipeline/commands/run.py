@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, TextIO
 from pipeline.cli import report
 from pipeline.cli.requests import RunRequest
 from pipeline.commands.folder import read_decisions
-from pipeline.engine.planner import PlanOptions, estimate
+from pipeline.engine.planner import PlanOptions, estimate, unpriced_jobs
 from pipeline.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STOPPED, UsageError
 from pipeline.events import Listener, RunTotals
 from pipeline.kie.target import Target, resolve_target, simulated
 from pipeline.manifest import Manifest, load_manifest
+from pipeline.models.registry import kie_model_folders
 from pipeline.paths import STATE_FILE
 from pipeline.status import UNFINISHED
 
@@ -28,13 +29,14 @@ SIMULATOR_KEY = "sim-key"
 SIMULATE_TIME_SCALE = 0.01
 
 
-def refuse_unpriced(manifest: Manifest, folder: Path, options: PlanOptions) -> None:
-    """A budget (max_credits) cannot be kept blindly: jobs to submit whose model has no
-    known price are refused before anything is sent."""
-    decisions, _ = read_decisions(manifest, folder, options, missing_ok=True)
-    unpriced = sorted(
-        {d.job.model for d in decisions if d.action == "submit" and d.job.credits is None}
-    )
+def refuse_unpriced(
+    manifest: Manifest, folder: Path, options: PlanOptions, *, rebind: bool = False
+) -> None:
+    """A budget (max_credits) cannot be kept blindly: jobs the run would submit whose model
+    has no known price, at any stage of a pipeline (a job waiting for its upstream jobs is
+    submitted by the same run), are refused before anything is sent."""
+    decisions, _ = read_decisions(manifest, folder, options, missing_ok=True, rebind=rebind)
+    unpriced = sorted({d.job.model for d in unpriced_jobs(decisions)})
     if unpriced:
         raise UsageError(
             f"max_credits is set, but the price of {', '.join(unpriced)} is unknown, so the "
@@ -43,10 +45,14 @@ def refuse_unpriced(manifest: Manifest, folder: Path, options: PlanOptions) -> N
         )
 
 
-def simulator_config(request: RunRequest, scale: float) -> SimConfig:
+def simulator_config(
+    request: RunRequest, scale: float, model_dirs: Sequence[Path] = ()
+) -> SimConfig:
     """The in-process simulator of --simulate: Kie as it behaves today (paused models, 500
     validation answers, 422 for an unknown task), its books kept in the output folder
-    (SIM_STATE_FILE) so that edits, Ctrl-C and reruns go as they would against Kie."""
+    (SIM_STATE_FILE) so that edits, Ctrl-C and reruns go as they would against Kie. It knows
+    every model the manifest resolves: `model_dirs` (the manifest's kie-models/ folders,
+    nearest first) before the bundled catalog, as validate and the dry run look them up."""
     from pipeline.simulator import SimConfig
 
     return SimConfig(
@@ -58,6 +64,7 @@ def simulator_config(request: RunRequest, scale: float) -> SimConfig:
         validation_500=True,
         unknown_task_422=True,
         audio_data=True,
+        model_dirs=tuple(str(d) for d in model_dirs),
     )
 
 
@@ -69,12 +76,17 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
     folder = request.folder
     plan_options = PlanOptions.of(settings, retry_failed=request.retry_failed)
     if request.dry_run:
-        decisions, has_state = read_decisions(manifest, folder, plan_options, missing_ok=True)
+        decisions, has_state = read_decisions(
+            manifest, folder, plan_options, missing_ok=True, rebind=request.rebind
+        )
         est = estimate(decisions)
-        print(report.plan_table(manifest, decisions, est, has_state=has_state), file=stdout)
+        table = report.plan_table(
+            manifest, decisions, est, has_state=has_state, budget=settings.max_credits
+        )
+        print(table, file=stdout)
         return EXIT_OK
     if settings.max_credits is not None:
-        refuse_unpriced(manifest, folder, plan_options)
+        refuse_unpriced(manifest, folder, plan_options, rebind=request.rebind)
     if request.simulate:
         request = replace(request, time_scale=request.time_scale or SIMULATE_TIME_SCALE)
     # Imported here: validate, --dry-run and status never load the HTTP stack.
@@ -86,7 +98,9 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
             return resolve_target(request.base_url, environ, request.upload_url)
         from pipeline.simulator import running_simulator
 
-        sim = stack.enter_context(running_simulator(simulator_config(request, request.scale)))
+        models = kie_model_folders(manifest.path.parent)
+        config = simulator_config(request, request.scale, models)
+        sim = stack.enter_context(running_simulator(config))
         if request.sim_credits is not None:
             sim.control(credits=request.sim_credits)
         print(
@@ -100,7 +114,13 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
         from pipeline.cli.progress import ProgressBars
 
         enabled = False if request.quiet else None
-        return ProgressBars(totals, download=settings.download, enabled=enabled, stream=stderr)
+        return ProgressBars(
+            totals,
+            download=settings.download,
+            enabled=enabled,
+            stream=stderr,
+            notes=not request.verbose,  # --verbose mirrors run.log, warnings included
+        )
 
     started = time.monotonic()
     summary = run_session(

@@ -56,7 +56,7 @@ class Outage:
             return
         if now - self.started >= self.give_up:
             self.stop(
-                f"Kie has been unreachable since {self.stamp()} "
+                f"outage: Kie has been unreachable since {self.stamp()} "
                 f"({now - self.started:.0f} s, {self.failures} calls failed); everything is "
                 "recorded in the state file: run the same command again to resume"
             )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from pipeline.engine.moderation import EDIT_THE_PROMPT, moderated
 from pipeline.manifest import Job, Manifest, OnAmbiguous, Settings
 from pipeline.models.registry import CREDIT_USD
 from pipeline.state.store import Attempt, StoredResult
@@ -111,6 +112,8 @@ def _action(
             return "submit", "timed out; resubmitted (--retry-failed)"
         return "track", "timed out; tracked again"
     if stage == "failed":
+        if latest is not None and moderated(latest):  # until the job is edited
+            return "none", EDIT_THE_PROMPT
         if options.retry_failed:
             return "submit", "failed; resubmitted (--retry-failed)"
         return "none", "failed for good (--retry-failed resubmits)"
@@ -249,6 +252,12 @@ def price_of(job: Job) -> Decimal | None:
     """Credits one task of `job` costs (estimated from its model file's price rule, filled
     in by the loader), or None when its model has no known price."""
     return job.credits
+
+
+def unpriced_jobs(decisions: Sequence[Decision]) -> list[Decision]:
+    """The jobs the next run would submit, at every stage of a pipeline, whose price is
+    unknown: what `max_credits` refuses (a budget cannot be kept blindly)."""
+    return [d for d in decisions if d.action in ("submit", "wait") and price_of(d.job) is None]
 
 
 def estimate(decisions: Sequence[Decision]) -> Estimate:

@@ -45,14 +45,16 @@ class RunSummary:
     decisions: list[Decision]
     stop_reason: str | None = None  # set when the account or service stopped the run
     interrupted: bool = False
+    # This run's estimate: the price of each task it made or may have made, counted once.
     credits_committed: Decimal = Decimal(0)
     queries: int = 0
-    creates: int = 0
+    creates: int = 0  # createTask calls, refused and unanswered ones included
     # What Kie itself reported (creditsConsumed) for the tasks that ended in this run.
     credits_reported: Decimal = Decimal(0)
     reported_tasks: int = 0
     # Models Kie said are paused or unknown in this run, with its message.
     unavailable: dict[str, str] = field(default_factory=dict)
+    created: int = 0  # tasks made in this run (a task id answered)
 
 
 class Runner:
@@ -192,23 +194,32 @@ class Runner:
     # -- money ---------------------------------------------------------------------------
 
     def _admit(self, submission: Submission) -> bool:
-        if submission.credits:  # reserved already (put back after a 429): not twice
+        """Count the job's price before its create: once per task that may exist, so a
+        try after a 429 or a refused connection (released) is counted again, and a try
+        after one that may have reached Kie (still reserved) is not."""
+        if submission.reserved:
             return True
         price = price_of(submission.job) or Decimal(0)
         budget = self.settings.max_credits
         if budget is not None and self.credits_before + self.credits_committed + price > budget:
+            if self.submitter.in_flight:  # they may give their reservation back (a 429, an
+                return False  # outage): the budget is reached only by what may exist
             self.control.stop(
                 f"credit budget of {credits_text(budget)} reached; the rest stays pending",
                 hard=False,
             )
             return False
         submission.credits = price
+        submission.reserved = True
         self.credits_committed += price
         return True
 
     def _release(self, submission: Submission) -> None:
+        if not submission.reserved:  # released once; a later admit counts it again
+            return
         self.credits_committed -= submission.credits
         submission.credits = Decimal(0)
+        submission.reserved = False
 
     async def check_balance(self) -> None:
         """Before the first create: refuse to start a batch the balance cannot pay for."""
@@ -342,4 +353,5 @@ class Runner:
             self.credits_reported,
             self.reported_tasks,
             dict(self.submitter.unavailable),
+            self.submitter.created,
         )

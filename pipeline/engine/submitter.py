@@ -52,6 +52,8 @@ class Submission:
     failures: int = 0
     waits: int = 0  # maintenance (455) waits, which do not count as failures
     credits: Decimal = Decimal(0)  # reserved from the batch budget
+    reserved: bool = False  # its price is counted in this run's credits (see `_free`)
+    reached: bool = False  # a try of this run may have made a task: its price stays counted
     unsent: bool = False  # the last try never reached Kie (unreachable): no new try to count
     urls: dict[FileRef, str] | None = None  # the job's files, uploaded (once per submission)
 
@@ -94,8 +96,11 @@ class Submitter:
         self.rng = rng
         self.callback_url = callback_url
         self.room = room  # whether another task may be started (concurrency)
-        self.admit = admit  # reserve the job's price from the budget; False: over budget
+        # Reserve the job's price from the budget; False: over budget (a stop), or not yet
+        # (creates underway may prove they made nothing and give their reservation back).
+        self.admit = admit
         self.release = release  # give back the reservation of a job not created
+        self.created = 0  # tasks this run made (a task id answered)
         self.on_submitted = on_submitted
         self.inputs = inputs  # what a job's references stand for, just before its create
         self.files = files  # a file's URL on Kie's file host, uploading it if need be
@@ -156,6 +161,8 @@ class Submitter:
                     continue
                 if not self.admit(submission):
                     self.ready.appendleft(submission)
+                    if not self.control.stop_submitting:  # creates underway may give room
+                        await self.control.wait(1.0)
                     continue
                 self.starting = submission
                 try:
@@ -167,7 +174,7 @@ class Submitter:
                     self.starting = None
                 if self.control.stop_submitting or self.control.over:
                     self.creates.release()
-                    self.release(submission)
+                    self._free(submission)
                     self.ready.appendleft(submission)
                     continue
                 task = asyncio.create_task(self._guarded(submission))
@@ -187,6 +194,14 @@ class Submitter:
                 task.cancel()
             await asyncio.gather(*self.in_flight, return_exceptions=True)
             self._settle()
+
+    def _free(self, s: Submission) -> None:
+        """This try made no task: give its price back, unless an earlier try of this run
+        may have made one (a create that may have reached Kie counts until proven
+        otherwise; a 429, a refused connection or an error answer proves nothing was made).
+        A try of an earlier run is that run's money, counted from the state."""
+        if not s.reached:
+            self.release(s)
 
     def _prepare(self, s: Submission) -> None:
         task = asyncio.create_task(self._upload_files(s))
@@ -226,7 +241,7 @@ class Submitter:
         self.waiting.clear()
         self.ready.clear()
         for submission in leftovers:
-            self.release(submission)
+            self._free(submission)
             if submission.attempt is None:
                 continue
             if submission.ambiguous:
@@ -268,6 +283,7 @@ class Submitter:
         self.creates.succeeded()
         self.storm.accepted()
         self.control.outage.answered()
+        self.created += 1
         if self.disk is not None:
             attempt = self.disk.record(self.journal, s.job, s.attempt, task_id)
         else:
@@ -278,6 +294,7 @@ class Submitter:
         """The create did not answer with a task id: what now is the policy's call."""
         if what.action is Action.PACE:
             self.creates.rejected()
+            self._free(s)  # a 429 made no task: admitted (and counted) again on its next try
             self.ready.appendleft(s)  # not the job's fault: first in line again
             self.storm.rejected()
         elif what.action in (Action.RETRY, Action.WAIT_OUT):
@@ -288,7 +305,7 @@ class Submitter:
     def _retry_later(self, s: Submission, exc: kie.KieError, what: Verdict) -> None:
         assert s.attempt is not None
         if ambiguous(exc):
-            s.ambiguous = True
+            s.ambiguous = s.reached = True  # the task may exist: its price stays counted
             s.unclear += 1
             if too_ambiguous("create", s.unclear):  # each resend may be one more paid task
                 self._give_up(
@@ -297,6 +314,7 @@ class Submitter:
                     "that may each have made a task (--on-ambiguous skip leaves it alone)",
                 )
                 return
+        self._free(s)
         down = what.unreachable
         if down:  # Kie cannot be reached: one outage for the run, not a failure of this job
             self.control.outage.failed(exc)
@@ -323,7 +341,7 @@ class Submitter:
 
     def _unresolved(self, s: Submission, exc: InputError) -> None:
         """The job's input could not be made: nothing was sent for this try."""
-        self.release(s)
+        self._free(s)
         message = f"input: {exc.message}"
         if s.attempt is None:
             self.journal.input_failed(s.job, s.number, exc.message, permanent=exc.permanent)
@@ -336,10 +354,10 @@ class Submitter:
 
     def _give_up(self, s: Submission, message: str) -> None:
         assert s.attempt is not None
+        self._free(s)
         if s.ambiguous:  # the task may exist: keep the intent, so a rerun knows
             self.journal.leave_ambiguous(s.job, s.attempt, message)
             return
-        self.release(s)
         self.journal.create_failed(s.job, s.attempt, message, code="create", permanent=False)
 
     def _hold_back(self, s: Submission) -> None:
@@ -360,21 +378,21 @@ class Submitter:
         if what.action is Action.MODEL_GONE:  # paused or unknown: this job fails, and the
             # model gets no further creates in this run; the rest of the batch goes on
             self.unavailable.setdefault(s.job.model, exc.message)
-            self.release(s)
+            self._free(s)
             self.journal.create_failed(
                 s.job, s.attempt, exc.message, code=code or "model", permanent=True
             )
             self.control.notify()
             return
         if what.action is Action.FAIL_JOB:  # this input will never pass
-            self.release(s)
+            self._free(s)
             self.journal.create_failed(
                 s.job, s.attempt, exc.message, code=code or "error", permanent=True
             )
             return
         # 401, 402, 505, ...: nothing was created by this call; the job goes back to pending
         # (an intent whose earlier try may have reached Kie stays, so a rerun knows).
-        self.release(s)
+        self._free(s)
         if s.ambiguous:
             self.journal.leave_ambiguous(s.job, s.attempt, exc.message)
         else:

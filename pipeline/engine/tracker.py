@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from pipeline.engine.control import RunControl
 from pipeline.engine.journal import Journal
+from pipeline.engine.moderation import is_moderation
 from pipeline.engine.polling.classes import timing_class
 from pipeline.engine.polling.schedule import PollPlanner
 from pipeline.engine.timing import Timing
@@ -28,13 +29,6 @@ from pipeline.state.store import Attempt
 from pipeline.status import KieState
 
 CALLBACK_STRETCH = 4.0  # with callbacks on, fallback polls come this many times later
-MODERATION_WORDS = ("prohibited", "moderation", "content policy", "sensitive", "violat")
-
-
-def is_moderation(code: str | None, message: str | None) -> bool:
-    """A refusal of the content: retrying the same input cannot help."""
-    text = (message or "").lower()
-    return code == "422" or any(word in text for word in MODERATION_WORDS)
 
 
 def finished_durations(journal: Journal) -> list[tuple[str, float]]:

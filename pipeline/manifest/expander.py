@@ -47,6 +47,11 @@ def _slug(key: str, value: Any) -> str:
     return re.sub(r"[^a-z0-9._]+", "-", str(value).lower()).strip("-") or "x"
 
 
+def _listed(names: list[str], most: int = 5) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
 class Expander:
     """Turns raw job mappings into Drafts, collecting issues instead of stopping at the first."""
 
@@ -72,6 +77,11 @@ class Expander:
         self.paused: set[str] = set()
         self.modelless: int | None = None  # the line of the first job that names no model
         self._slots: dict[str, dict[str, Slot]] = {}
+        # A default a model refuses is reported once, at the default, naming the models it
+        # does not fit and their jobs: (line, column, message) -> model -> job ids.
+        self._spots = {pos for path, pos in located.values.items() if path[:1] == ("defaults",)}
+        self._broken: dict[tuple[int, int, str], dict[str, list[str]]] = {}
+        self.set_aside = 0  # of the last job's issues, those at a default
 
     def add(self, path: Path_, message: str, *, key: bool = False) -> None:
         self.issues.append(self.located.issue(path, message, key=key))
@@ -95,7 +105,35 @@ class Expander:
                     drafts.append(draft)
         self.unused_defaults()
         self.issues += self.refs.issues
+        self.issues += self.broken_defaults()
         return drafts
+
+    def note_defaults(self, issues: list[Issue], model: str, job_id: str) -> list[Issue]:
+        """Of a job's issues, keep those about its own fields; set aside those at a default
+        (see `broken_defaults`)."""
+        own = []
+        self.set_aside = len(issues)
+        for issue in issues:
+            if (issue.line, issue.column) in self._spots:
+                models = self._broken.setdefault((issue.line, issue.column, issue.message), {})
+                models.setdefault(model, []).append(job_id)
+            else:
+                own.append(issue)
+        self.set_aside -= len(own)
+        return own
+
+    def broken_defaults(self) -> list[Issue]:
+        """Each default a model refuses, once, with the models and jobs it breaks (a default
+        applies only where the model has the field, so the others are fine)."""
+        out = []
+        for (line, column, message), models in self._broken.items():
+            broken = "; ".join(
+                f"{model} (job{'s' if len(jobs) > 1 else ''} {_listed(jobs)})"
+                for model, jobs in models.items()
+            )
+            text = f"{message} (it does not fit {broken}: set it on those jobs instead)"
+            out.append(Issue(self.located.source, line, column, text))
+        return out
 
     def unused_defaults(self) -> None:
         """A default no job's model has is a typo (or a field of a model nobody uses)."""
@@ -219,18 +257,22 @@ class Expander:
         job_slots = self.slots(model)
         ref_issues = len(self.refs.issues)
         checked, refs = self.refs.read(task_input, job_slots, at, lambda p: label(p, raw["id"]))
-        self.issues += schema_issues(
-            self.located,
-            model.validator,
-            checked,
-            base,
-            where=where,
-            model=model.name,
-            job=raw["id"],
-            # A missing or unreadable prompt is reported above, in the manifest's words.
-            known_missing=frozenset() if prompt is not None else frozenset({"prompt"}),
+        self.issues += self.note_defaults(
+            schema_issues(
+                self.located,
+                model.validator,
+                checked,
+                base,
+                where=where,
+                model=model.name,
+                job=raw["id"],
+                # A missing or unreadable prompt is reported above, in the manifest's words.
+                known_missing=frozenset() if prompt is not None else frozenset({"prompt"}),
+            ),
+            model.name,
+            job_id,
         )
-        if len(self.issues) > count or len(self.refs.issues) > ref_issues:
+        if len(self.issues) > count or self.set_aside or len(self.refs.issues) > ref_issues:
             return None
         return Draft(
             id=job_id,

@@ -17,6 +17,7 @@ from pipeline.manifest.inputs import Slot, a_media
 from pipeline.manifest.model import Job
 from pipeline.manifest.refs import FileRef, OutputRef, Ref, TaskRef, identity
 from pipeline.manifest.schema import did_you_mean
+from pipeline.manifest.tasksource import task_media
 from pipeline.manifest.yamlsource import Located
 from pipeline.models.registry import Model
 
@@ -114,6 +115,14 @@ def _check(
             return (
                 f"{where} takes {a_media(slot.media)} but job {ref.job!r} "
                 f"({upstream.model.name}) makes {a_media(made)}"
+            )
+    else:
+        wanted, made = task_media(draft.model, key), upstream.model.media
+        if wanted and made and made != wanted:
+            return (
+                f"{where} takes the task of a model that makes {a_media(wanted)} (its model "
+                f"file says so), but job {ref.job!r} ({upstream.model.name}) makes "
+                f"{a_media(made)}"
             )
     return None
 

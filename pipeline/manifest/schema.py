@@ -87,8 +87,8 @@ _ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$comme
 def manifest_validator() -> Draft202012Validator:
     path = schemas_dir() / "manifest.schema.json"
     schema = inline_refs(json.loads(path.read_text(encoding="utf-8")))
-    # The schema lists the Sora input fields on jobs and defaults for editor completion; the
-    # model's own schema checks them (with better context), so do not check them twice.
+    # Model input fields are the model file's to check (with better context); should the
+    # editor schema list any on jobs or defaults, they are not checked twice here.
     props = schema.get("properties", {})
     for holder in (props.get("defaults"), props.get("jobs", {}).get("items")):
         if isinstance(holder, dict) and isinstance(holder.get("properties"), dict):
@@ -183,6 +183,8 @@ def describe(error: ValidationError, name: str, field: str) -> str:
         return unsafe_id(inst) or f"job id {short(inst)} is not a safe file name"
     if v == "pattern" and field.endswith("_rate"):
         return f'{name} {short(inst)} is not a rate: write COUNT/SECONDS, e.g. "20/10"'
+    if v == "format" and rule == "uri" and isinstance(inst, str):
+        return _not_a_url(name, inst)
     if v == "pattern" and field == "callback_url":
         return f"{name} {short(inst)} must be an http:// or https:// URL"
     if v == "pattern" and field == "prompt":
@@ -200,6 +202,21 @@ def describe(error: ValidationError, name: str, field: str) -> str:
         return f"{name}: {error.message}"
     title = schema.get("title") if isinstance(schema, dict) else None
     return f"{name}: {error.message}" + (f" ({title})" if title else "")
+
+
+def _not_a_url(name: str, text: str) -> str:
+    """A URL field (`format: uri`) holding a path or a quoted reference: Kie would get text."""
+    inner = text.strip()
+    if inner.startswith("{") and inner.endswith("}"):
+        return (
+            f"{name} is the text {short(text)}, not a reference: remove the quotes "
+            f"(a reference is a mapping, {inner})"
+        )
+    path = inner.removeprefix("./") or "assets/x.png"
+    return (
+        f"{name} {short(text)} is not an http(s) URL Kie can fetch: write "
+        f"`{{file: {path[:80]}}}` to upload a local file"
+    )
 
 
 def _retype(value: Any, want: Sequence[str], field: str) -> str:

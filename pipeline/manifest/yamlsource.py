@@ -189,7 +189,7 @@ class _Builder:
             raise ManifestError([Issue(self.located.source, line, col, f"{problem}; refused")])
         self.located.values.setdefault(path, self.pos(node))
         if isinstance(node, ScalarNode):
-            return self._scalar(node)
+            return self._scalar(node, path)
         if isinstance(node, SequenceNode):
             if node.tag != _T + "seq":
                 self.add(node, f"unsupported YAML tag {_tag(node.tag)!r}: use a plain list")
@@ -200,7 +200,7 @@ class _Builder:
             return self._mapping(node, path, depth)
         raise ManifestError([self.located.issue(path, "unsupported YAML node")])
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _scalar(self, node: ScalarNode, path: Path_ = ()) -> Any:
         if node.tag in _TEXT_TAGS:
             return self._text(node)
         if node.tag not in _VALUE_TAGS:
@@ -218,6 +218,15 @@ class _Builder:
         if isinstance(value, float) and not math.isfinite(value):
             self.add(node, f"{node.value} is not a finite number (JSON has no NaN or infinity)")
             return None
+        if isinstance(value, int | float) and ":" in node.value:
+            # YAML 1.1 reads 16:9 as a base-60 number (969): never what a manifest means.
+            key = next((str(p) for p in reversed(path) if isinstance(p, str)), "value")
+            self.add(
+                node,
+                f"{key}: {node.value} reads as the number {value} in YAML (base 60, as "
+                f'1:30 is 90): write {key}: "{node.value}" (quoted)',
+            )
+            return node.value
         return value
 
     def _text(self, node: ScalarNode) -> str:

@@ -8,9 +8,9 @@ bundled catalog lives in `schemas/models/<slug>.json` (a slash in the slug makes
 looked up in the `kie-models/` folders of the manifest's folder and each parent, nearest first,
 then in the bundled catalog, so a project can pin or add models without touching run-pipeline.
 
-`load_prices()` / `PriceTable` and the `prices.json` they used to read are gone; the shims
-below answer the same questions from the model files until their callers move to
-`Model.price_for`.
+A job's price is decided once, by the manifest loader from the model file the manifest
+resolves (`Job.credits`, read through `planner.price_of`): the dry run, the budget, the
+summary and the gallery all read that figure.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from jsonschema.exceptions import SchemaError
 from pipeline.errors import EXIT_USAGE, PipelineError
 from pipeline.kie.families import NAMES as FAMILY_NAMES
 from pipeline.models import pricing
+from pipeline.models.formats import input_validator
 from pipeline.models.pricing import CREDIT_USD
 from pipeline.paths import KIE_MODELS, schemas_dir
 
@@ -41,8 +41,6 @@ __all__ = [
     "Model",
     "ModelFileError",
     "ModelRegistry",
-    "PriceTable",
-    "load_prices",
 ]
 
 
@@ -186,7 +184,7 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
     model = Model(
         name=slug,
         schema=schema,
-        validator=Draft202012Validator(schema),
+        validator=input_validator(schema),
         title=str(data.get("title") or slug),
         task_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
         media=media,
@@ -256,25 +254,3 @@ class ModelRegistry:
                 if MODEL_NAME.fullmatch(name):
                     found.add(name)
         return sorted(found)
-
-
-# --- compatibility: the price table callers read before prices lived in the model files ---
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    """Prices by model name, answered from the model files of `registry`."""
-
-    registry: ModelRegistry = field(default_factory=ModelRegistry)
-    credit_usd: Decimal = CREDIT_USD
-
-    def credits_for(self, model: str, task_input: Mapping[str, Any]) -> Decimal | None:
-        """Credits one task of `model` with `task_input` costs, or None when unknown."""
-        found = self.registry.get(model)
-        return None if found is None else found.price_for(task_input)
-
-
-@cache
-def load_prices() -> PriceTable:
-    """The prices of the bundled catalog (compat shim: prefer `Model.price_for`)."""
-    return PriceTable()

@@ -22,11 +22,11 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.engine.planner import Decision
+from pipeline.engine.moderation import EDIT_THE_PROMPT
+from pipeline.engine.planner import Decision, price_of
 from pipeline.manifest import Job, Manifest
 from pipeline.manifest.refs import as_text
-from pipeline.models.pricing import as_credits, credits_text, usd_text
-from pipeline.models.registry import PriceTable, load_prices
+from pipeline.models.pricing import CREDIT_USD, as_credits, credits_text, usd_text
 from pipeline.outputs.players import player, strip
 from pipeline.outputs.takes import TAKES_CSS, takes
 from pipeline.status import LEDGER_ORDER
@@ -102,35 +102,32 @@ _STYLE = _CSS + TAKES_CSS
 
 @dataclass(frozen=True)
 class Summary:
-    """The numbers at the top of the page."""
+    """The numbers at the top of the page. The money figures share one scope, named on the
+    page: the tasks of the jobs' current versions (earlier takes are not counted)."""
 
     jobs: int
     counts: Mapping[str, int]  # ledger status -> jobs, every status of LEDGER_ORDER present
-    attempts: int  # submissions of the jobs' current versions (as in the ledger)
-    # estimated for those submissions by the jobs' price rules (as the runner's budget is)
-    credits: Decimal
-    unpriced: int  # submissions of a model without a price entry
+    attempts: int  # tasks of the jobs' current versions that exist or may (as in the ledger)
+    credits: Decimal  # those tasks at the price the dry run shows (the planner's)
+    unpriced: int  # of those tasks, the ones of a model without a known price
     usd: Decimal
     files: int  # results on disk
     bytes: int
-    reported: Decimal  # credits Kie reported for the latest tasks (creditsConsumed)
-    unreported: int  # tasks that ended without a figure
+    reported: Decimal  # credits Kie reported for those tasks (creditsConsumed)
+    unreported: int  # of those tasks, the ones that ended without a figure
 
 
-def summarize(
-    rows: Sequence[Mapping[str, Any]], jobs: Sequence[Job], prices: PriceTable
-) -> Summary:
-    """Counts and spend. Credits are price x submissions, the same estimate the runner's
-    `max_credits` budget uses (Kie may refund failed tasks; the balance is the truth): the
-    price the manifest's loader gave each job, from the model file it found (kie-models/
-    included). `prices` only gives the dollar rate."""
+def summarize(decisions: Sequence[Decision], rows: Sequence[Mapping[str, Any]]) -> Summary:
+    """Counts and spend. Credits are price x tasks, the same estimate the dry run and the
+    runner's `max_credits` budget use (Kie may refund failed tasks; the balance is the
+    truth), beside what Kie reported for the same tasks."""
     counts: dict[str, int] = dict.fromkeys(LEDGER_ORDER, 0)
     unpriced = attempts = files = size = unreported = 0
     credits = reported = Decimal(0)
-    for job, r in zip(jobs, rows, strict=True):
+    for decision, r in zip(decisions, rows, strict=True):
         counts[r["status"]] = counts.get(r["status"], 0) + 1
         attempts += r["attempts"]
-        price = job.credits
+        price = price_of(decision.job)
         if price is None:
             unpriced += r["attempts"]
         else:
@@ -139,17 +136,18 @@ def summarize(
             if output["file"]:
                 files += 1
                 size += output["bytes"] or 0
-        if r["credits"] is not None:
-            reported += as_credits(r["credits"])
-        elif r["completed_at"]:
-            unreported += 1
+        for task in decision.current:
+            if task.credits is not None:
+                reported += as_credits(task.credits)
+            elif task.task_id and task.completed_at:
+                unreported += 1
     return Summary(
         len(rows),
         counts,
         attempts,
         credits,
         unpriced,
-        credits * prices.credit_usd,
+        credits * CREDIT_USD,
         files,
         size,
         reported,
@@ -219,7 +217,7 @@ def _card(decision: Decision, r: Mapping[str, Any]) -> str:
     settings = [("model", job.model)] + [
         (k, as_text(v)) for k, v in job.input.items() if k != "prompt"
     ]
-    price = job.credits
+    price = price_of(job)  # the planner's, as the dry run shows it
     estimate = f"{credits_text(price)} credits (est.)" if price is not None else "unknown"
     settings.append(("price", estimate))
     if r["credits"] is not None:
@@ -247,6 +245,11 @@ def _card(decision: Decision, r: Mapping[str, Any]) -> str:
     if r["error_code"] or r["error_message"]:
         code = f"<strong>{escape(str(r['error_code']))}</strong> " if r["error_code"] else ""
         parts.append(f'<p class="error">{code}{escape(str(r["error_message"] or ""))}</p>')
+    if decision.reason == EDIT_THE_PROMPT:
+        parts.append(
+            '<p class="warn">Refused by moderation: edit the prompt. The same prompt '
+            "is refused again, so a rerun does not resend it.</p>"
+        )
     if r["possible_duplicate"]:
         parts.append(
             '<p class="warn">Possible duplicate: a create call\'s answer was lost, '
@@ -262,17 +265,19 @@ def _header(manifest: Manifest, summary: Summary, generated_at: str) -> str:
     tiles = [(str(summary.jobs), "jobs")]
     tiles += [(str(summary.counts[s]), s) for s in LEDGER_ORDER if summary.counts[s]]
     unpriced = f" + {summary.unpriced} unpriced" if summary.unpriced else ""
-    tiles.append((f"{credits_text(summary.credits)}{unpriced}", "credits spent (est.)"))
-    tiles.append((usd_text(summary.usd), "dollars (est.)"))
+    tasks = f"{summary.attempts} task" + ("" if summary.attempts == 1 else "s")
+    tiles.append((f"{credits_text(summary.credits)}{unpriced}", f"credits (est.), {tasks}"))
+    tiles.append((usd_text(summary.usd), "dollars (est.), same tasks"))
     if summary.reported or not summary.unreported:
         reported = credits_text(summary.reported)
         unreported = f" + {summary.unreported} unreported" if summary.unreported else ""
-        tiles.append((f"{reported}{unreported}", "credits reported by Kie"))
+        tiles.append((f"{reported}{unreported}", "credits Kie reported, same tasks"))
     tiles.append((f"{summary.files} · {summary.bytes / 1e6:,.1f} MB", "files on disk"))
     items = "".join(f"<li><b>{escape(v)}</b><span>{escape(k)}</span></li>" for v, k in tiles)
     return (
         f"<header><h1>{escape(manifest.name)}</h1>"
-        f'<p class="sub">{escape(manifest.path.name)} · {summary.attempts} submission(s) · '
+        f'<p class="sub">{escape(manifest.path.name)} · {summary.attempts} task(s) of the '
+        "jobs' current versions · "
         f"updated {escape(generated_at)} · "
         '<a href="ledger.csv">ledger.csv</a> · <a href="ledger.jsonl">ledger.jsonl</a></p>'
         f'<ul class="summary">{items}</ul></header>'
@@ -285,11 +290,9 @@ def render_gallery(
     rows: Sequence[Mapping[str, Any]],
     *,
     generated_at: str,
-    prices: PriceTable | None = None,
 ) -> str:
     """The whole page as text (pure: same arguments, same bytes)."""
-    prices = prices or load_prices()
-    summary = summarize(rows, [d.job for d in decisions], prices)
+    summary = summarize(decisions, rows)
     cards = "".join(_card(d, r) for d, r in zip(decisions, rows, strict=True))
     title = escape(f"{manifest.name}: {summary.counts['succeeded']}/{summary.jobs} succeeded")
     return (
@@ -304,7 +307,10 @@ def render_gallery(
         f"{_header(manifest, summary, generated_at)}\n"
         f'<main><ul class="cards">{cards}</ul></main>\n'
         "<footer>Written by run-pipeline from state.sqlite; rebuild it with "
-        "<code>run-pipeline ledger MANIFEST</code>. Credits are estimated from the price rules "
-        "for every submission of each job's current version.</footer>"
+        "<code>run-pipeline ledger MANIFEST</code>. Credits count the tasks of each job's "
+        "current version (those of versions replaced by an edit are not counted): estimated "
+        "at the price the dry run "
+        "shows (the model file's price rule, a project's kie-models/ first), and as Kie "
+        "reported them where it did.</footer>"
         "</body></html>\n"
     )

@@ -26,6 +26,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from pipeline.models import pricing
+from pipeline.models.formats import input_validator
 from pipeline.paths import schemas_dir
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -134,7 +135,7 @@ class Market:
             return SimModel(
                 name=name,
                 schema=schema,
-                validator=Draft202012Validator(schema),
+                validator=input_validator(schema),
                 media=str(output.get("media") or "video"),
                 max_results=output.get("max_results", 1),
                 paused=paused,
@@ -145,7 +146,7 @@ class Market:
         return SimModel(
             name=name,
             schema=data,
-            validator=Draft202012Validator(data),
+            validator=input_validator(data),
             paused=SORA_PAUSED if name.startswith("sora-2") else None,
             price=self._old_price(name),
         )

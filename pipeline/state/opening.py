@@ -9,6 +9,7 @@ transaction), or, for a read-only open, on a private copy in memory.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -165,21 +166,32 @@ def _check(opened: Opened, path: Path, endpoint: str | None, *, create: bool) ->
 def _bind(
     conn: sqlite3.Connection, path: Path, manifest: str, *, write: bool, rebind: bool
 ) -> None:
-    """An output folder belongs to one manifest (its resolved path, in `meta`): two
-    manifests of the same file name must not share, and spend, each other's jobs. A folder
-    made before this was recorded adopts the first manifest that uses it."""
+    """An output folder belongs to one manifest: two manifests of the same file name must
+    not share, and spend, each other's jobs. The folder records the manifest's path
+    relative to the folder itself (`binding`), so a content repository moved or copied
+    whole, manifests and outputs together, keeps its state. A folder that recorded an
+    absolute path (before 2026-12) is migrated in place when that path is this manifest's;
+    a folder made before any of this adopts the first manifest that uses it."""
     stored = meta(conn, "manifest")
-    if stored == manifest:
+    mine = binding(path.parent, manifest)
+    if stored == mine:
         return
-    if stored is not None and not rebind:
+    if stored is not None and not rebind and stored != manifest:
+        bound = Path(stored) if Path(stored).is_absolute() else path.parent / stored
         raise StateError(
-            f"output folder {path.parent} belongs to the manifest {stored}, not "
-            f"{manifest}; give this manifest its own folder with --out DIR, or, if that "
+            f"output folder {path.parent} belongs to the manifest {os.path.normpath(bound)}, "
+            f"not {manifest}; give this manifest its own folder with --out DIR, or, if that "
             "manifest was moved or renamed to this one, pass --rebind"
         )
     if write:
         with transaction(conn):
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (manifest,))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('manifest', ?)", (mine,))
+
+
+def binding(folder: Path, manifest: str) -> str:
+    """How a folder names its manifest: the manifest's path relative to the folder (both
+    resolved), which stays true when the two move together."""
+    return os.path.relpath(manifest, folder.resolve())
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,9 @@ import pytest
 
 from pipeline.errors import EXIT_USAGE, PipelineError
 from pipeline.models.registry import (
-    CREDIT_USD,
     ModelFileError,
     ModelRegistry,
     bundled_dir,
-    load_prices,
 )
 
 
@@ -100,13 +97,6 @@ def test_price_rules_of_each_kind() -> None:
     assert upscale.price_for({"resolution": "1080p"}) is None
     topaz = registry.get("topaz/image-upscale")
     assert topaz is not None and topaz.price_for({"image_url": "u"}) is None
-
-
-def test_the_price_table_shim_reads_the_model_files() -> None:
-    prices = load_prices()
-    assert prices.credit_usd == CREDIT_USD == Decimal("0.005")
-    assert prices.credits_for("sora-2-text-to-video", {"n_frames": "15"}) == 35
-    assert prices.credits_for("no-such-model", {}) is None
 
 
 def test_lookup_is_nearest_kie_models_first_then_bundled(tmp_path: Path) -> None:

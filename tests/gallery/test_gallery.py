@@ -16,7 +16,6 @@ import yaml
 from pipeline.cli.main import main
 from pipeline.engine.planner import Decision, PlanOptions, decide
 from pipeline.manifest import Job, Manifest, Settings
-from pipeline.models.registry import load_prices
 from pipeline.outputs.gallery import GALLERY_FILE, csp, render_gallery, summarize
 from pipeline.outputs.ledger import row
 from pipeline.outputs.players import FIRST_FRAME
@@ -210,7 +209,7 @@ def test_videos_play_from_local_files_with_metadata_preload() -> None:
 def test_summary_counts_and_spend() -> None:
     plans = sample()
     rows = [row(p) for p in plans]
-    summary = summarize(rows, [p.job for p in plans], load_prices())
+    summary = summarize(plans, rows)
     assert dict(summary.counts) == {
         "succeeded": 3,
         "failed": 1,
@@ -232,8 +231,9 @@ def test_summary_counts_and_spend() -> None:
         ("1", "failed"),
         ("1", "running"),
         ("1", "pending"),
-        ("195", "credits spent (est.)"),
-        ("$0.98", "dollars (est.)"),  # rounded half up
+        ("195", "credits (est.), 6 tasks"),
+        ("$0.98", "dollars (est.), same tasks"),  # rounded half up
+        ("60", "credits Kie reported, same tasks"),
     ):
         assert f"<li><b>{value}</b><span>{label}</span></li>" in header
     assert "timed out" not in header  # zero counts are left out
@@ -242,7 +242,7 @@ def test_summary_counts_and_spend() -> None:
 def test_unpriced_models_are_counted_apart() -> None:
     odd = make_job("odd", model="some-future-model")
     plans = plans_for((odd, [attempt(odd, "succeeded")]))
-    summary = summarize([row(plans[0])], [odd], load_prices())
+    summary = summarize(plans, [row(plans[0])])
     assert summary.credits == 0 and summary.unpriced == 1
     assert "<b>0 + 1 unpriced</b>" in render(plans)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.engine.planner import Decision, PlanOptions, decide, estimate, plan
@@ -52,11 +53,11 @@ def test_a_job_whose_upstream_succeeded_is_submitted() -> None:
 
 
 def test_a_job_whose_upstream_failed_for_good_is_blocked_for_free() -> None:
-    failed = attempt(STILL, "failed", permanent=True, error_code="422", error_message="nope")
+    failed = attempt(STILL, "failed", permanent=True, error_code="400", error_message="nope")
     d = decisions([STILL, FILM, HD], {"still": [failed]})
     assert (d["film"].status, d["film"].action) == ("blocked", "none")
-    assert d["film"].reason == "blocked: still failed (422: nope)"
-    assert d["hd"].reason == "blocked: film is blocked (still failed (422: nope))"
+    assert d["film"].reason == "blocked: still failed (400: nope)"
+    assert d["hd"].reason == "blocked: film is blocked (still failed (400: nope))"
     assert estimate(list(d.values())).tasks == 0
     # --retry-failed: the upstream goes again, and the jobs below wait for it.
     again = decisions([STILL, FILM, HD], {"still": [failed]}, retry_failed=True)
@@ -65,6 +66,11 @@ def test_a_job_whose_upstream_failed_for_good_is_blocked_for_free() -> None:
         "wait",
         "wait",
     )
+    # Refused by moderation: the same prompt is not resent, even with --retry-failed.
+    refused = replace(failed, error_code="422", error_message="prohibited content")
+    again = decisions([STILL, FILM, HD], {"still": [refused]}, retry_failed=True)
+    assert again["still"].action == "none" and "edit the prompt" in again["still"].reason
+    assert again["film"].status == "blocked"
 
 
 def test_a_timed_out_upstream_is_tracked_and_its_downstream_waits() -> None:

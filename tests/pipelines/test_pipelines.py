@@ -183,9 +183,13 @@ def test_a_moderated_upstream_blocks_its_downstream_jobs_for_free(
     assert batch.run() == 1
     assert creates(batch) == 1
 
-    # --retry-failed: the upstream goes again, then the jobs it blocked.
+    # --retry-failed does not resend the same refused prompt; an edited one goes again,
+    # then the jobs it blocked.
     batch.control(moderation_words=[])
-    assert batch.run("--retry-failed") == 0
+    assert batch.run("--retry-failed") == 1
+    assert creates(batch) == 1
+    batch.write(MODERATED.replace("A gore scene", "A still life"))
+    assert batch.run() == 0
     assert creates(batch) == 5
     rows = batch.ledger()
     tasks = {t["taskId"]: t for t in sim_tasks(batch)}

@@ -120,11 +120,11 @@ def test_a_fractional_budget_and_fractional_credits_in_the_ledger(
     assert batch.stats()["accounts"][0]["credits"] == 100_000 - 242.5
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert "estimated 242.5 credits ($1.21)" in summary  # $1.2125, half up
-    assert "Kie reported 242.5 credits ($1.21) for 2 finished task(s)" in summary
+    assert "Kie reported 242.5 credits ($1.21) for the 2 task(s) that ended in this run" in summary
     page = (batch.folder / "index.html").read_text()
     assert "<dd>77.5 credits (est.)</dd>" in page and "<dd>77.5 credits (Kie)</dd>" in page
     assert "<dd>5.63 credits (est.)</dd>" in page
-    assert "<li><b>242.5</b><span>credits spent (est.)</span></li>" in page
+    assert "<li><b>242.5</b><span>credits (est.), 2 tasks</span></li>" in page
 
 
 def test_the_balance_check_compares_decimals(

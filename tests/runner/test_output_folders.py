@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_another_manifest_is_refused_with_exit_3_and_rebind_takes_the_folder_ove
     assert main([str(moved), *args, "--rebind"]) == 0
     assert batch.stats()["creates"] == 1
     with StateStore.open(batch.out / "state.sqlite", readonly=True) as store:
-        assert store.meta("manifest") == str(moved.resolve())
+        assert store.meta("manifest") == "../batches/summer-final.yaml"
 
 
 def test_a_folder_of_an_earlier_release_adopts_the_first_manifest(batch: Batch) -> None:
@@ -62,7 +63,60 @@ def test_a_folder_of_an_earlier_release_adopts_the_first_manifest(batch: Batch) 
         assert store.meta("manifest") is None  # as an earlier release left it
     assert batch.run() == 0
     with StateStore.open(batch.out / "state.sqlite", readonly=True) as store:
-        assert store.meta("manifest") == str(manifest.resolve())
+        assert store.meta("manifest") == "../batch.yaml"  # relative to the folder
+    assert manifest.parent / "out" == batch.out
+
+
+def test_a_folder_bound_by_an_absolute_path_is_migrated_in_place(batch: Batch) -> None:
+    manifest = _manifest(batch.manifest)
+    assert batch.run() == 0
+    state = batch.out / "state.sqlite"
+    with sqlite3.connect(state) as conn:  # as a release before 2026-12 left it
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (str(manifest.resolve()),))
+    conn.close()
+    assert batch.run() == 0
+    with StateStore.open(state, readonly=True) as store:
+        assert store.meta("manifest") == "../batch.yaml"
+    assert batch.stats()["creates"] == 1
+
+
+def test_a_content_repo_copied_elsewhere_runs_with_no_create(
+    batch: Batch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = batch.manifest.parent / "repo"
+    manifest = _manifest(repo / "campaigns" / "summer.yaml")
+    args = ["--base-url", batch.sim.base_url, "-q", "--time-scale", "0.005"]
+    assert main([str(manifest), *args, "--out", str(repo / "outputs" / "summer")]) == 0
+    copy = batch.manifest.parent / "elsewhere" / "repo-copy"
+    shutil.copytree(repo, copy)
+    shutil.rmtree(repo)  # the old path is gone: nothing can lean on it
+    moved = copy / "campaigns" / "summer.yaml"
+    assert main([str(moved), *args, "--out", str(copy / "outputs" / "summer")]) == 0
+    assert main(["status", str(moved), "--out", str(copy / "outputs" / "summer")]) == 0
+    assert batch.stats()["creates"] == 1
+
+
+def test_rebind_works_under_a_budget(batch: Batch, capsys: pytest.CaptureFixture[str]) -> None:
+    first = batch.manifest.parent / "summer.yaml"
+    first.write_text(
+        ONE.format(prompt="A lamp").replace("settings:", "settings:\n  max_credits: 100")
+    )
+    args = [
+        "--base-url",
+        batch.sim.base_url,
+        "--out",
+        str(batch.out),
+        "-q",
+        "--time-scale",
+        "0.005",
+    ]
+    assert main([str(first), *args]) == 0
+    moved = first.rename(first.with_name("summer-final.yaml"))
+    assert main([str(moved), *args]) == 3
+    assert "--rebind" in capsys.readouterr().err
+    assert main([str(moved), *args, "--dry-run", "--rebind"]) == 0
+    assert main([str(moved), *args, "--rebind"]) == 0
+    assert batch.stats()["creates"] == 1
 
 
 def test_status_and_ledger_without_state_say_where_they_looked_and_create_nothing(

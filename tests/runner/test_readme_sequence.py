@@ -72,7 +72,7 @@ def test_the_readme_sequence_creates_each_job_once(tmp_path: Path) -> None:
     transcript += ["$ run-pipeline manifests/campaign.yaml --simulate", third.stderr, third.stdout]
     assert third.returncode == 1, third.stderr
     assert _tasks(folder) == 14
-    assert "1 create(s)" in third.stdout
+    assert "1 task(s) created" in third.stdout
     # The edited job's earlier result is kept, and folded under the new one in the gallery.
     (take,) = (folder / "media" / "takes" / "teaser-dawn").iterdir()
     assert take.suffix == ".mp4" and (folder / "media" / "teaser-dawn.mp4").is_file()

@@ -174,3 +174,28 @@ def test_latency_profiles_by_media() -> None:
     assert long > 1.5 * video and 20 < median("audio") < 120
     rng, profile = random.Random(4), profile_for(config, "image", False)
     assert all(5 <= plan_task(config, rng, False, profile).latency <= 60 for _ in range(500))
+
+
+def test_a_url_field_holding_a_path_is_refused_as_kie_would(market_sim: Simulator) -> None:
+    with client(market_sim) as http:
+        for text in ("./assets/x.png", "{output: still}"):
+            answer = http.post(
+                CREATE,
+                json=body(
+                    "It turns",
+                    model="kling-2.6/image-to-video",
+                    sound=False,
+                    duration="5",
+                    image_urls=[text],
+                ),
+            ).json()
+            assert answer["code"] == 422 and "image_urls" in answer["msg"], answer
+        create(
+            http,
+            "It turns",
+            model="kling-2.6/image-to-video",
+            sound=False,
+            duration="5",
+            image_urls=["https://example.com/x.png"],
+        )
+    assert market_sim.stats()["creates"] == 1

@@ -7,17 +7,19 @@ from typing import Any
 
 from pipeline.manifest import Job
 from pipeline.manifest.fingerprint import fingerprint
-from pipeline.models.registry import load_prices
+from pipeline.models.registry import ModelRegistry
 from pipeline.state.store import Attempt, Phase, StoredResult
 
 _ids = count(1)
+_BUNDLED = ModelRegistry()
 
 
 def make_job(
     job_id: str, prompt: str = "A paper boat", model: str = "sora-2-text-to-video", **fields: Any
 ) -> Job:
     task_input = {"prompt": prompt, "aspect_ratio": "landscape", "n_frames": "10", **fields}
-    credits = load_prices().credits_for(model, task_input)  # as the manifest loader fills it
+    found = _BUNDLED.get(model)  # the price as the manifest loader fills it in
+    credits = None if found is None else found.price_for(task_input)
     return Job(job_id, model, task_input, None, fingerprint(model, task_input), 1, credits)
 
 
