@@ -13,7 +13,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pipeline.simulator import wrong
 from pipeline.simulator.catalog import is_catalog_call
 from pipeline.simulator.families import ROUTES as FAMILY_ROUTES
 from pipeline.simulator.families import Op
@@ -37,6 +36,7 @@ from pipeline.simulator.replies import Reply
 from pipeline.simulator.results import CONTENT_TYPES, result_bytes
 from pipeline.simulator.service import KieService
 from pipeline.simulator.uploads import UPLOAD_ROUTES, mime_for
+from pipeline.simulator.wrong import foreign_record
 
 Action = Literal["answer", "reset", "close"]
 
@@ -146,7 +146,7 @@ def _handle(
     elif kind == "query":
         reply = service.record_info(auth, task_id, op.family if op else "createTask")
         if "foreign_record" in hits:
-            reply = wrong.foreign_record(service, reply)
+            reply = foreign_record(service, reply)
     elif kind == "hd":
         reply = service.hd_video(auth, query)
     elif kind == "download":

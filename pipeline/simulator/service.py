@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 from pipeline.manifest.fingerprint import fingerprint
 from pipeline.models.pricing import credits_json
 from pipeline.models.registry import ModelRegistry
-from pipeline.simulator import wrong
 from pipeline.simulator.callbacks import CallbackSender
 from pipeline.simulator.catalog import Catalog
 from pipeline.simulator.config import SimConfig, apply_changes, new_balances
@@ -48,6 +47,7 @@ from pipeline.simulator.scheduler import Scheduler
 from pipeline.simulator.stats import Stats
 from pipeline.simulator.tasks import Task, plan_task, profile_for
 from pipeline.simulator.uploads import Upload, UploadStore
+from pipeline.simulator.wrong import result_extension
 
 
 class KieService:
@@ -262,7 +262,7 @@ class KieService:
             result_token=self.rng.hex_id(),
             watermark_token=self.rng.hex_id(),
             media=model.media,
-            ext=wrong.result_extension(self, extension(model.media, effective)),
+            ext=result_extension(self, extension(model.media, effective)),
             results=model.result_count(effective),
             answer_code=answer_code,
             audio_data=self.config.audio_data and model.media == "audio",

@@ -246,14 +246,18 @@ def _unique(rows: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
     tasks: dict[str, str] = {}
     attempts: set[tuple[str, str, int]] = set()
     for r in rows:
+        job, task = clean_text(r["job_id"], 80), clean_text(r["task_id"], 80)
         holder = tasks.setdefault(r["task_id"], r["job_id"])
-        if holder != r["job_id"] or (r["job_id"], r["fingerprint"], r["attempt"]) in attempts:
-            raise LedgerRefused(
-                f"{path}: task {clean_text(r['task_id'], 80)} is listed twice (jobs "
-                f"{clean_text(holder, 80)} and {clean_text(r['job_id'], 80)}), or job "
-                f"{clean_text(r['job_id'], 80)}'s attempt {r['attempt']} is; nothing was "
-                "rebuilt (the state file is as it was): correct the ledger, then run "
-                "rebuild-state again"
+        key = (r["job_id"], r["fingerprint"], r["attempt"])
+        if holder != r["job_id"] or key in attempts:
+            what = (
+                f"task {task} is listed for two jobs ({clean_text(holder, 80)} and {job})"
+                if holder != r["job_id"]
+                else f"job {job}'s attempt {r['attempt']} is listed twice (task {task})"
             )
-        attempts.add((r["job_id"], r["fingerprint"], r["attempt"]))
+            raise LedgerRefused(
+                f"{path}: {what}; nothing was rebuilt (the state file is as it was): "
+                "correct the ledger, then run rebuild-state again"
+            )
+        attempts.add(key)
     return rows

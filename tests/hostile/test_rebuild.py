@@ -94,7 +94,7 @@ def test_a_task_id_listed_twice_refuses_the_rebuild(done: Batch) -> None:
     first = done.rows()[0]["task_id"]
     _edit_ledger(done, 2, task_id=first)
     code, err = _rebuild(done)
-    assert code == 3 and "listed twice" in err and first in err
+    assert code == 3 and "listed for two jobs" in err and first in err
     assert not (done.folder / "state.sqlite").exists()
     _refused_run(done)
 
