@@ -20,6 +20,7 @@ from pathlib import Path
 from pipeline.engine.journal import Journal
 from pipeline.errors import EnvironmentFault
 from pipeline.manifest import Job
+from pipeline.safefiles import open_regular
 from pipeline.state.store import Attempt
 
 RESERVE_FILE = ".reserve"
@@ -36,9 +37,9 @@ class DiskGuard:
 
     def make_reserve(self) -> None:
         """Preallocate the reserve (kept between runs; made again if it was used)."""
-        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(self.reserve, flags, 0o644)
+            # A regular file of our own only: a FIFO would block, a link write elsewhere.
+            fd = open_regular(self.reserve, os.O_WRONLY | os.O_CREAT)
             try:
                 if os.fstat(fd).st_size < RESERVE_BYTES:
                     os.ftruncate(fd, 0)

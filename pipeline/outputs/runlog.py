@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.events import Event
+from pipeline.safefiles import open_regular
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
@@ -28,9 +29,10 @@ class RunLog:
     """run.log: one line per transition: time, job, from, to, task, detail."""
 
     def __init__(self, path: Path, mirror: TextIO | None = None) -> None:
-        # Appended to, never through a symbolic link (that would write outside the folder).
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        self.handle = os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
+        # Appended to, never through a symbolic link (that would write outside the folder),
+        # and never a FIFO or a device (opening one would block the start).
+        fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        self.handle = os.fdopen(fd, "a", encoding="utf-8")
         self.mirror = mirror
 
     def __call__(self, event: Event) -> None:
