@@ -32,9 +32,11 @@ class TooLarge(OSError):
 
 
 def kind(mode: int) -> str:
-    """What a non-regular file is, in words ("a symbolic link", "a FIFO (named pipe)")."""
+    """What is at a path, in words ("a symbolic link", "a FIFO (named pipe)")."""
     if stat.S_ISLNK(mode):
         return "a symbolic link"
+    if stat.S_ISREG(mode):
+        return "a file"
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):

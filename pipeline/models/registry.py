@@ -30,8 +30,10 @@ from pipeline.errors import EXIT_USAGE, PipelineError
 from pipeline.models import pricing
 from pipeline.models.pricing import CREDIT_USD
 from pipeline.paths import KIE_MODELS, schemas_dir
+from pipeline.safefiles import read_bounded
 
 DEFAULT_MODEL = "sora-2-text-to-video"
+MAX_MODEL_FILE = 8 * 1024 * 1024  # far above any model file: a bound on what is read
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 MEDIA = ("image", "video", "audio")
 
@@ -132,7 +134,8 @@ def _fail(path: Path, why: str) -> ModelFileError:
 def load_model_file(path: Path, name: str | None = None) -> Model:
     """Read and check one model file; ModelFileError (naming the file) when it is broken."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        # A regular file of bounded size only: a FIFO or a device would block or never end.
+        data = json.loads(read_bounded(path, MAX_MODEL_FILE).decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise _fail(
             path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
