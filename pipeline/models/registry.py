@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from pipeline.errors import EXIT_USAGE, PipelineError
-from pipeline.models import pricing
+from pipeline.models import keywords, pricing
 from pipeline.models.pricing import CREDIT_USD
 from pipeline.paths import KIE_MODELS, schemas_dir
 from pipeline.safefiles import read_bounded
@@ -161,6 +161,9 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
         raise _fail(path, f"`input` is not a valid JSON Schema at {where}: {exc.message}") from None
+    problem = keywords.unsafe(schema)
+    if problem:
+        raise _fail(path, problem)
     output = data.get("output") or {}
     media = output.get("media") if isinstance(output, dict) else None
     if media is not None and media not in MEDIA:
