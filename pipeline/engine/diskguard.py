@@ -26,6 +26,8 @@ from pipeline.state.store import Attempt
 RESERVE_FILE = ".reserve"
 RESERVE_BYTES = 1 << 20  # what recording some thousands of task ids needs, with room to spare
 MIN_FREE = 4 << 20  # below this free space (besides the reserve), no new create is sent
+# Downloads stop earlier, so that a disk they fill still has room to record task ids.
+DOWNLOAD_FLOOR = 2 * MIN_FREE
 
 
 class DiskGuard:
@@ -66,6 +68,16 @@ class DiskGuard:
         except OSError:
             return True  # cannot tell: the reserve still covers the next write
         return free >= MIN_FREE
+
+    def download_room(self) -> bool:
+        """Whether a download may write on: free space above DOWNLOAD_FLOOR. Every download
+        asks as it goes, so results (up to their caps, several at once) never eat the room
+        the state needs."""
+        try:
+            free = shutil.disk_usage(self.folder).free
+        except OSError:
+            return True
+        return free >= DOWNLOAD_FLOOR
 
     def full_message(self) -> str:
         return (

@@ -86,6 +86,8 @@ class Runner:
             folder,
             rng,
             frozenset(j.id for j in manifest.jobs),
+            max_download_mb=settings.max_download_mb,
+            room=disk.download_room if disk else None,
         )
         self.tracker = Tracker(
             self.journal,

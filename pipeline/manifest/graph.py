@@ -193,6 +193,7 @@ def _job(draft: Draft, fp: str, edges: Collection[tuple[str, Ref]]) -> Job:
         credits=draft.model.price_for(draft.input),
         media=draft.model.media,
         paused=draft.model.paused,
+        download_mb=draft.model.max_download_mb,
         files=files,
         upstream=upstream,
     )

@@ -20,7 +20,7 @@ from pipeline.manifest.schema import kind, manifest_validator, schema_issues
 from pipeline.manifest.yamlsource import Located, check_size, load_yaml, read_text
 from pipeline.models.registry import ModelRegistry
 
-_INT_SETTINGS = frozenset({"concurrency", "max_attempts", "max_credits"})
+_INT_SETTINGS = frozenset({"concurrency", "max_attempts", "max_credits", "max_download_mb"})
 _FLOAT_SETTINGS = frozenset({"poll_interval", "poll_max_interval", "max_wait", "upload_max_age"})
 
 

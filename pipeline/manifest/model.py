@@ -51,6 +51,7 @@ class Settings:
     max_credits: int | None = None
     on_ambiguous: OnAmbiguous = "resubmit"
     upload_max_age: float = 72_000.0  # reuse an upload this long (Kie keeps files 24 h)
+    max_download_mb: int | None = None  # cap per result; None: per media kind (results/caps)
 
     def override(self, **changes: Any) -> Settings:
         """A copy with every change that is not None applied."""
@@ -77,6 +78,7 @@ class Job:
     paused: str | None = None  # the model's "paused" message, when Kie paused it
     files: tuple[FileRef, ...] = ()  # local files the input names, in input order
     upstream: tuple[str, ...] = ()  # ids of the jobs whose output or task it takes
+    download_mb: int | None = None  # the model file's cap on one result, if it states one
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input", MappingProxyType(dict(self.input)))

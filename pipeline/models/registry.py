@@ -70,6 +70,7 @@ class Model:
     price_prose: str | None = None
     price_rule: Mapping[str, Any] | None = field(default=None, repr=False)
     output_rule: int | Mapping[str, Any] | None = field(default=None, repr=False)
+    max_download_mb: int | None = None  # output.max_download_mb: the largest result, MB
     source: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: Path | None = None
     data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -174,6 +175,9 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
         or (isinstance(results, dict) and isinstance(results.get("field"), str))
     ):
         raise _fail(path, 'output.max_results must be a positive integer or {"field": ...}')
+    cap = output.get("max_download_mb") if isinstance(output, dict) else None
+    if cap is not None and not (isinstance(cap, int) and not isinstance(cap, bool) and cap > 0):
+        raise _fail(path, "output.max_download_mb must be a positive integer (MB)")
     price = data.get("price") or {}
     if not isinstance(price, dict):
         raise _fail(path, "`price` must be an object")
@@ -199,6 +203,7 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
         price_prose=price.get("prose") if isinstance(price.get("prose"), str) else None,
         price_rule=price.get("rule"),
         output_rule=results,
+        max_download_mb=cap,
         source=source if isinstance(source := data.get("source"), dict) else {},
         path=path,
         data=data,
