@@ -24,7 +24,7 @@ from pipeline.engine import diskguard
 from pipeline.manifest import load_manifest
 from pipeline.results.download import MB, cap_bytes
 from pipeline.simulator.files import video_bytes
-from tests.hostile.server import Conn, HostileServer, Request, hostile, response
+from tests.hostile.server import Conn, Handler, HostileServer, Request, hostile, response
 from tests.support.batch import Batch, MakeBatch, batch_factory
 from tests.support.manifests import jobs_yaml
 
@@ -36,16 +36,21 @@ def make_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Make
     yield from batch_factory(tmp_path, monkeypatch)
 
 
+def endless_video(request: Request, conn: Conn) -> None:
+    conn.send(response(200, MP4[:64], {"Content-Type": "video/mp4"}, length=False))
+    while not conn.stopped and conn.send(bytes(65536)):
+        pass
+
+
 @contextlib.contextmanager
-def endless_results(batch: Batch) -> Iterator[HostileServer]:
-    """A proxy to the simulator whose result files never end."""
+def endless_results(batch: Batch, serve: Handler = endless_video) -> Iterator[HostileServer]:
+    """A proxy to the simulator whose result files are served by `serve` (by default, as
+    videos that never end)."""
     holder: list[HostileServer] = []
 
     def proxy(request: Request, conn: Conn) -> None:
         if request.path.startswith("/files/"):
-            conn.send(response(200, MP4[:64], {"Content-Type": "video/mp4"}, length=False))
-            while not conn.stopped and conn.send(bytes(65536)):
-                pass
+            serve(request, conn)
             return
         headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
         answer = httpx.request(
@@ -145,3 +150,31 @@ def test_the_flag_and_the_setting_reach_the_run_request(tmp_path: Path) -> None:
     manifest = tmp_path / "m.yaml"
     manifest.write_text(jobs_yaml(1, settings="max_download_mb: 9"))
     assert load_manifest(manifest).settings.max_download_mb == 9
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
+
+
+@pytest.mark.parametrize("content_type", ["image/svg+xml", "image/png", "application/x-thing"])
+def test_svg_and_unknown_results_of_an_image_model_are_refused(
+    make_batch: MakeBatch, content_type: str
+) -> None:
+    """Whatever it is served as, markup is not stored (a browser would run its script), and
+    an unknown type is not an image: the job's download fails, nothing lands in media/."""
+    batch = make_batch()
+    batch.write("version: 1\njobs:\n  - id: pic\n    model: nano-banana-pro\n    prompt: p\n")
+    body = SVG if content_type != "application/x-thing" else b"\x00\x01opaque" * 4
+
+    def serve(request: Request, conn: Conn) -> None:
+        conn.send(response(200, body, {"Content-Type": content_type}))
+
+    with endless_results(batch, serve) as server:
+        code, err = _run(batch, server)
+    assert code == 1, err
+    row = batch.rows()[0]
+    assert row["status"] == "failed" and not row["file"]
+    assert "not a valid result" in row["error_message"]
+    if body == SVG:
+        assert "active content" in row["error_message"]
+    assert list((batch.folder / "media").iterdir()) == []
+    assert ".svg" not in (batch.folder / "index.html").read_text()
