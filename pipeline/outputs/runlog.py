@@ -25,6 +25,11 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def printable_lines(text: str) -> str:
+    """`printable` line by line: a table keeps its line breaks, nothing else gets through."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 class RunLog:
     """run.log: one line per transition: time, job, from, to, task, detail."""
 
