@@ -93,6 +93,10 @@ class Uploader:
             def forget(done: asyncio.Task[str]) -> None:
                 if self._pending.get(key) is done:
                     del self._pending[key]
+                # Its outcome is read here: when every job waiting on it has given up (a
+                # hard stop), asyncio would print its UploadFailed as a stray traceback.
+                if not done.cancelled():
+                    done.exception()
 
             task.add_done_callback(forget)
         # Shielded: one job giving up waiting (a stop) must not cancel the upload the other

@@ -13,14 +13,15 @@ run opens anything in it:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
-from pipeline.errors import StateError
+from pipeline.errors import EnvironmentFault, StateError
 from pipeline.paths import GALLERY_FILE, LEDGER_CSV, LEDGER_JSONL, RUN_LOG, STATE_FILE
 from pipeline.safefiles import odd_entry, walk_odd
 from pipeline.state.store import Attempt
@@ -38,6 +39,25 @@ OWN_FILES = (
 )
 MEDIA_DIRS = ("videos", "media")
 _SUBMITTED = re.compile(r" -> submitted task=(?!-)(\S+)")
+
+
+@contextlib.contextmanager
+def environment_errors(folder: Path) -> Iterator[None]:
+    """A disk that is full, read-only or failing ends the command (a run, `ledger`,
+    `rebuild-state`) with one clear line (exit 3), not a traceback. What was committed
+    before stays in the state file."""
+    resume = "everything recorded so far is kept; fix this and rerun to resume"
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        raise EnvironmentFault(f"{exc.strerror or exc}{where} ({resume})") from None
+    except sqlite3.Error as exc:
+        raise StateError(
+            f"the state file {folder / STATE_FILE} could not be written: {exc} ({resume})"
+        ) from None
 
 
 def refuse_links(folder: Path) -> None:
