@@ -153,12 +153,22 @@ def test_500s_resets_and_bad_json_are_retried(batch: Batch) -> None:
 @pytest.mark.sim(faults=FaultRates(lost_answer=1.0))
 def test_lost_answers_are_resubmitted_and_flagged(batch: Batch) -> None:
     batch.write(jobs_yaml(1))
-    timer = threading.Timer(0.3, lambda: batch.control(faults={"lost_answer": 0.0}))
-    timer.start()
+    done = threading.Event()
+
+    def heal_after_a_loss() -> None:
+        # Once one answer was lost (not after a fixed time: a slow machine may not have
+        # sent the create yet, and then nothing is lost and nothing flagged).
+        while not done.is_set() and not batch.stats()["faults"].get("lost_answer"):
+            done.wait(0.02)
+        batch.control(faults={"lost_answer": 0.0})
+
+    healer = threading.Thread(target=heal_after_a_loss, daemon=True)
+    healer.start()
     try:
         assert batch.run() == 0
     finally:
-        timer.cancel()
+        done.set()
+        healer.join(5)
     row = batch.rows()[0]
     assert row["possible_duplicate"] is True and row["status"] == "succeeded"
     assert batch.stats()["creates"] >= 2
