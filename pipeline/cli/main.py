@@ -4,12 +4,15 @@ error to its exit code, in one place (`main`, the error funnel; see errors.py)."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -57,16 +60,20 @@ def _dispatch(request: Request, stdout: TextIO, stderr: TextIO) -> int:
         return models.run(request, stdout=stdout, stderr=stderr, environ=environ)
     if isinstance(request, RebuildRequest):
         from pipeline.commands import rebuild
+        from pipeline.state.folder import environment_errors
 
-        return rebuild.run(request, environ, stdout=stdout)
+        with environment_errors(request.folder):  # a read-only folder: exit 3, one line
+            return rebuild.run(request, environ, stdout=stdout)
     if isinstance(request, StatusRequest):
         from pipeline.commands import status
 
         return status.run(request, stdout=stdout)
     if isinstance(request, LedgerRequest):
         from pipeline.commands import ledger
+        from pipeline.state.folder import environment_errors
 
-        return ledger.run(request, stdout=stdout)
+        with environment_errors(request.folder):  # a read-only folder: exit 3, one line
+            return ledger.run(request, stdout=stdout)
     from pipeline.commands import run
 
     return run.run(request, stdout=stdout, stderr=stderr, environ=environ)
@@ -108,8 +115,32 @@ def _report_bug(exc: BaseException, args: argparse.Namespace | None, stderr: Tex
     return EXIT_INTERNAL
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt(program: bool) -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, like Ctrl-C, from the first line of the command:
+    a SIGTERM before the run installs its own handler (loading the manifest, opening the
+    state) ends in exit 130 with what was recorded kept, not in a silent death by signal.
+    Main thread only (signals are delivered there). After the command, the program
+    (`program`) ignores SIGTERM while it exits, its exit code already decided (a second
+    SIGTERM would otherwise turn an exit 130 into a death by signal); a caller in-process
+    gets its old handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if program else previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The error funnel: every known error maps to its exit code here and only here."""
+    with _terminate_as_interrupt(program=argv is None):
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     stdout, stderr = sys.stdout, sys.stderr
     args: argparse.Namespace | None = None

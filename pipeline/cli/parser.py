@@ -182,6 +182,13 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "72000: 20 h of Kie's 24 h retention)",
     )
     knobs.add_argument(
+        "--max-download-mb",
+        type=positive(int),
+        metavar="N",
+        help="largest result file downloaded, in MB (default: by media kind, 500 for "
+        "video, 50 for images, 200 for audio, or what the model file says)",
+    )
+    knobs.add_argument(
         "--retry-failed",
         action="store_true",
         help="also resubmit jobs that failed for good or timed out (new attempts; history is kept)",
@@ -411,6 +418,7 @@ def run_request(args: argparse.Namespace) -> RunRequest:
             max_credits=args.max_credits,
             on_ambiguous=args.on_ambiguous,
             upload_max_age=args.upload_max_age,
+            max_download_mb=args.max_download_mb,
         ),
         retry_failed=args.retry_failed,
         partial=args.partial,

@@ -11,6 +11,7 @@ from typing import Never, TextIO
 from tqdm import tqdm
 
 from pipeline.events import Event, RunTotals
+from pipeline.outputs.runlog import printable
 
 
 def terminal_columns(stream: TextIO) -> int | None:
@@ -80,6 +81,7 @@ class ProgressBars:
             )
 
     def _line(self, text: str) -> None:
+        text = printable(text)  # event details quote servers
         if self.bars:
             tqdm.write(text, file=self.stream)
         else:

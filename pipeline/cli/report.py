@@ -18,6 +18,7 @@ from pipeline.engine.planner import (
 from pipeline.manifest import FileRef, Manifest
 from pipeline.models.pricing import credits_text, usd, usd_text
 from pipeline.outputs.ledger import status_counts
+from pipeline.outputs.runlog import printable, printable_lines
 from pipeline.status import STAGE_ORDER
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def plan_table(
             f"Would upload {len(files)} file(s) ({size:,} bytes), each once; an upload younger "
             "than settings.upload_max_age that Kie still serves is reused."
         )
-    return "\n".join(lines)
+    return printable_lines("\n".join(lines))
 
 
 def _file_text(ref: FileRef) -> str:
@@ -157,7 +158,7 @@ def status_table(decisions: Sequence[Decision]) -> str:
         )
     tally = status_counts(decisions)
     lines.append("Totals: " + ", ".join(f"{n} {s}" for s, n in tally.items()))
-    return "\n".join(lines)
+    return printable_lines("\n".join(lines))
 
 
 def _duration(seconds: float) -> str:
@@ -206,7 +207,7 @@ def summary_line(
     parts = ", ".join(f"{n} {s}" for s, n in status_counts(summary.decisions).items())
     took = f" in {_duration(elapsed)}" if elapsed is not None else ""
     queries = f", {summary.queries} queries" if verbose else ""
-    return (
+    return printable(
         f"{manifest.name}: {parts} ({plural(len(summary.decisions), 'job')}){took}; "
         f"{money_line(summary)}{queries}; gallery: {folder / 'index.html'}"
     )

@@ -37,6 +37,7 @@ class Overrides:
     max_credits: Decimal | None = None
     on_ambiguous: OnAmbiguous | None = None
     upload_max_age: float | None = None
+    max_download_mb: int | None = None
 
     def apply(self, settings: Settings) -> Settings:
         return settings.override(**{f.name: getattr(self, f.name) for f in fields(self)})

@@ -24,6 +24,7 @@ from pipeline.models import pricing
 from pipeline.models.generate import SNAPSHOT, snapshot_date
 from pipeline.models.pull import CatalogSession, pull
 from pipeline.models.registry import MODEL_NAME, Model, ModelFileError, ModelRegistry
+from pipeline.outputs.runlog import printable
 from pipeline.paths import KIE_MODELS
 
 
@@ -77,18 +78,19 @@ async def _remote(
             session, list(request.names), dest, base_url=base_url, fetched=today, previous=previous
         )
     for line in report.lines:
-        print(line, file=stdout)
+        print(printable(line), file=stdout)
     for line in report.errors:
-        print(f"run-pipeline models pull: {line}", file=stderr)
+        print(f"run-pipeline models pull: {printable(line)}", file=stderr)
     return report.exit_code
 
 
 def _table(models: list[dict[str, Any]], out: TextIO) -> None:
+    # Every cell is the catalog's text: shown with its control characters escaped.
     rows = [
         (
-            str(m.get("model") or ""),
-            ", ".join(str(t) for t in m.get("taskType") or []),
-            str(m.get("pricingDesc") or "price unknown"),
+            printable(str(m.get("model") or "")),
+            printable(", ".join(str(t) for t in m.get("taskType") or [])),
+            printable(str(m.get("pricingDesc") or "price unknown")),
         )
         for m in models
     ]
@@ -164,7 +166,7 @@ def _show(name: str, *, as_json: bool, stdout: TextIO) -> int:
         stdout.write(json.dumps({**model.data, "path": str(model.path)}, indent=2) + "\n")
         return EXIT_OK
     for line in describe(model, bundled=registry.bundled):
-        print(line, file=stdout)
+        print(printable(line), file=stdout)  # a pulled file holds the catalog's text
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from pipeline.events import Listener, RunTotals
 from pipeline.kie.target import Target, resolve_target, simulated
 from pipeline.manifest import Manifest, load_manifest
 from pipeline.models.registry import kie_model_folders
+from pipeline.outputs.runlog import printable
 from pipeline.paths import STATE_FILE
 from pipeline.status import UNFINISHED
 
@@ -138,7 +139,7 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
     )
     for model, message in summary.unavailable.items():
         print(
-            f"run-pipeline: {model} is not available on Kie ({message}); its jobs were "
+            f"run-pipeline: {model} is not available on Kie ({printable(message)}); its jobs were "
             "not submitted again in this run (`run-pipeline models show "
             f"{model}`; a rerun tries one create again)",
             file=stderr,
@@ -151,7 +152,7 @@ def run(request: RunRequest, *, stdout: TextIO, stderr: TextIO, environ: Mapping
         )
         return EXIT_INTERRUPTED
     if summary.stop_reason:
-        print(f"run-pipeline: stopped: {summary.stop_reason}", file=stderr)
+        print(f"run-pipeline: stopped: {printable(summary.stop_reason)}", file=stderr)
         return EXIT_STOPPED
     unfinished = any(d.status in UNFINISHED for d in summary.decisions)
     return EXIT_JOBS_FAILED if unfinished else EXIT_OK

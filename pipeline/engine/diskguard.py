@@ -20,11 +20,14 @@ from pathlib import Path
 from pipeline.engine.journal import Journal
 from pipeline.errors import EnvironmentFault
 from pipeline.manifest import Job
+from pipeline.safefiles import open_regular
 from pipeline.state.store import Attempt
 
 RESERVE_FILE = ".reserve"
 RESERVE_BYTES = 1 << 20  # what recording some thousands of task ids needs, with room to spare
 MIN_FREE = 4 << 20  # below this free space (besides the reserve), no new create is sent
+# Downloads stop earlier, so that a disk they fill still has room to record task ids.
+DOWNLOAD_FLOOR = 2 * MIN_FREE
 
 
 class DiskGuard:
@@ -36,9 +39,9 @@ class DiskGuard:
 
     def make_reserve(self) -> None:
         """Preallocate the reserve (kept between runs; made again if it was used)."""
-        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(self.reserve, flags, 0o644)
+            # A regular file of our own only: a FIFO would block, a link write elsewhere.
+            fd = open_regular(self.reserve, os.O_WRONLY | os.O_CREAT)
             try:
                 if os.fstat(fd).st_size < RESERVE_BYTES:
                     os.ftruncate(fd, 0)
@@ -65,6 +68,16 @@ class DiskGuard:
         except OSError:
             return True  # cannot tell: the reserve still covers the next write
         return free >= MIN_FREE
+
+    def download_room(self) -> bool:
+        """Whether a download may write on: free space above DOWNLOAD_FLOOR. Every download
+        asks as it goes, so results (up to their caps, several at once) never eat the room
+        the state needs."""
+        try:
+            free = shutil.disk_usage(self.folder).free
+        except OSError:
+            return True
+        return free >= DOWNLOAD_FLOOR
 
     def full_message(self) -> str:
         return (

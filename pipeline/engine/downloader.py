@@ -20,7 +20,13 @@ from pipeline.engine.timing import Timing
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter, backoff
 from pipeline.manifest import Job
-from pipeline.results.download import DownloadError, PartFiles, download_result
+from pipeline.results.download import (
+    DownloadError,
+    Limits,
+    PartFiles,
+    cap_bytes,
+    download_result,
+)
 from pipeline.results.names import MEDIA_DIR, is_take, result_stem
 from pipeline.state.store import Attempt, StoredResult
 
@@ -53,6 +59,9 @@ class Downloader:
         rng: random.Random,
         job_ids: frozenset[str] = frozenset(),
         on_done: Callable[[Job, Attempt], None] | None = None,
+        *,
+        max_download_mb: int | None = None,
+        room: Callable[[], bool] | None = None,
     ) -> None:
         self.journal = journal
         # Told when a job's downloads end, whole or not (the jobs taking its results wait).
@@ -64,6 +73,8 @@ class Downloader:
         self.folder = folder
         self.rng = rng
         self.known = KnownJobIds(job_ids, journal)  # they name files (see result_stem)
+        self.max_download_mb = max_download_mb  # the manifest's or the flag's cap, if any
+        self.room = room  # the disk guard's: a download stops when free space runs low
         self.parts = PartFiles(folder / MEDIA_DIR)  # one listing of media/ per run
         self.takes = Takes(journal, folder)
         self.queue: asyncio.Queue[tuple[Job, Attempt]] = asyncio.Queue()
@@ -191,6 +202,10 @@ class Downloader:
                 source=attempt.task_id,
                 expected_media=job.media,
                 parts=parts,
+                limits=Limits(
+                    max_bytes=cap_bytes(job.media, job.download_mb, self.max_download_mb)
+                ),
+                room=self.room,
             )
         except (DownloadError, kie.KieError) as exc:
             where = f"result {index} of {len(attempt.results)}: " if index > 1 else ""

@@ -92,6 +92,8 @@ class Runner:
             rng,
             frozenset(j.id for j in manifest.jobs),
             on_done=self._downloaded,
+            max_download_mb=settings.max_download_mb,
+            room=disk.download_room if disk else None,
         )
         self.tracker = Tracker(
             self.journal,

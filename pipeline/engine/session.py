@@ -15,16 +15,15 @@ import asyncio
 import contextlib
 import functools
 import signal
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from types import FrameType
+from typing import Any, TextIO
 
 from pipeline.cli.requests import RunRequest
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.runner import Runner, RunSummary
-from pipeline.errors import EnvironmentFault, StateError
 from pipeline.events import Fanout, Listener, RunTotals
 from pipeline.kie.callbacks import CallbackReceiver
 from pipeline.kie.client import KieClient
@@ -35,7 +34,12 @@ from pipeline.outputs.live import LiveOutputs
 from pipeline.outputs.runlog import RunLog
 from pipeline.outputs.writer import write_outputs
 from pipeline.paths import RUN_LOG, STATE_FILE
-from pipeline.state.folder import refuse_links, refuse_lost_state, refuse_outside_files
+from pipeline.state.folder import (
+    environment_errors,
+    refuse_links,
+    refuse_lost_state,
+    refuse_outside_files,
+)
 from pipeline.state.lock import FolderLock
 from pipeline.state.store import StateStore
 
@@ -47,41 +51,35 @@ Progress = Callable[[RunTotals], Listener]
 
 @contextlib.contextmanager
 def _signals(runner: Runner, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
-    """First Ctrl-C or SIGTERM: stop gracefully. A second one: stop now."""
-    installed: list[signal.Signals] = []
+    """First Ctrl-C or SIGTERM: stop gracefully. A second one: stop now, by cancelling the
+    run (its parts end through their own cancellation, outputs still written) rather than
+    raising out of the loop, which left tasks to die with tracebacks on stderr."""
+    installed: list[tuple[signal.Signals, Callable[[int, FrameType | None], Any] | int | None]] = []
+    main = asyncio.current_task()
 
     def handle() -> None:
-        if runner.control.interrupted:
-            raise KeyboardInterrupt
-        runner.interrupt()
+        if not runner.control.interrupted:
+            runner.interrupt()
+            return
+        # What the forced stop cuts short is expected to fail: not reported on stderr.
+        loop.set_exception_handler(_quiet)
+        if main is not None:
+            main.cancel(FORCED)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            previous = signal.getsignal(sig)
             loop.add_signal_handler(sig, handle)
-            installed.append(sig)
+            installed.append((sig, previous))
     try:
         yield
     finally:
-        for sig in installed:
+        for sig, previous in installed:
             loop.remove_signal_handler(sig)
-
-
-@contextlib.contextmanager
-def _environment_errors(folder: Path) -> Iterator[None]:
-    """A disk that is full, read-only or failing ends the run with one clear line (exit 3),
-    not a traceback. What was committed before stays in the state file."""
-    resume = "everything recorded so far is kept; fix this and rerun to resume"
-    try:
-        yield
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        raise EnvironmentFault(f"{exc.strerror or exc}{where} ({resume})") from None
-    except sqlite3.Error as exc:
-        raise StateError(
-            f"the state file {folder / STATE_FILE} could not be written: {exc} ({resume})"
-        ) from None
+            # asyncio leaves SIGTERM at its default (death by signal) after the loop: the
+            # handler from before (cli.main's: an interrupt) guards the final writes.
+            if previous is not None:
+                signal.signal(sig, previous)
 
 
 OUTPUTS_COST_SHARE = 0.1  # the periodic ledger and gallery rewrite takes at most this share
@@ -109,12 +107,26 @@ async def _keep_outputs(runner: Runner, folder: Path, stop: asyncio.Event) -> No
         pause = max(runner.timing.outputs_every, cost / OUTPUTS_COST_SHARE)
 
 
+FORCED = "a second interrupt"
+
+
+def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's error report after a forced stop: cancellations and interrupts are the
+    stop itself; anything else is still reported."""
+    if not isinstance(context.get("exception"), asyncio.CancelledError | KeyboardInterrupt):
+        loop.default_exception_handler(context)
+
+
 async def _run(runner: Runner, folder: Path) -> RunSummary:
     stop = asyncio.Event()
     writer = asyncio.create_task(_keep_outputs(runner, folder, stop))
     try:
         with _signals(runner, asyncio.get_running_loop()):
             return await runner.run()
+    except asyncio.CancelledError as exc:
+        if exc.args != (FORCED,):
+            raise
+        raise KeyboardInterrupt from None  # cli.main: "interrupted", exit 130
     finally:
         # Not cancelled: a rewrite still on its thread must end before the final one, or
         # it could land after it with an older ledger.
@@ -212,7 +224,7 @@ def run_session(
     folder = request.folder
     rebuild = f"run-pipeline rebuild-state {manifest.path} --out {folder}"
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_environment_errors(folder))
+        stack.enter_context(environment_errors(folder))
         refuse_links(folder)
         stack.enter_context(FolderLock(folder))
         target = connect(stack)

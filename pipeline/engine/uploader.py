@@ -34,6 +34,7 @@ from pipeline.kie import client as kie
 from pipeline.kie.policy import Action, retried, verdict
 from pipeline.kie.uploads import UploadClient
 from pipeline.manifest import FileRef
+from pipeline.safefiles import TooLarge, read_bounded
 
 UPLOAD_PATH = "run-pipeline"
 PARALLEL_UPLOADS = 4  # uploads (and liveness checks) at once
@@ -92,6 +93,10 @@ class Uploader:
             def forget(done: asyncio.Task[str]) -> None:
                 if self._pending.get(key) is done:
                     del self._pending[key]
+                # Its outcome is read here: when every job waiting on it has given up (a
+                # hard stop), asyncio would print its UploadFailed as a stray traceback.
+                if not done.cancelled():
+                    done.exception()
 
             task.add_done_callback(forget)
         # Shielded: one job giving up waiting (a stop) must not cancel the upload the other
@@ -163,11 +168,19 @@ class Uploader:
                 f"upload of {ref.name} failed ({exc.message}); the next run tries again"
             ) from None
 
-    @staticmethod
-    async def _read(ref: FileRef) -> bytes:
-        """The file's bytes, if they are still the content the job was fingerprinted with."""
+    async def _read(self, ref: FileRef) -> bytes:
+        """The file's bytes, if they are still the content the job was fingerprinted with.
+        The file may have been swapped since: it is opened without following a link or
+        blocking on a FIFO, must be a regular file, and is read up to its validated size
+        only (a link to /dev/zero ends there), stopping when the run does."""
         try:
-            data = await asyncio.to_thread(ref.path.read_bytes)
+            data = await asyncio.to_thread(
+                read_bounded, ref.path, ref.size, stopped=lambda: self.control.over
+            )
+        except TooLarge:
+            data = b""  # grew since it was checked: changed, as below
+        except InterruptedError:
+            raise UploadFailed(f"{ref.name}: not read, the run is stopping") from None
         except OSError as exc:
             raise UploadFailed(
                 f"{ref.name} cannot be read any more: {exc.strerror or exc}; not submitted"

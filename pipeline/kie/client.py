@@ -13,7 +13,8 @@ answers live in `answers`; every name is re-exported here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import zlib
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -114,19 +115,26 @@ async def exchange(
     http: httpx.AsyncClient, who: str, max_answer: int, method: str, path: str, **kwargs: Any
 ) -> tuple[int, httpx.Headers, bytes]:
     """Send and read the answer of `who` (Kie's API, its upload host), streaming, with at
-    most `max_answer` bytes kept; transport failures as our errors, ambiguous once sent."""
+    most `max_answer` bytes kept; transport failures as our errors, ambiguous once sent.
+
+    The answer is asked for uncompressed (`Accept-Encoding: identity`, see `connections`).
+    One compressed anyway is inflated here step by step, never past `max_answer`: httpx
+    would inflate each network chunk whole (a 64 KB gzip chunk is 64 MB of zeros; 20 calls
+    in flight cost 821 MB before any cap was looked at)."""
     try:
         async with http.stream(method, path, **kwargs) as response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_answer:
                 raise MalformedAnswer(f"{who}'s answer is too large ({declared} bytes)")
+            inflater = _Inflater(who, response.headers.get("content-encoding", ""))
             chunks: list[bytes] = []
             size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_answer:
-                    raise MalformedAnswer(f"{who}'s answer is larger than {max_answer} bytes")
-                chunks.append(chunk)
+            async for raw in response.aiter_raw():
+                for chunk in inflater.feed(raw, max_answer + 1 - size):
+                    size += len(chunk)
+                    if size > max_answer:
+                        raise MalformedAnswer(f"{who}'s answer is larger than {max_answer} bytes")
+                    chunks.append(chunk)
             return response.status_code, response.headers, b"".join(chunks)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         raise TransportError(f"cannot reach {who}: {type(exc).__name__}", ambiguous=False) from None
@@ -146,6 +154,40 @@ async def exchange(
         ) from None
 
 
+class _Inflater:
+    """The raw body as the answer: as it is, or inflated (gzip, zlib, raw deflate) at most
+    `room` bytes at a time, so that a bomb is cut at the cap having cost no more than it."""
+
+    def __init__(self, who: str, encoding: str) -> None:
+        self.who = who
+        encoding = encoding.strip().lower()
+        self.inflater: Any = None
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self.inflater = zlib.decompressobj(47)  # a gzip or a zlib header, detected
+            self.raw_deflate = encoding == "deflate"  # some servers send it headerless
+        elif encoding not in ("", "identity"):
+            raise MalformedAnswer(f"{who}'s answer is {clean_text(encoding, 20)}-encoded, unasked")
+
+    def feed(self, data: bytes, room: int) -> Iterator[bytes]:
+        if self.inflater is None:
+            yield data
+            return
+        while data and not self.inflater.eof:
+            try:
+                out = self.inflater.decompress(data, max(room, 1))
+            except zlib.error:
+                if self.raw_deflate:
+                    self.inflater, self.raw_deflate = zlib.decompressobj(-15), False
+                    continue
+                raise MalformedAnswer(f"{self.who}'s answer cannot be decompressed") from None
+            self.raw_deflate = False
+            data = self.inflater.unconsumed_tail
+            room -= len(out)
+            if not out:
+                return  # all taken in, nothing out yet (a header): wait for more
+            yield out
+
+
 def connections(
     base_url: str, api_key: str, *, timeout: float, max_connections: int
 ) -> tuple[httpx.AsyncClient, FileHosts]:
@@ -156,7 +198,12 @@ def connections(
     api = httpx.AsyncClient(
         base_url=base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout, connect=10.0),
-        headers={"User-Agent": agent, "Authorization": f"Bearer {api_key}"},
+        # Uncompressed answers: a compressed one is inflated under the cap (see exchange).
+        headers={
+            "User-Agent": agent,
+            "Authorization": f"Bearer {api_key}",
+            "Accept-Encoding": "identity",
+        },
         limits=limits,
     )
     files = FileHosts(

@@ -48,6 +48,14 @@ def resolve_target(
             "KIE_API_KEY is not set: export your Kie API key, or try the batch "
             "on the built-in simulator with --simulate"
         )
+    odd = next((i for i, ch in enumerate(key) if not " " < ch < "\x7f"), None)
+    if odd is not None:
+        # An HTTP header carries ASCII only: such a key could never be sent. Never echoed.
+        raise UsageError(
+            f"KIE_API_KEY holds a character that is not printable ASCII (character {odd + 1} "
+            f"of {len(key)}): a Kie key is letters and digits; copy it again from your "
+            "Kie account"
+        )
     return Target(url, key, url, uploads)
 
 

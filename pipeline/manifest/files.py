@@ -12,11 +12,13 @@ file with the Content-Type of its name and models fail on a mismatch, so a JPEG 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.manifest.errors import short
+from pipeline.safefiles import NotRegular, open_regular
 
 # Limits when the model file states none: what Kie's upload pages give for images, and a
 # generous bound for video and audio.
@@ -86,7 +88,7 @@ def sniff(head: bytes) -> tuple[str, str] | None:
 @dataclass(frozen=True)
 class InputFile:
     path: Path
-    sha256: str
+    sha256: str  # "" until `InputFiles.hashed`
     media: str
     kind: str  # the detected type, also the true extension: "png", "jpg", "mp4"...
     size: int
@@ -110,22 +112,23 @@ class InputFiles:
         return self._seen[target]
 
     def _read(self, target: Path, name: str) -> InputFile | str:
+        """The file's type and size from its first bytes and `fstat`; not yet its hash
+        (`hashed`, once the size is known to be within the limit: an 8 GB file is refused
+        at once, not after reading it all)."""
         try:
-            if not target.exists():
-                return f"{name} not found (looked in {self.folder})"
-            if not target.is_file():
-                return f"{name} is not a regular file"
-            digest = hashlib.sha256()
-            size = 0
-            with target.open("rb") as handle:
-                head = handle.read(64)
-                handle.seek(0)
-                # Bounded: above the largest limit the size check refuses it anyway.
-                while chunk := handle.read(1024 * 1024):
-                    digest.update(chunk)
-                    size += len(chunk)
+            fd = open_regular(target)
+        except FileNotFoundError:
+            return f"{name} not found (looked in {self.folder})"
+        except NotRegular as exc:
+            return f"{name} is not a regular file ({exc.strerror})"
         except OSError as exc:
             return f"{name} cannot be read: {exc.strerror or exc}"
+        with os.fdopen(fd, "rb") as handle:
+            try:
+                size = os.fstat(fd).st_size
+                head = handle.read(64)
+            except OSError as exc:
+                return f"{name} cannot be read: {exc.strerror or exc}"
         found = sniff(head)
         if found is None:
             return (
@@ -140,7 +143,28 @@ class InputFiles:
                 f"'.{extension or '(nothing)'}': rename it to .{kind} (Kie's file host serves "
                 "a file by its name's type, and models fail on a mismatch)"
             )
-        return InputFile(target, digest.hexdigest(), media, kind, size)
+        return InputFile(target, "", media, kind, size)
+
+    def hashed(self, found: InputFile, rel: str) -> InputFile | str:
+        """`found` with its sha256, read up to the size `fstat` gave (a file that grew or
+        was swapped meanwhile is reported, not read without end)."""
+        if found.sha256:
+            return found
+        name = f"file {short(rel)}"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(open_regular(found.path), "rb") as handle:
+                while size <= found.size and (chunk := handle.read(1024 * 1024)):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except OSError as exc:
+            return f"{name} cannot be read: {exc.strerror or exc}"
+        if size != found.size:
+            return f"{name} changed while it was read; validate again"
+        done = replace(found, sha256=digest.hexdigest())
+        self._seen[found.path] = done
+        return done
 
 
 def size_text(size: int) -> str:

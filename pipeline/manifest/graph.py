@@ -217,6 +217,7 @@ def _job(
         credits=draft.model.price_for(draft.input),
         media=draft.model.media,
         paused=draft.model.paused,
+        download_mb=draft.model.max_download_mb,
         files=files,
         upstream=upstream,
         family=draft.model.family,

@@ -183,6 +183,10 @@ class RefReader:
                 f"{whose} of {size_text(limit)}",
             )
             return None
+        found = self.files.hashed(found, rel)
+        if isinstance(found, str):
+            self.add((*path, "file"), f"{name}: {found}")
+            return None
         return FileRef(
             rel, found.path, found.sha256, found.media, found.kind, found.size, line, col
         )

@@ -21,7 +21,7 @@ from pipeline.manifest.yamlsource import Located, check_size, load_yaml, read_te
 from pipeline.models.pricing import as_credits
 from pipeline.models.registry import ModelRegistry
 
-_INT_SETTINGS = frozenset({"concurrency", "max_attempts"})
+_INT_SETTINGS = frozenset({"concurrency", "max_attempts", "max_download_mb"})
 _FLOAT_SETTINGS = frozenset({"poll_interval", "poll_max_interval", "max_wait", "upload_max_age"})
 
 

@@ -52,6 +52,7 @@ class Settings:
     max_credits: Decimal | None = None  # credits are decimals (Kie bills 24.8 per second)
     on_ambiguous: OnAmbiguous = "resubmit"
     upload_max_age: float = 72_000.0  # reuse an upload this long (Kie keeps files 24 h)
+    max_download_mb: int | None = None  # cap per result; None: per media kind (results/caps)
 
     def override(self, **changes: Any) -> Settings:
         """A copy with every change that is not None applied."""
@@ -82,6 +83,7 @@ class Job:
     # (input field, model of the job whose task id it holds): a follow-up's source, which
     # some families need to shape the request (Veo's extend quality follows its source's)
     sources: tuple[tuple[str, str], ...] = ()
+    download_mb: int | None = None  # the model file's cap on one result, if it states one
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input", MappingProxyType(dict(self.input)))

@@ -40,13 +40,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from pipeline.errors import EXIT_USAGE, PipelineError
-from pipeline.models import conditions, examples, pricetext, prose
+from pipeline.models import conditions, examples, keywords, pricetext, pricing, prose
 
 CREATE_TASK = "/api/v1/jobs/createTask"
-_DROPPED = {"nullable", "example", "xml", "externalDocs", "discriminator", "readOnly", "writeOnly"}
-_DROPPED |= {"examples"}  # documentation, and Kie's sometimes break their own schema
-_KEPT_EXTENSIONS = {"x-media", "x-max-bytes", "x-unresolved-ref", prose.FROM_TEXT}
-_SUBSCHEMA = {"items", "not", "additionalProperties", "contains", "oneOf", "anyOf", "allOf"}
 _RESULT_FIELDS = ("max_images", "num_images", "n")
 
 
@@ -80,48 +76,60 @@ def resolve(document: Mapping[str, Any], ref: str) -> Any:
     return node
 
 
-def _convert(document: Mapping[str, Any], node: Any, refs: tuple[str, ...]) -> Any:
-    """One OpenAPI schema object as JSON Schema 2020-12, every $ref inlined."""
+def _convert(
+    document: Mapping[str, Any],
+    node: Any,
+    refs: tuple[str, ...],
+    budget: keywords.Budget,
+    depth: int = 0,
+) -> Any:
+    """One OpenAPI schema object as JSON Schema 2020-12, every $ref inlined, only the
+    keywords validation can evaluate safely kept (see `keywords`)."""
     if isinstance(node, list):
-        return [_convert(document, item, refs) for item in node]
+        inner = budget.enter(depth)
+        return [_convert(document, item, refs, budget, inner) for item in node]
     if not isinstance(node, dict):
         return node
+    depth = budget.enter(depth)
     if isinstance(node.get("$ref"), str):
         ref = node["$ref"]
         if ref in refs:
             raise CatalogError(f"$ref {ref!r} refers to itself; a model input cannot recurse")
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         if _dangling(document, ref):
-            return {**_convert(document, siblings, refs), **_unresolved(ref)}
+            return {**_convert(document, siblings, refs, budget, depth), **_unresolved(ref)}
         target = resolve(document, ref)
         if not isinstance(target, dict):
             raise CatalogError(f"$ref {ref!r} is not a schema")
-        return _convert(document, {**target, **siblings}, (*refs, ref))
+        return _convert(document, {**target, **siblings}, (*refs, ref), budget, depth)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROPPED or (key.startswith("x-") and key not in _KEPT_EXTENSIONS):
+        if not keywords.kept(key, value):
             continue
         if key == "properties" and isinstance(value, dict):
-            out[key] = {_trim(k, value): _convert(document, v, refs) for k, v in value.items()}
+            out[key] = {
+                _trim(k, value): _convert(document, v, refs, budget, depth)
+                for k, v in value.items()
+            }
         elif key == "required" and isinstance(value, list):
             out[key] = [_trim(k, node.get("properties") or {}) for k in value]
-        elif key in ("patternProperties", "$defs"):
-            out[key] = {k: _convert(document, v, refs) for k, v in value.items()}
-        elif key in _SUBSCHEMA and isinstance(value, dict | list):
-            out[key] = _convert(document, value, refs)
+        elif key in keywords.SUBSCHEMA and isinstance(value, dict | list):
+            out[key] = _convert(document, value, refs, budget, depth)
         elif key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
             bound = node.get("minimum" if key == "exclusiveMinimum" else "maximum")
             if value and bound is not None:  # 3.0: a flag on minimum/maximum
                 out[key] = bound
         else:
             out[key] = value
+    if "pattern" in node and "pattern" not in out:
+        out["$comment"] = keywords.PATTERN_DROPPED
     for key in ("exclusiveMinimum", "exclusiveMaximum"):
         if node.get(key) is True:
             out.pop("minimum" if key == "exclusiveMinimum" else "maximum", None)
     if node.get("nullable") is True:
         _allow_null(out)
     if isinstance(node.get("x-apidog-refs"), dict) and isinstance(out.get("properties"), dict):
-        _merge_apidog_refs(document, node["x-apidog-refs"], out, refs)
+        _merge_apidog_refs(document, node["x-apidog-refs"], out, refs, budget, depth)
     return out
 
 
@@ -151,6 +159,8 @@ def _merge_apidog_refs(
     extra: Mapping[str, Any],
     out: dict[str, Any],
     refs: tuple[str, ...],
+    budget: keywords.Budget,
+    depth: int,
 ) -> None:
     """apidog's `x-apidog-refs`: each target's properties join the object's (those it already
     has win: apidog inlines most of them). A dangling target adds the one field its component
@@ -165,7 +175,7 @@ def _merge_apidog_refs(
             if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name not in props:
                 props[name] = _unresolved(ref)
             continue
-        target = _convert(document, {"$ref": ref}, refs)
+        target = _convert(document, {"$ref": ref}, refs, budget, depth)
         for name, field in (target.get("properties") or {}).items():
             props.setdefault(name, field)
 
@@ -228,7 +238,17 @@ def _close(schema: dict[str, Any]) -> None:
 
 
 def input_schema(model: str, document: Any) -> dict[str, Any]:
-    """The JSON Schema of createTask's `input` for `model`, from its catalog document."""
+    """The JSON Schema of createTask's `input` for `model`, from its catalog document.
+    Whatever the document holds, the outcome is a schema, Refused or CatalogError."""
+    try:
+        return _input_schema(model, document)
+    except keywords.Overgrown as exc:
+        raise CatalogError(f"{model}: {exc}") from None
+    except RecursionError:  # a nesting the budget did not foresee (in an example, say)
+        raise CatalogError(f"{model}: the document nests too deeply to be read") from None
+
+
+def _input_schema(model: str, document: Any) -> dict[str, Any]:
     if document is None:
         raise Refused(
             f"{model}: Kie's catalog has no schema for this model yet (openapi: null, not "
@@ -251,7 +271,7 @@ def input_schema(model: str, document: Any) -> dict[str, Any]:
         raise CatalogError(
             f"{model}: the document has no JSON request body for createTask"
         ) from None
-    body = _convert(document, body, ())
+    body = _convert(document, body, (), keywords.Budget())
     raw = body.get("properties", {}).get("input") if isinstance(body, dict) else None
     if not isinstance(raw, dict):
         raise CatalogError(f"{model}: createTask's request body declares no `input` object")
@@ -268,6 +288,13 @@ def input_schema(model: str, document: Any) -> dict[str, Any]:
     for part in (schema, *(b for b in branches or () if isinstance(b, dict))):
         examples.type_from_example(part, example.get("input") if example else None)
     return schema
+
+
+def _digest(model: str, document: Any) -> str:
+    try:
+        return digest(document)
+    except (RecursionError, ValueError, TypeError):
+        raise CatalogError(f"{model}: the document cannot be written as JSON") from None
 
 
 def media_from_task_types(task_types: list[str]) -> str | None:
@@ -326,8 +353,15 @@ def model_file(
         media = (previous.get("output") or {}).get("media")
     prose = pricing_desc if pricing_desc is not None else listing.get("pricingDesc")
     old_price = (previous or {}).get("price") or {}
-    if previous and old_price.get("prose") == prose and "rule" in old_price:
-        rule = old_price["rule"]
+    kept = old_price.get("rule")
+    if (
+        previous
+        and old_price.get("prose") == prose
+        and "rule" in old_price
+        # a rule on fields the new schema no longer has would price nothing: read it again
+        and pricing.check_rule(kept, _fields(schema)) is None
+    ):
+        rule = kept
     else:
         rule = rule_from_prose(prose, schema)
     status = (previous or {}).get("status") or {}
@@ -338,7 +372,7 @@ def model_file(
         "output": output_of(schema, media),
         "status": status if status.get("state") == "paused" else {"state": "available"},
         "price": {"prose": prose, "rule": rule},
-        "source": {"url": source_url, "fetched": fetched, "digest": digest(document)},
+        "source": {"url": source_url, "fetched": fetched, "digest": _digest(model, document)},
         "input": schema,
     }
 

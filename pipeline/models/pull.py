@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from pipeline.kie.client import KieClient, KieError, RateLimited
 from pipeline.kie.pacing import SlidingWindowLimiter
 from pipeline.manifest import Rate
 from pipeline.models import openapi
+from pipeline.models.registry import MAX_MODEL_FILE
+from pipeline.safefiles import odd_entry, read_bounded
 
 CATALOG_RATE = Rate(1, 1.0)
 RETRIES_ON_429 = 5
@@ -71,26 +74,54 @@ def dump(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+class UnsafePath(Exception):
+    """Where a model file would go is a link, a file where a folder is due, or a special
+    file: nothing is written there."""
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bounded(path, MAX_MODEL_FILE).decode("utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def write_model(path: Path, new: dict[str, Any]) -> tuple[str, list[str]]:
+def _folders(dest: Path, folder: Path) -> None:
+    """Make `folder` (inside `dest`) and every folder between, refusing a link or a file
+    where a folder is due: a link would send the model file elsewhere."""
+    for part in [dest, *reversed(folder.relative_to(dest).parents[:-1]), folder]:
+        where = part if part == dest else dest / part
+        what = odd_entry(where, folder=True)
+        if what is not None:
+            raise UnsafePath(f"{where} is {what}, not a folder; nothing written there")
+        where.mkdir(exist_ok=True)
+
+
+def write_model(path: Path, new: dict[str, Any], dest: Path | None = None) -> tuple[str, list[str]]:
     """Write `new` unless the file already says the same (its fetch date aside).
-    Returns ("new" | "updated" | "unchanged", the changes for "updated")."""
+    Returns ("new" | "updated" | "unchanged", the changes for "updated"). The folders on
+    the way (from `dest`) must be real folders and the file a regular file or absent; the
+    temporary file is made new and exclusive (a planted link under its name is never
+    written through). UnsafePath or OSError when it cannot be written."""
+    what = odd_entry(path)
+    if what is not None:
+        raise UnsafePath(f"{path} is {what}; nothing written there")
     old = _read(path)
     if old is not None:
         same = {**new, "source": {**new["source"], "fetched": old.get("source", {}).get("fetched")}}
         if same == old:
             return "unchanged", []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dump(new), encoding="utf-8")
-    os.replace(tmp, path)
+    _folders(dest or path.parent, path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is not
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(dump(new))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return ("new", []) if old is None else ("updated", openapi.changes(old, new))
 
 
@@ -140,7 +171,14 @@ async def pull(
             report.fail(f"{name}: unexpected catalog answer, nothing written: {exc}", EXIT_STOPPED)
             continue
         path = file_for(dest, name)
-        state, changed = write_model(path, data)
+        try:
+            state, changed = write_model(path, data, dest)
+        except UnsafePath as exc:
+            report.fail(f"{name}: {exc}", EXIT_STOPPED)
+            continue
+        except OSError as exc:
+            report.fail(f"{name}: cannot write {path}: {exc.strerror or exc}", EXIT_STOPPED)
+            continue
         if state == "unchanged":
             report.lines.append(f"{path}: unchanged, not rewritten")
         elif state == "new":

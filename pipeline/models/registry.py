@@ -28,11 +28,13 @@ from jsonschema.exceptions import SchemaError
 
 from pipeline.errors import EXIT_USAGE, PipelineError
 from pipeline.kie.families import NAMES as FAMILY_NAMES
-from pipeline.models import pricing
+from pipeline.models import keywords, pricing
 from pipeline.models.formats import input_validator
 from pipeline.models.pricing import CREDIT_USD
 from pipeline.paths import KIE_MODELS, schemas_dir
+from pipeline.safefiles import read_bounded
 
+MAX_MODEL_FILE = 8 * 1024 * 1024  # far above any model file: a bound on what is read
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 MEDIA = ("image", "video", "audio")
 
@@ -66,6 +68,7 @@ class Model:
     price_prose: str | None = None
     price_rule: Mapping[str, Any] | None = field(default=None, repr=False)
     output_rule: int | Mapping[str, Any] | None = field(default=None, repr=False)
+    max_download_mb: int | None = None  # output.max_download_mb: the largest result, MB
     source: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: Path | None = None
     data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -131,7 +134,8 @@ def _fail(path: Path, why: str) -> ModelFileError:
 def load_model_file(path: Path, name: str | None = None) -> Model:
     """Read and check one model file; ModelFileError (naming the file) when it is broken."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        # A regular file of bounded size only: a FIFO or a device would block or never end.
+        data = json.loads(read_bounded(path, MAX_MODEL_FILE).decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise _fail(
             path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
@@ -157,6 +161,9 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
         raise _fail(path, f"`input` is not a valid JSON Schema at {where}: {exc.message}") from None
+    problem = keywords.unsafe(schema)
+    if problem:
+        raise _fail(path, problem)
     output = data.get("output") or {}
     media = output.get("media") if isinstance(output, dict) else None
     if media is not None and media not in MEDIA:
@@ -167,6 +174,9 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
         or (isinstance(results, dict) and isinstance(results.get("field"), str))
     ):
         raise _fail(path, 'output.max_results must be a positive integer or {"field": ...}')
+    cap = output.get("max_download_mb") if isinstance(output, dict) else None
+    if cap is not None and not (isinstance(cap, int) and not isinstance(cap, bool) and cap > 0):
+        raise _fail(path, "output.max_download_mb must be a positive integer (MB)")
     price = data.get("price") or {}
     if not isinstance(price, dict):
         raise _fail(path, "`price` must be an object")
@@ -192,6 +202,7 @@ def model_from_data(data: Any, path: Path, name: str | None = None) -> Model:
         price_prose=price.get("prose") if isinstance(price.get("prose"), str) else None,
         price_rule=price.get("rule"),
         output_rule=results,
+        max_download_mb=cap,
         source=source if isinstance(source := data.get("source"), dict) else {},
         path=path,
         data=data,

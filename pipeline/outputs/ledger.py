@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.engine.planner import Decision
+from pipeline.outputs.runlog import printable
 from pipeline.status import LEDGER_ORDER
 
 FIELDS = (
@@ -120,8 +121,10 @@ def _csv_value(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, list):  # `outputs`: the CSV has the count, the JSONL the list
         return len(value)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        # Escape codes too: `cat ledger.csv` must not let a server's text drive the terminal.
+        value = printable(value)
+        return "'" + value if value.startswith(_FORMULA_START) else value
     return "" if value is None else value
 
 

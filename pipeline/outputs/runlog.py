@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.events import Event
+from pipeline.safefiles import open_regular
 from pipeline.state.folder import LOG_LIMIT, rotated_log
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -23,6 +24,11 @@ def printable(text: str) -> str:
     `\\xNN`: text from a server never moves the cursor, recolours or retitles a terminal,
     nor splits one log line into two."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def printable_lines(text: str) -> str:
+    """`printable` line by line: a table keeps its line breaks, nothing else gets through."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 class RunLog:
@@ -42,9 +48,9 @@ class RunLog:
         self._open()
 
     def _open(self) -> None:
-        # Appended to, never through a symbolic link (that would write outside the folder).
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(self.path, flags, 0o644)
+        # Appended to, never through a symbolic link (that would write outside the folder),
+        # and never a FIFO or a device (opening one would block the start).
+        fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         self.size = os.fstat(fd).st_size
         self.handle = os.fdopen(fd, "a", encoding="utf-8")
 

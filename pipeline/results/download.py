@@ -11,6 +11,7 @@ for compression (see `filehosts`), so the declared length is the length of what 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import re
@@ -25,7 +26,16 @@ from pipeline.kie.filehosts import FileURLRefused
 from pipeline.results.media import HEAD, MediaMismatch, MediaType, resolve
 from pipeline.results.partfiles import PartFiles, part_path
 
-__all__ = ["DownloadError", "Downloaded", "Limits", "PartFiles", "Result", "part_path"]
+__all__ = [
+    "DownloadError",
+    "Downloaded",
+    "Limits",
+    "NoRoom",
+    "PartFiles",
+    "Result",
+    "cap_bytes",
+    "part_path",
+]
 
 DOWNLOAD_TRIES = 6  # tries in a row without progress before a download is given up
 ALL_TRIES = 5  # ... and at most this many times as many tries in all, progress or not
@@ -33,13 +43,33 @@ CHUNK = 256 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
+MB = 1024 * 1024
+# The largest result of each kind when neither the manifest nor the model file says: well
+# above what Kie's models make (a 25 s 1080p video is tens of MB), well below what would
+# fill a disk. A result over its cap fails its job's download (issue 26: a 2 GiB "video").
+DEFAULT_CAPS_MB = {"video": 500, "image": 50, "audio": 200}
+ROOM_EVERY = 4 * MB  # free space is checked at the start and after each such stretch
+
+
+def cap_bytes(media: str | None, model_mb: int | None, setting_mb: int | None) -> int:
+    """The size cap of one result: the manifest's (or the flag's) setting, else the model
+    file's, else the default of its media kind (of video when the kind is unknown)."""
+    mb = setting_mb or model_mb or DEFAULT_CAPS_MB.get(media or "video", DEFAULT_CAPS_MB["video"])
+    return mb * MB
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds of one download (all tries): bytes, seconds in all, seconds without a byte."""
 
-    max_bytes: int = 2 * 1024**3
+    max_bytes: int = DEFAULT_CAPS_MB["video"] * MB
     deadline: float = 3600.0
     stall: float = 120.0
+
+
+class NoRoom(OSError):
+    """Free space fell under what the run keeps for its state: the download stops (the
+    .part is kept, a rerun resumes it once there is room)."""
 
 
 class DownloadError(Exception):
@@ -79,6 +109,7 @@ class Result:
 class _Options:
     expected: str | None = None  # the kind of media the model makes ("image", ...), if known
     limits: Limits = field(default_factory=Limits)
+    room: Callable[[], bool] = lambda: True  # whether the disk has room to go on
 
 
 def _hash_existing(part: Path) -> tuple[hashlib._Hash, int, bytes]:
@@ -150,6 +181,8 @@ async def fetch_once(
                         permanent=True,
                     )
                 content_type = response.headers.get("content-type")
+                checked = offset
+                _check_room(options, part)
                 with part.open("ab") as handle:
                     # Blocks as they arrive: a chunk size would hold back up to that much,
                     # and an interrupted transfer would lose it instead of keeping it.
@@ -161,6 +194,9 @@ async def fetch_once(
                             raise DownloadError(
                                 f"file exceeds the {limits.max_bytes} byte cap", permanent=True
                             )
+                        if offset - checked >= ROOM_EVERY:
+                            checked = offset
+                            _check_room(options, part)
                         handle.write(block)
                         digest.update(block)
                         offset += len(block)
@@ -191,6 +227,15 @@ async def fetch_once(
     final = dest.with_name(dest.name + media.extension)
     os.replace(part, final)
     return Downloaded(digest.hexdigest(), offset, final, media)
+
+
+def _check_room(options: _Options, part: Path) -> None:
+    if not options.room():
+        raise NoRoom(
+            errno.ENOSPC,
+            "free space fell under what the run keeps for its state; the download stopped",
+            str(part),
+        )
 
 
 def _media(
@@ -261,13 +306,15 @@ async def download_result(
     limits: Limits | None = None,
     parts: PartFiles | None = None,
     tries: int | None = None,
+    room: Callable[[], bool] | None = None,
 ) -> Result:
     """Download one result URL to `<stem>.<ext>`, the extension from the served type (else
     the bytes, else the URL; `.bin` with a warning). `source` (the task id) names the
     partial download: only a partial download of the same task is resumed. `expected_media`
     ("image", "video", "audio"): a result of another kind, or a text page, is an error.
-    `parts`: one PartFiles per folder and run, so no download lists the folder again."""
-    options = _Options(expected_media, limits or Limits())
+    `parts`: one PartFiles per folder and run, so no download lists the folder again.
+    `room()`: asked before and during the transfer; NoRoom (an OSError) when it says no."""
+    options = _Options(expected_media, limits or Limits(), room or (lambda: True))
     done, url = await _download(
         client,
         url,

@@ -27,7 +27,6 @@ TYPES: dict[str, tuple[str, str]] = {
     "image/heic": (".heic", "image"),
     "image/bmp": (".bmp", "image"),
     "image/tiff": (".tiff", "image"),
-    "image/svg+xml": (".svg", "image"),
     "video/mp4": (".mp4", "video"),
     "video/quicktime": (".mov", "video"),
     "video/webm": (".webm", "video"),
@@ -153,6 +152,24 @@ def _is_text(mime: str) -> bool:
     }
 
 
+# Active content: opened from the gallery or a file manager, a browser runs its scripts with
+# the folder's origin (the red team's SVG ran the host's script). Never stored as a result.
+ACTIVE = {"image/svg+xml", "text/html", "application/xhtml+xml", "application/xml", "text/xml"}
+_ACTIVE_EXTENSIONS = {".svg", ".svgz", ".html", ".htm", ".xhtml", ".xml"}
+
+
+def _active(served: str, url: str, head: bytes) -> str | None:
+    """What active content the result is (by its type, its URL or its first bytes), or None."""
+    if served in ACTIVE:
+        return served
+    ext = posixpath.splitext(unquote(urlsplit(url).path))[1].lower()
+    if ext in _ACTIVE_EXTENSIONS:
+        return f"a {ext} file"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return "markup (SVG, HTML or XML)"
+    return None
+
+
 def resolve(
     content_type: str | None,
     url: str,
@@ -164,8 +181,15 @@ def resolve(
     `HEAD` of them, or the whole file when shorter). Raises MediaMismatch.
 
     `expected` ("image", "video", "audio" or None): the kind the model produces. A type
-    known only from the URL's extension is checked against the bytes too."""
+    known only from the URL's extension is checked against the bytes too. SVG, HTML and
+    XML are active content and never a result; for a media model, neither is a type we do
+    not know (kept as an inert .bin only when the model's media is unknown)."""
     served = canonical(served_type(content_type))
+    active = _active(served, url, head)
+    if active is not None:
+        raise MediaMismatch(
+            f"{active} is active content (a browser would run its scripts); not stored"
+        )
     mime: str | None = None
     if served in TYPES:
         mime = served
@@ -183,6 +207,8 @@ def resolve(
                 raise MediaMismatch(f"the URL names a {mime} file but the bytes are not one")
     if mime is None:
         what = served or "no Content-Type"
+        if expected is not None:
+            raise MediaMismatch(f"an unknown type ({what}) where the model makes {expected}")
         return MediaType(
             "application/octet-stream", ".bin", f"unknown media type ({what}); saved as .bin"
         )

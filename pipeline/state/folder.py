@@ -2,8 +2,9 @@
 
 A nightly workflow may restore the folder from a cache, a user may tidy it by hand. Before a
 run opens anything in it:
-- no part of it may be a symbolic link (the state, its lock and log, the media folders and
-  their `.part` files): writing through a link writes outside the folder;
+- no part of it may be a symbolic link or a special file (the state, its lock and log, the
+  reserve, the media folders and everything under them): writing through a link writes
+  outside the folder, and opening a FIFO blocks the run;
 - a folder whose ledger (JSONL or CSV), log or media show earlier work must still have its
   state file, that file must be ours, and it must remember some task: a lost state would
   make the run re-create every job without a word. The way out is `run-pipeline
@@ -13,16 +14,18 @@ run opens anything in it:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
-from pipeline.errors import StateError
+from pipeline.errors import EnvironmentFault, StateError
 from pipeline.paths import GALLERY_FILE, LEDGER_CSV, LEDGER_JSONL, RUN_LOG, STATE_FILE
+from pipeline.safefiles import odd_entry, walk_odd
 
 # run.log is rotated once it passes this size: the older part becomes run.log.1 (replacing
 # the one before), so the log of a folder kept for months stays bounded, and so does what
@@ -55,24 +58,49 @@ def log_files(folder: Path) -> list[Path]:
     return [path for path in (rotated_log(log), log) if path.is_file()]
 
 
+@contextlib.contextmanager
+def environment_errors(folder: Path) -> Iterator[None]:
+    """A disk that is full, read-only or failing ends the command (a run, `ledger`,
+    `rebuild-state`) with one clear line (exit 3), not a traceback. What was committed
+    before stays in the state file."""
+    resume = "everything recorded so far is kept; fix this and rerun to resume"
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        raise EnvironmentFault(f"{exc.strerror or exc}{where} ({resume})") from None
+    except sqlite3.Error as exc:
+        raise StateError(
+            f"the state file {folder / STATE_FILE} could not be written: {exc} ({resume})"
+        ) from None
+
+
 def refuse_links(folder: Path) -> None:
-    """StateError if the folder or any part of it the run writes is a symbolic link."""
+    """StateError if the folder, a file or folder of its own, or anything under its media
+    folders (takes and per-job folders included) is a symbolic link or a special file (a
+    FIFO, a socket, a device). Everything is looked at with lstat: nothing is followed, and
+    nothing is opened (a FIFO would block the start)."""
     if folder.is_symlink():
-        raise StateError(_link_message(folder, folder))
-    names = [folder / n for n in (*OWN_FILES, *MEDIA_DIRS)]
+        raise StateError(_link_message(folder, folder, "a symbolic link"))
+    for name in OWN_FILES:
+        what = odd_entry(folder / name)
+        if what is not None:
+            raise StateError(_link_message(folder, folder / name, what))
     for media in MEDIA_DIRS:
         path = folder / media
-        if path.is_dir() and not path.is_symlink():
-            names += [p for p in path.iterdir() if p.name.endswith(".part")]
-    for path in names:
-        if path.is_symlink():
-            raise StateError(_link_message(folder, path))
+        what = odd_entry(path, folder=True)
+        if what is not None:
+            raise StateError(_link_message(folder, path, what))
+        for odd, what in walk_odd(path):
+            raise StateError(_link_message(folder, odd, what))
 
 
-def _link_message(folder: Path, path: Path) -> str:
+def _link_message(folder: Path, path: Path, what: str) -> str:
     return (
-        f"{path} is a symbolic link: run-pipeline writes only to files of its own in "
-        f"{folder}. Replace the link with the real file or folder (or remove it), then rerun"
+        f"{path} is {what}: run-pipeline writes only to files and folders of its own in "
+        f"{folder}. Replace it with the real file or folder (or remove it), then rerun"
     )
 
 

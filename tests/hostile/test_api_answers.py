@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import zlib
 from typing import Any
 
 import pytest
@@ -231,3 +232,26 @@ def test_result_json_object_is_the_fallback() -> None:
         {"taskId": "t", "state": "success", "resultJson": {"resultUrls": ["https://x/1.mp3"]}}
     )
     assert info.result_urls == ("https://x/1.mp3",)
+
+
+def test_api_calls_ask_for_uncompressed_answers() -> None:
+    seen: list[str] = []
+
+    def record(request: Request, conn: Conn) -> None:
+        seen.append(request.headers.get("accept-encoding", ""))
+        conn.send(response(200, b'{"code": 200, "msg": "ok", "data": 5}'))
+
+    against(record, "credit")
+    assert seen == ["identity"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compressed_answer_is_still_read_when_small(encoding: str) -> None:
+    raw = b'{"code": 200, "msg": "ok", "data": 42}'
+    body = gzip.compress(raw) if encoding == "gzip" else zlib.compress(raw)
+
+    def compressed(request: Request, conn: Conn) -> None:
+        headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+        conn.send(response(200, body, headers))
+
+    assert against(compressed, "credit") == 42

@@ -320,3 +320,25 @@ def test_a_symlinked_part_is_replaced_not_written_through(tmp_path: Path) -> Non
     with hostile(serve(MP4, "video/mp4")) as server:
         result = fetch(server, folder / "v", source="t")
     assert outside.read_bytes() == b"precious" and result.path.read_bytes() == MP4
+
+
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script/></svg>'
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "path", "expected"),
+    [
+        (SVG, "image/svg+xml", "/a", None),  # served as SVG, any model
+        (SVG, "application/octet-stream", "/a.svg", "image"),  # named .svg
+        (SVG, None, "/blob", None),  # markup by its bytes, nothing else said
+        (b"<html><script>x()</script>", "application/octet-stream", "/a", None),
+        (b"\x00\x01opaque model output" * 4, "application/x-thing", "/blob", "image"),
+    ],
+)
+def test_active_content_and_unknown_types_are_refused(
+    tmp_path: Path, data: bytes, content_type: str | None, path: str, expected: str | None
+) -> None:
+    with hostile(serve(data, content_type)) as server, pytest.raises(dl.DownloadError) as caught:
+        fetch(server, tmp_path / "r", path, expected_media=expected)
+    assert caught.value.permanent and "not a valid result" in str(caught.value)
+    assert os.listdir(tmp_path) == []
