@@ -28,8 +28,9 @@ from pipeline.cli.requests import RebuildRequest
 from pipeline.errors import EXIT_OK, StateError
 from pipeline.manifest import load_manifest
 from pipeline.paths import STATE_FILE
-from pipeline.state.folder import log_files, refuse_links, state_problem
+from pipeline.state.folder import log_files, refuse_links
 from pipeline.state.lock import FolderLock
+from pipeline.state.opening import state_problem
 from pipeline.state.restore import ledger_rows
 from pipeline.state.store import StateStore
 

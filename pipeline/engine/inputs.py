@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from pipeline.engine.journal import Journal
+from pipeline.engine.planner import succeeded_task
 from pipeline.engine.timing import Timing
 from pipeline.kie import client as kie
 from pipeline.kie.pacing import SlidingWindowLimiter
@@ -55,15 +56,6 @@ def result_urls(attempt: Attempt) -> list[str]:
     """The result URLs the state holds for a successful attempt, in Kie's order. (The one
     place the engine reads results for references: switch it when the state keeps more.)"""
     return [r.url for r in attempt.results if r.url]
-
-
-def succeeded_task(job: Job, history: Sequence[Attempt]) -> Attempt | None:
-    """The successful attempt of `job`'s current version, or None."""
-    current = [a for a in history if a.fingerprint == job.fingerprint]
-    latest = current[-1] if current else None
-    if latest is None or latest.phase != "succeeded" or not latest.task_id:
-        return None
-    return latest
 
 
 class Inputs:

@@ -76,6 +76,23 @@ class Decision:
         return sum(1 for a in self.current if a.task_id or a.phase == "intent")
 
 
+def current_attempts(job: Job, history: Sequence[Attempt]) -> tuple[Attempt, ...]:
+    """The attempts of `job`'s current version (its fingerprint), oldest first."""
+    return tuple(a for a in history if a.fingerprint == job.fingerprint)
+
+
+def succeeded_task(job: Job, history: Sequence[Attempt]) -> Attempt | None:
+    """The successful task of `job`'s current version, or None: the one predicate of "this
+    upstream is done" (the planner's stage `done`, the inputs' `{output:}`/`{task:}`)."""
+    current = current_attempts(job, history)
+    latest = current[-1] if current else None
+    return latest if latest is not None and _done(latest) else None
+
+
+def _done(latest: Attempt) -> bool:
+    return latest.phase == "succeeded" and latest.task_id is not None
+
+
 def _stage(job: Job, history: Sequence[Attempt], current: Sequence[Attempt], limit: int) -> Stage:
     if not current:
         return "changed" if history else "new"
@@ -86,7 +103,7 @@ def _stage(job: Job, history: Sequence[Attempt], current: Sequence[Attempt], lim
         return "in_flight"
     if latest.phase == "timed_out":
         return "timed_out"
-    if latest.phase == "succeeded":
+    if _done(latest):
         return "done"
     submitted = sum(1 for a in current if a.task_id or a.phase == "intent")
     return "failed" if latest.permanent or submitted >= limit else "retry"
@@ -146,7 +163,7 @@ def decide(
     `upstream`: the decisions of the jobs it takes input from (at least those of
     `job.upstream`); without them the job is decided on its own history alone.
     """
-    current = tuple(a for a in history if a.fingerprint == job.fingerprint)
+    current = current_attempts(job, history)
     latest = current[-1] if current else None
     stage = _stage(job, history, current, options.max_attempts)
     action, reason = _action(stage, latest, options, has_file)

@@ -20,10 +20,10 @@ from pipeline.cli.requests import RunRequest
 from pipeline.engine.control import RunControl
 from pipeline.engine.diskguard import DiskGuard
 from pipeline.engine.downloader import Downloader
-from pipeline.engine.inputs import Inputs, succeeded_task
+from pipeline.engine.inputs import Inputs
 from pipeline.engine.journal import Journal
 from pipeline.engine.liveplan import LivePlan
-from pipeline.engine.planner import Decision, PlanOptions, decide, plan, price_of
+from pipeline.engine.planner import Decision, PlanOptions, decide, plan, price_of, succeeded_task
 from pipeline.engine.stopping import gather_until_stopped
 from pipeline.engine.submitter import Submission, Submitter
 from pipeline.engine.timing import Timing

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from pipeline.errors import EnvironmentFault, StateError
 from pipeline.paths import GALLERY_FILE, LEDGER_CSV, LEDGER_JSONL, RUN_LOG, STATE_FILE
 from pipeline.safefiles import odd_entry, walk_odd
+from pipeline.state.opening import state_problem
 
 # run.log is rotated once it passes this size: the older part becomes run.log.1 (replacing
 # the one before), so the log of a folder kept for months stays bounded, and so does what
@@ -148,26 +149,6 @@ def _a_file_under(top: Path) -> Path | None:
 def _lines(path: Path) -> Iterable[str]:
     with path.open(encoding="utf-8", errors="replace") as handle:
         yield from handle
-
-
-def state_problem(path: Path) -> str | None:
-    """Why the state file at `path` is not a run-pipeline state (missing, empty, another
-    SQLite file, not SQLite at all); None when it is one."""
-    if not path.exists():
-        return "is missing"
-    if path.stat().st_size == 0:
-        return "is empty"
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        return f"cannot be read ({exc})"
-    if "meta" not in tables or "attempts" not in tables:
-        return "is not a run-pipeline state file"
-    return None
 
 
 def _remembers_nothing(path: Path) -> bool:

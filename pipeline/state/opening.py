@@ -121,10 +121,39 @@ def _open_readonly(
     return conn, copy
 
 
+OUR_TABLES = frozenset({"meta", "attempts"})
+
+
+def ours(tables: set[str]) -> bool:
+    """Whether a SQLite file holding `tables` is a run-pipeline state file: the one test of
+    "is this our state", for opening it and for the output folder's checks alike."""
+    return tables >= OUR_TABLES
+
+
+def state_problem(path: Path) -> str | None:
+    """Why the state file at `path` is not a run-pipeline state (missing, empty, another
+    SQLite file, not SQLite at all); None when it is one."""
+    if not path.exists():
+        return "is missing"
+    if path.stat().st_size == 0:
+        return "is empty"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"cannot be read ({exc})"
+    if not ours(tables):
+        return "is not a run-pipeline state file"
+    return None
+
+
 def _check(opened: Opened, path: Path, endpoint: str | None, *, create: bool) -> None:
     conn = opened.conn
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    if "meta" not in tables:
+    if not ours(tables):
         if tables or not create:  # another program's SQLite file: never write our tables
             raise StateError(f"{path} is not a run-pipeline state file")
         with transaction(conn):
