@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -252,6 +253,15 @@ class TaskInfo:
 _FLAGS: dict[int, KieState] = {0: "generating", 1: "success", 2: "fail", 3: "fail"}
 
 
+def flag_state(record: Mapping[str, Any]) -> KieState:
+    """A record's `successFlag` (0 generating, 1 success, 2 and 3 failed) as a task state;
+    "waiting" when there is none (createTask's recordInfo and several families use it)."""
+    flag = record.get("successFlag")
+    if isinstance(flag, int) and not isinstance(flag, bool) and flag in _FLAGS:
+        return _FLAGS[flag]
+    return "waiting"
+
+
 def _text(value: Any) -> str | None:
     return None if value in (None, "") else clean_text(value)
 
@@ -260,10 +270,7 @@ def _state(data: dict[str, Any]) -> KieState:
     state = data.get("state")
     if isinstance(state, str) and state in KIE_STATES:
         return cast(KieState, state)
-    flag = data.get("successFlag")
-    if isinstance(flag, int) and not isinstance(flag, bool) and flag in _FLAGS:
-        return _FLAGS[flag]
-    return "waiting"
+    return flag_state(data)
 
 
 def _result(data: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.kie.answers import (
+    MAX_RESULTS,
     KieError,
     MalformedAnswer,
     NotFound,
@@ -22,6 +23,7 @@ from pipeline.kie.answers import (
     TaskInfo,
     check_task_id,
     clean_text,
+    flag_state,
     parse_task_info,
 )
 
@@ -137,3 +139,26 @@ def own_endpoint_error(exc: KieError, call: Call) -> KieError | None:
     if call == "create" and exc.code == 451:
         return refused(exc, "Kie could not fetch an input image: is its URL public?")
     return None
+
+
+class OwnEndpoint(Family):
+    """A family with endpoints of its own: its documented create answers come first."""
+
+    def error(self, exc: KieError, call: Call) -> KieError:
+        return own_endpoint_error(exc, call) or super().error(exc, call)
+
+
+def read_flagged(data: Any, task_id: str, what: str, results: str) -> TaskInfo:
+    """A record of the `successFlag` kind with `errorCode`/`errorMessage` and its result URLs
+    in `response[results]` (Flux Kontext, GPT-4o Image)."""
+    record = record_of(data, what)
+    response = record.get("response")
+    found = urls(response.get(results)) if isinstance(response, dict) else ()
+    return TaskInfo(
+        task_id=check_task_id(record.get("taskId") or task_id, what),
+        state=flag_state(record),
+        result_urls=found[:MAX_RESULTS],
+        fail_code=text(record.get("errorCode")),
+        fail_msg=text(record.get("errorMessage")),
+        credits=credits(record.get("creditsConsumed")),
+    )

@@ -8,24 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.kie.answers import KieError, TaskInfo, check_task_id
+from pipeline.kie.answers import TaskInfo
 from pipeline.kie.families.base import (
-    Call,
-    Family,
+    OwnEndpoint,
     Request,
-    credits,
     flat,
-    own_endpoint_error,
-    record_of,
-    text,
-    urls,
+    read_flagged,
 )
-from pipeline.status import KieState
-
-_FLAGS: dict[int, KieState] = {0: "generating", 1: "success", 2: "fail", 3: "fail"}
 
 
-class FluxKontext(Family):
+class FluxKontext(OwnEndpoint):
     name = "flux-kontext"
     create_path = "/api/v1/flux/kontext/generate"
     record_path = "/api/v1/flux/kontext/record-info"
@@ -34,22 +26,7 @@ class FluxKontext(Family):
         return Request("POST", self.create_path, json=flat(body, model=str(body.get("model"))))
 
     def read(self, data: Any, task_id: str) -> TaskInfo:
-        record = record_of(data, "Flux Kontext record-info")
-        flag = record.get("successFlag")
-        state: KieState = _FLAGS.get(flag, "waiting") if isinstance(flag, int) else "waiting"
-        response = record.get("response")
-        found = urls(response.get("resultImageUrl")) if isinstance(response, dict) else ()
-        return TaskInfo(
-            task_id=check_task_id(record.get("taskId") or task_id, "Flux Kontext record-info"),
-            state=state,
-            result_urls=found,
-            fail_code=text(record.get("errorCode")),
-            fail_msg=text(record.get("errorMessage")),
-            credits=credits(record.get("creditsConsumed")),
-        )
-
-    def error(self, exc: KieError, call: Call) -> KieError:
-        return own_endpoint_error(exc, call) or super().error(exc, call)
+        return read_flagged(data, task_id, "Flux Kontext record-info", "resultImageUrl")
 
 
 FAMILY = FluxKontext()

@@ -8,14 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.kie.answers import KieError, TaskInfo, check_task_id
+from pipeline.kie.answers import TaskInfo, check_task_id
 from pipeline.kie.families.base import (
-    Call,
-    Family,
+    OwnEndpoint,
     Request,
     credits,
     flat,
-    own_endpoint_error,
     record_of,
     text,
     urls,
@@ -31,7 +29,7 @@ _STATES: dict[str, KieState] = {
 }
 
 
-class Runway(Family):
+class Runway(OwnEndpoint):
     name = "runway"
     create_path = "/api/v1/runway/generate"
     record_path = "/api/v1/runway/record-detail"
@@ -56,9 +54,6 @@ class Runway(Family):
             fail_msg=text(record.get("failMsg")),
             credits=credits(record.get("creditsConsumed")),
         )
-
-    def error(self, exc: KieError, call: Call) -> KieError:
-        return own_endpoint_error(exc, call) or super().error(exc, call)
 
 
 FAMILY = Runway()

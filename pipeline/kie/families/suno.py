@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.kie.answers import KieError, TaskInfo, check_task_id
+from pipeline.kie.answers import TaskInfo, check_task_id
 from pipeline.kie.families.base import (
-    Call,
-    Family,
+    OwnEndpoint,
     Request,
     credits,
     flat,
-    own_endpoint_error,
     record_of,
     text,
     urls,
@@ -32,7 +30,7 @@ _RUNNING: dict[str, KieState] = {
 MODERATED = "SENSITIVE_WORD_ERROR"
 
 
-class Suno(Family):
+class Suno(OwnEndpoint):
     name = "suno"
     create_path = "/api/v1/generate"
     record_path = "/api/v1/generate/record-info"
@@ -66,9 +64,6 @@ class Suno(Family):
             credits=credits(record.get("creditsConsumed")),
             permanent=failed and status == MODERATED,
         )
-
-    def error(self, exc: KieError, call: Call) -> KieError:
-        return own_endpoint_error(exc, call) or super().error(exc, call)
 
 
 FAMILY = Suno()

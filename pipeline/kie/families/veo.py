@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.kie.answers import KieError, MalformedAnswer, TaskInfo, check_task_id
+from pipeline.kie.answers import KieError, MalformedAnswer, TaskInfo, check_task_id, flag_state
 from pipeline.kie.families.base import (
     Call,
     Family,
@@ -34,7 +34,6 @@ GENERATE = ("veo3", "veo3_fast", "veo3_lite")
 # `veo/extend` extends with the quality its source was made with (Kie's `model` values).
 EXTEND_MODEL = {"veo3": "quality", "veo3_fast": "fast", "veo3_lite": "lite"}
 HD_PREFIX = "1080p~"
-_FLAGS: dict[int, KieState] = {0: "generating", 1: "success", 2: "fail", 3: "fail"}
 MODERATED = "400"  # the record's errorCode for a prompt or image refused by moderation
 
 
@@ -77,8 +76,7 @@ class Veo(Family):
             state: KieState = "success" if found else "generating"
             return TaskInfo(task_id, state, found, None, None)
         record = record_of(data, "Veo record-info")
-        flag = record.get("successFlag")
-        state = _FLAGS.get(flag, "waiting") if isinstance(flag, int) else "waiting"
+        state = flag_state(record)
         response = record.get("response")
         found = urls(response.get("resultUrls")) if isinstance(response, dict) else ()
         code = text(record.get("errorCode"))
