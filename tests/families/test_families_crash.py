@@ -5,27 +5,21 @@ no job was paid twice without a flag (the harness of tests/reliability)."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from pipeline.manifest import load_manifest
-from pipeline.simulator import FaultRates, SimConfig, Simulator, running_simulator
+from pipeline.simulator import FaultRates, SimConfig, running_simulator
 from tests.support.batch import runner_command
 from tests.support.harness import (
-    assert_no_traceback,
     integrity,
+    kill_at_random,
     read_state,
-    run_to_end,
-    spawn,
+    rerun_to_success,
     stored_task_ids,
 )
 
@@ -50,13 +44,6 @@ def batch_yaml(count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _settle(sim: Simulator) -> None:
-    last = -1
-    while (count := sim.stats()["requests"]) != last:
-        last = count
-        time.sleep(0.05)
-
-
 def crash(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed: int) -> str:
     config = SimConfig(
         api_keys=(KEY,),
@@ -76,33 +63,8 @@ def crash(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed: int) -> 
     rng = random.Random(seed)
     with running_simulator(config) as sim:
         command = runner_command(path, sim.base_url, out, scale)
-        killed = 0
-        seen: dict[str, tuple[str, str]] = {}
-        while killed < kills:
-            proc = spawn(command, KEY)
-            try:
-                code = proc.wait(timeout=rng.uniform(0.3, 1.5))
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                killed += 1
-            else:
-                _, err = proc.communicate()
-                assert_no_traceback(err)
-                pytest.fail(f"the batch finished (exit {code}) after {killed} kills")
-            _settle(sim)
-            if (out / "state.sqlite").exists():
-                stored = stored_task_ids(read_state(out))
-                assert not {t for t, owner in seen.items() if stored.get(t) != owner}
-                seen = stored
-        reruns = 0
-        while True:
-            reruns += 1
-            code, _, err = run_to_end(command, KEY, timeout=300)
-            assert_no_traceback(err)
-            if code == 0:
-                break
-            assert code == 1 and reruns < 5, err
+        seen = kill_at_random(command, KEY, sim, out, kills=kills, rng=rng)
+        reruns = rerun_to_success(command, KEY)
         tasks: list[dict[str, Any]] = httpx.get(sim.base_url + "/__sim/tasks").json()
         stats = sim.stats()
     assert integrity(out) == "ok"
@@ -124,7 +86,7 @@ def crash(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed: int) -> 
         flagged += len(extra) if is_flagged else 0
         assert not extra or is_flagged, f"{job.id}: unflagged duplicate(s) {extra}"
     figures = (
-        f"jobs={len(manifest.jobs)} kills={killed} reruns={reruns} creates={stats['creates']} "
+        f"jobs={len(manifest.jobs)} kills={kills} reruns={reruns} creates={stats['creates']} "
         f"duplicates={duplicates} flagged={flagged} unflagged=0 "
         f"lost_answers={stats['lost_answers']} faults={stats['faults']}"
     )

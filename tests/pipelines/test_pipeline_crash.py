@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -22,14 +19,13 @@ import httpx
 import pytest
 
 from pipeline.manifest import load_manifest
-from pipeline.simulator import FaultRates, SimConfig, Simulator, running_simulator
+from pipeline.simulator import FaultRates, SimConfig, running_simulator
 from tests.support.batch import runner_command
 from tests.support.harness import (
-    assert_no_traceback,
     integrity,
+    kill_at_random,
     read_state,
-    run_to_end,
-    spawn,
+    rerun_to_success,
     stored_task_ids,
 )
 
@@ -56,14 +52,6 @@ def chains_yaml(count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _settle(sim: Simulator) -> None:
-    """Let the simulator finish requests a killed runner left behind."""
-    last = -1
-    while (count := sim.stats()["requests"]) != last:
-        last = count
-        time.sleep(0.05)
-
-
 def _task_in(url: str) -> str:
     """The task id a simulator result URL names (/files/<token>/<task id>.<ext>)."""
     return url.rsplit("/", 1)[1].split(".", 1)[0]
@@ -88,34 +76,8 @@ def crash_chains(tmp_path: Path, *, kills: int, chains: int, scale: float, seed:
     rng = random.Random(seed)
     with running_simulator(config) as sim:
         command = runner_command(path, sim.base_url, out, scale)
-        killed = 0
-        seen: dict[str, tuple[str, str]] = {}
-        while killed < kills:
-            proc = spawn(command, KEY)
-            try:
-                code = proc.wait(timeout=rng.uniform(0.3, 1.5))
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                killed += 1
-            else:
-                _, err = proc.communicate()
-                assert_no_traceback(err)
-                pytest.fail(f"the batch finished (exit {code}) after {killed} kills")
-            _settle(sim)
-            if (out / "state.sqlite").exists():
-                stored = stored_task_ids(read_state(out))
-                # A task id once stored is never lost (nor moved to another job).
-                assert not {t for t, owner in seen.items() if stored.get(t) != owner}
-                seen = stored
-        reruns = 0
-        while True:
-            reruns += 1
-            code, _, err = run_to_end(command, KEY, timeout=300)
-            assert_no_traceback(err)
-            if code == 0:
-                break
-            assert code == 1 and reruns < 5, err
+        seen = kill_at_random(command, KEY, sim, out, kills=kills, rng=rng)
+        reruns = rerun_to_success(command, KEY)
         tasks: list[dict[str, Any]] = httpx.get(sim.base_url + "/__sim/tasks").json()
         stats = sim.stats()
     assert integrity(out) == "ok"
@@ -175,7 +137,7 @@ def crash_chains(tmp_path: Path, *, kills: int, chains: int, scale: float, seed:
             assert source["state"] == "success"
             assert task["created_at"] >= source["finished_at"], (job.id, task, source)
     figures = (
-        f"chains={chains} jobs={len(manifest.jobs)} kills={killed} reruns={reruns} "
+        f"chains={chains} jobs={len(manifest.jobs)} kills={kills} reruns={reruns} "
         f"creates={stats['creates']} duplicates={duplicates} flagged={flagged} "
         f"unflagged=0 lost_answers={stats['lost_answers']} faults={stats['faults']} "
         f"rate_limited={stats['rate_limited']} "

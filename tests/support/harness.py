@@ -7,13 +7,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+import signal
 import sqlite3
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pipeline.engine.planner import PlanOptions, decide
 from pipeline.manifest import Manifest, load_manifest
@@ -270,3 +275,51 @@ def _audit_takes(folder: Path, state: Mapping[str, Sequence[Attempt]]) -> None:
         rel = path.relative_to(folder).as_posix()
         assert rel in recorded, f"{rel}: a take the state does not know"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded[rel].sha256, rel
+
+
+def settle(sim: Simulator) -> None:
+    """Let the simulator finish requests a killed runner left behind."""
+    last = -1
+    while (count := sim.stats()["requests"]) != last:
+        last = count
+        time.sleep(0.05)
+
+
+def kill_at_random(
+    command: list[str], key: str, sim: Simulator, out: Path, *, kills: int, rng: random.Random
+) -> dict[str, tuple[str, str]]:
+    """Start the batch `kills` times, each SIGKILLed at a random moment; after each, a task
+    id once stored is never lost (nor moved to another job). The task ids stored last."""
+    killed = 0
+    seen: dict[str, tuple[str, str]] = {}
+    while killed < kills:
+        proc = spawn(command, key)
+        try:
+            code = proc.wait(timeout=rng.uniform(0.3, 1.5))
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            killed += 1
+        else:
+            _, err = proc.communicate()
+            assert_no_traceback(err)
+            pytest.fail(f"the batch finished (exit {code}) after {killed} kills")
+        settle(sim)
+        if (out / "state.sqlite").exists():
+            stored = stored_task_ids(read_state(out))
+            assert not {t for t, owner in seen.items() if stored.get(t) != owner}
+            seen = stored
+    return seen
+
+
+def rerun_to_success(command: list[str], key: str, *, most: int = 5) -> int:
+    """Run the batch to its end until it exits 0 (1 meanwhile: ambiguous creates may take a
+    rerun); how many runs it took."""
+    reruns = 0
+    while True:
+        reruns += 1
+        code, _, err = run_to_end(command, key, timeout=300)
+        assert_no_traceback(err)
+        if code == 0:
+            return reruns
+        assert code == 1 and reruns < most, err
