@@ -10,13 +10,12 @@ import os
 import random
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from pipeline.simulator import FaultRates, SimConfig, Simulator, running_simulator
+from pipeline.simulator import FaultRates, SimConfig, running_simulator
 from tests.support.batch import runner_command
 from tests.support.harness import (
     assert_no_traceback,
@@ -25,6 +24,7 @@ from tests.support.harness import (
     left_pending,
     read_state,
     run_to_end,
+    settle,
     spawn,
     stored_task_ids,
 )
@@ -34,14 +34,6 @@ KEY = "crash-test-key"
 FAULTS = FaultRates(
     http_500=0.05, reset=0.05, lost_answer=0.05, generation_failure=0.1, truncated_download=0.25
 )
-
-
-def _settle(sim: Simulator) -> None:
-    """Let the simulator finish requests a killed runner left behind."""
-    last = -1
-    while (count := sim.stats()["requests"]) != last:
-        last = count
-        time.sleep(0.05)
 
 
 def crash_campaign(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed: int) -> str:
@@ -82,7 +74,7 @@ def crash_campaign(tmp_path: Path, *, kills: int, jobs: int, scale: float, seed:
                 assert_no_traceback(err)
                 assert code in (0, 1), err
                 pytest.fail(f"the batch finished after {killed} kills; make it longer")
-            _settle(sim)
+            settle(sim)
             if not (out / "state.sqlite").exists():
                 continue
             state = read_state(out)

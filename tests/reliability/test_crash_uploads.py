@@ -35,6 +35,7 @@ from tests.support.harness import (
     left_pending,
     read_state,
     run_to_end,
+    settle,
     spawn,
     stored_task_ids,
 )
@@ -53,14 +54,6 @@ FAULTS = FaultRates(
     truncated_download=0.2,
 )
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def _settle(sim: Simulator) -> None:
-    """Let the simulator finish requests a killed runner left behind."""
-    last = -1
-    while (count := sim.stats()["requests"]) != last:
-        last = count
-        time.sleep(0.05)
 
 
 def _manifest(folder: Path, jobs: int, files: int) -> Path:
@@ -176,7 +169,7 @@ def crash_uploads(tmp_path: Path, *, kills: int, jobs: int, files: int, scale: f
                 _, err = proc.communicate()
                 assert_no_traceback(err)
                 pytest.fail(f"the batch finished (exit {code}) after {figures.kills} kills")
-            _settle(sim)
+            settle(sim)
             if not (out / "state.sqlite").exists():
                 continue
             # Uploads this life made that the state does not know: the kill cost them.
@@ -241,7 +234,7 @@ def _killed_at(sim: Simulator, command: list[str], condition: Any, what: str) ->
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate()
-    _settle(sim)
+    settle(sim)
 
 
 def _finish(command: list[str]) -> None:
